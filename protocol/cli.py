@@ -1,0 +1,57 @@
+"""The ``e2ee`` command line: vectors, demo, relay, audit, bench."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _vectors_generate(args: argparse.Namespace) -> int:
+    from protocol.vectors import generate_all
+
+    out = Path(args.out)
+    written = generate_all(out)
+    print(f"wrote {len(written)} files to {out}")
+    return 0
+
+
+def _vectors_verify(args: argparse.Namespace) -> int:
+    from protocol.vectors import verify_all
+
+    failures = verify_all(Path(args.folder))
+    for line in failures:
+        print(f"FAIL {line}")
+    if failures:
+        print(f"{len(failures)} failures")
+        return 1
+    print(f"all vectors in {args.folder} verify")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="e2ee", description="End-to-end encryption reference implementation"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    vectors = commands.add_parser("vectors", help="generate or verify test vectors")
+    vector_commands = vectors.add_subparsers(dest="vectors_command", required=True)
+    generate = vector_commands.add_parser("generate", help="write every vector file")
+    generate.add_argument("--out", required=True, help="output folder")
+    generate.set_defaults(func=_vectors_generate)
+    verify = vector_commands.add_parser("verify", help="check vector files against the library")
+    verify.add_argument("folder", help="folder holding index.json")
+    verify.set_defaults(func=_vectors_verify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""Shared machinery of the vector families (spec/vectors.md, vectors/README.md).
+
+A family is a module of ``protocol.vectors`` with three names:
+
+* ``SCHEMAS``: ``{schema file name: JSON Schema}`` for the files it writes;
+* ``generate() -> list[VectorFile]``: every file, from a seeded DRBG only, so
+  the bytes are identical on every run;
+* ``verify_test(schema, group, test) -> None``: replays one test against the
+  library and raises ``VectorMismatch`` (or any ``ProtocolError`` the test
+  did not expect) when anything differs.
+
+The envelope is Wycheproof's (``algorithm``, ``schema``, ``numberOfTests``,
+``header``, ``notes``, ``testGroups[].tests[]`` with ``tcId``, ``comment``,
+``flags``, ``result``); bytes are lowercase hex.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from protocol import __version__
+from protocol.errors import ERROR_CODES
+from protocol.randomness import DrbgRandom
+
+_HEX = re.compile(r"^(?:[0-9a-f]{2})*$")
+
+GENERATOR = {"name": "protocol.vectors", "version": __version__}
+
+
+class VectorMismatch(Exception):
+    """The library's result differs from what the vector records."""
+
+
+@dataclass(frozen=True, slots=True)
+class VectorFile:
+    """One generated file: its name, the schema it follows and its content."""
+
+    name: str
+    schema: str
+    document: dict[str, Any]
+
+
+def to_hex(data: bytes) -> str:
+    return data.hex()
+
+
+def from_hex(text: object) -> bytes:
+    """Strict lowercase, even-length hex (vectors/README.md §2)."""
+    if not isinstance(text, str) or not _HEX.match(text):
+        raise VectorMismatch(f"not lowercase hex: {str(text)[:40]!r}")
+    return bytes.fromhex(text)
+
+
+def drbg_for(family: str, tc_id: int | str) -> DrbgRandom:
+    """The DRBG that generates one test: seeded by family name and tcId only."""
+    return DrbgRandom(f"e2ee-reference vectors v1 {family} {tc_id}".encode())
+
+
+def entropy_list(draws: Iterable[tuple[str, bytes]]) -> list[dict[str, str]]:
+    return [{"label": label, "bytes": value.hex()} for label, value in draws]
+
+
+def entropy_entries(items: object) -> list[tuple[str, bytes]]:
+    """Parse an ``entropy`` list back into ``(label, bytes)`` pairs."""
+    if not isinstance(items, list):
+        raise VectorMismatch("entropy must be a list")
+    out = []
+    for item in items:
+        if not isinstance(item, dict) or set(item) != {"label", "bytes"}:
+            raise VectorMismatch("entropy item must be {label, bytes}")
+        out.append((str(item["label"]), from_hex(item["bytes"])))
+    return out
+
+
+def expect_equal(what: str, actual: object, expected: object) -> None:
+    if actual != expected:
+        raise VectorMismatch(f"{what} differs")
+
+
+def envelope(
+    *,
+    algorithm: str,
+    schema: str,
+    header: Sequence[str],
+    notes: Mapping[str, Mapping[str, str]],
+    groups: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """Build a Wycheproof envelope; numbers the tests if ``tcId`` is missing."""
+    count = sum(len(group["tests"]) for group in groups)
+    return {
+        "algorithm": algorithm,
+        "schema": schema,
+        "generatorVersion": GENERATOR["version"],
+        "numberOfTests": count,
+        "header": list(header),
+        "notes": {name: dict(note) for name, note in notes.items()},
+        "testGroups": [dict(group) for group in groups],
+    }
+
+
+def dump(document: Mapping[str, Any]) -> bytes:
+    """The canonical bytes of a vector file: 2-space JSON, insertion order, final newline."""
+    return (json.dumps(document, indent=2, ensure_ascii=True) + "\n").encode()
+
+
+# --- JSON Schema building blocks (inlined into each schema) -------------------------
+
+HEX_BYTES: dict[str, Any] = {"type": "string", "pattern": "^([0-9a-f]{2})*$"}
+ERROR_CODE: dict[str, Any] = {"enum": sorted(ERROR_CODES)}
+RESULT: dict[str, Any] = {"enum": ["valid", "invalid", "acceptable"]}
+FLAGS: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
+ENTROPY_LIST: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["label", "bytes"],
+        "properties": {"label": {"type": "string"}, "bytes": HEX_BYTES},
+    },
+}
+NOTE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["bugType", "description"],
+    "properties": {"bugType": {"type": "string"}, "description": {"type": "string"}},
+}
+
+
+def obj(required: Mapping[str, Any], optional: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A closed JSON object schema (``additionalProperties: false``)."""
+    properties = {**required, **(optional or {})}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(required),
+        "properties": properties,
+    }
+
+
+def file_schema(
+    title: str, group_required: Mapping[str, Any], test_schema: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The schema of one vector file: the envelope around a family's groups and tests."""
+    group = obj({**group_required, "tests": {"type": "array", "items": test_schema}})
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": title,
+        **obj(
+            {
+                "algorithm": {"type": "string"},
+                "schema": {"type": "string"},
+                "generatorVersion": {"type": "string"},
+                "numberOfTests": {"type": "integer", "minimum": 0},
+                "header": {"type": "array", "items": {"type": "string"}},
+                "notes": {"type": "object", "additionalProperties": NOTE},
+                "testGroups": {"type": "array", "items": group},
+            }
+        ),
+    }
+
+
+TEST_ENVELOPE: dict[str, Any] = {
+    "tcId": {"type": "integer", "minimum": 1},
+    "comment": {"type": "string"},
+    "flags": FLAGS,
+    "result": RESULT,
+}
+
+
+def common_schema() -> dict[str, Any]:
+    """``schemas/common.json``: the shared definitions, for consumers' reference."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Definitions shared by every vector schema (inlined in each)",
+        "$defs": {
+            "HexBytes": HEX_BYTES,
+            "ErrorCode": ERROR_CODE,
+            "Result": RESULT,
+            "Flags": FLAGS,
+            "EntropyList": ENTROPY_LIST,
+            "Note": NOTE,
+        },
+    }
