@@ -104,6 +104,18 @@ class InvalidArgument(ProtocolError):
     code = "INVALID_ARGUMENT"
 
 
+class AccessDenied(ProtocolError):
+    """The relay refused: not authenticated, or a registered identity key differs (TOFU)."""
+
+    code = "ACCESS_DENIED"
+
+
+class UnknownDevice(ProtocolError):
+    """The relay has no registered device (or no bundle) under that address."""
+
+    code = "UNKNOWN_DEVICE"
+
+
 ALL_ERRORS: tuple[type[ProtocolError], ...] = (
     InvalidPublicKey,
     InvalidSignature,
@@ -119,6 +131,8 @@ ALL_ERRORS: tuple[type[ProtocolError], ...] = (
     UnsupportedVersion,
     LimitExceeded,
     InvalidArgument,
+    AccessDenied,
+    UnknownDevice,
 )
 
 ERROR_CODES: frozenset[str] = frozenset(cls.code for cls in ALL_ERRORS)
