@@ -116,6 +116,26 @@ class UnknownDevice(ProtocolError):
     code = "UNKNOWN_DEVICE"
 
 
+class UntrustedIdentity(ProtocolError):
+    """A peer's identity key differs from the one trusted for it (spec/session.md §6).
+
+    The caller compares ``safety_number`` out of band and then calls
+    ``SessionManager.trust_identity``; until then nothing changes.
+    """
+
+    code = "UNTRUSTED_IDENTITY"
+
+    def __init__(self, message: str = "", *, safety_number: str = "") -> None:
+        super().__init__(message)
+        self.safety_number = safety_number
+
+
+class NoSession(ProtocolError):
+    """A normal (non-initial) message arrived from a peer we have no session with."""
+
+    code = "NO_SESSION"
+
+
 ALL_ERRORS: tuple[type[ProtocolError], ...] = (
     InvalidPublicKey,
     InvalidSignature,
@@ -133,6 +153,8 @@ ALL_ERRORS: tuple[type[ProtocolError], ...] = (
     InvalidArgument,
     AccessDenied,
     UnknownDevice,
+    UntrustedIdentity,
+    NoSession,
 )
 
 ERROR_CODES: frozenset[str] = frozenset(cls.code for cls in ALL_ERRORS)
