@@ -136,6 +136,12 @@ class NoSession(ProtocolError):
     code = "NO_SESSION"
 
 
+class NotInCall(ProtocolError):
+    """A call key names another call, or a sender device that is not a member of the call."""
+
+    code = "NOT_IN_CALL"
+
+
 ALL_ERRORS: tuple[type[ProtocolError], ...] = (
     InvalidPublicKey,
     InvalidSignature,
@@ -155,6 +161,7 @@ ALL_ERRORS: tuple[type[ProtocolError], ...] = (
     UnknownDevice,
     UntrustedIdentity,
     NoSession,
+    NotInCall,
 )
 
 ERROR_CODES: frozenset[str] = frozenset(cls.code for cls in ALL_ERRORS)
