@@ -1,0 +1,249 @@
+"""The relay client (spec/relay.md §2, §3, §7).
+
+``RelayClient`` speaks the frame protocol to a relay: one background task
+reads frames, checks every response and push strictly (the client trusts the
+server no more than the server trusts it), resolves the waiting request by
+its ``rid`` and queues pushes. Transport failures raise ``ConnectionError``;
+a refusal by the relay raises the ``ProtocolError`` whose code it sent.
+
+``Inbox`` turns the relay's at-least-once delivery into exactly-once
+delivery to the application: messages are handed over once per
+(sender, message id) and acknowledged only after the handler returned
+(spec/relay.md §7).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from protocol.errors import MalformedMessage, ProtocolError
+from protocol.prekeys import IdentityKeyPair
+from protocol.randomness import SYSTEM_RANDOM, Random
+from protocol.relay.auth import sign_challenge
+from protocol.relay.framing import LENGTH_PREFIX, decode_body, encode_frame, frame_length
+from protocol.relay.schema import (
+    MAX_FETCH,
+    MESSAGE_ID_LEN,
+    Address,
+    Envelope,
+    FetchedBundle,
+    Prekey,
+    envelope_from_map,
+    parse_push,
+    parse_response,
+    prekey_from_map,
+    request,
+)
+
+# Pushed media frames kept for the application before further ones are dropped.
+MAX_QUEUED_MEDIA = 4096
+REQUEST_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class MediaFrame:
+    """An opaque media frame as the relay forwarded it, with the sender it names."""
+
+    call: bytes
+    sender: Address
+    frame: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CallEvent:
+    """A device joined or left a call."""
+
+    call: bytes
+    event: str
+    device: Address
+
+
+class RelayClient:
+    """One connection to a relay. Create with ``await RelayClient.connect(...)``."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._pending: dict[int, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
+        self._next_rid = 1
+        self._failure: BaseException | None = None
+        self.media: asyncio.Queue[MediaFrame] = asyncio.Queue(MAX_QUEUED_MEDIA)
+        self.media_dropped = 0
+        self.call_events: asyncio.Queue[CallEvent] = asyncio.Queue(MAX_QUEUED_MEDIA)
+        self.mail = asyncio.Event()
+        self.address: Address | None = None
+        self._task = asyncio.create_task(self._read_loop())
+
+    @classmethod
+    async def connect(cls, host: str, port: int, timeout: float = 10.0) -> RelayClient:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        return cls(reader, writer)
+
+    async def close(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(ConnectionError, OSError):
+            await self._writer.wait_closed()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    # --- Frames ----------------------------------------------------------------
+
+    async def request(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
+        """Send one request and wait for its checked result."""
+        if self._failure is not None:
+            raise ConnectionError(f"connection failed: {self._failure}")
+        rid, self._next_rid = self._next_rid, self._next_rid + 1
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = (op, future)
+        try:
+            self._writer.write(encode_frame(request(op, rid, args)))
+            await self._writer.drain()
+            return await asyncio.wait_for(future, REQUEST_TIMEOUT)
+        except TimeoutError:
+            raise ConnectionError(f"no response to {op}") from None
+        finally:
+            self._pending.pop(rid, None)
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                prefix = await self._reader.readexactly(LENGTH_PREFIX)
+                body = decode_body(await self._reader.readexactly(frame_length(prefix)))
+                self._dispatch(body)
+        except (asyncio.IncompleteReadError, ConnectionError, ProtocolError) as error:
+            self._fail(error)
+            self._writer.close()
+
+    def _dispatch(self, body: dict[str, Any]) -> None:
+        if "push" in body:
+            self._on_push(*parse_push(body))
+            return
+        rid = body.get("rid")
+        if not isinstance(rid, int) or rid not in self._pending:
+            raise MalformedMessage("response to no pending request")
+        op, future = self._pending.pop(rid)
+        outcome = parse_response(body, op)
+        if isinstance(outcome, ProtocolError):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+    def _fail(self, error: BaseException) -> None:
+        self._failure = error
+        for _, future in self._pending.values():
+            if not future.done():
+                future.set_exception(ConnectionError(f"connection failed: {error}"))
+        self._pending.clear()
+        self.mail.set()
+
+    def _on_push(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "mail":
+            self.mail.set()
+        elif kind == "media":
+            sender = Address(data["from_user"], data["from_device"])
+            try:
+                self.media.put_nowait(MediaFrame(data["call"], sender, data["frame"]))
+            except asyncio.QueueFull:
+                self.media_dropped += 1
+        else:
+            device = Address(data["user"], data["device"])
+            with contextlib.suppress(asyncio.QueueFull):
+                self.call_events.put_nowait(CallEvent(data["call"], kind, device))
+
+    # --- Operations (spec/relay.md §2.2) ------------------------------------------
+
+    async def authenticate(
+        self, user: str, device: int, identity: IdentityKeyPair, rng: Random = SYSTEM_RANDOM
+    ) -> bool:
+        """hello + auth (spec/relay.md §3); True if this registered the device."""
+        challenge = (await self.request("hello", {}))["challenge"]
+        signature = sign_challenge(identity.private, challenge, user, device, rng)
+        args = {"user": user, "device": device, "identity_key": identity.public}
+        result = await self.request("auth", {**args, "signature": signature})
+        self.address = Address(user, device)
+        return bool(result["registered"])
+
+    async def put_bundle(self, bundle: bytes) -> None:
+        await self.request("put_bundle", {"bundle": bundle})
+
+    async def add_prekeys(self, kind: str, prekeys: Sequence[Prekey]) -> int:
+        items = [{"id": p.id, "key": p.key} for p in prekeys]
+        result = await self.request("add_prekeys", {"kind": kind, "prekeys": items})
+        return int(result["stored"])
+
+    async def prekey_count(self) -> dict[str, int]:
+        return await self.request("prekey_count", {})
+
+    async def get_bundle(self, address: Address) -> FetchedBundle:
+        result = await self.request("get_bundle", {"user": address.user, "device": address.device})
+        ec, kem = prekey_from_map(result["ec_prekey"]), prekey_from_map(result["kem_prekey"])
+        return FetchedBundle(result["bundle"], ec, kem)
+
+    async def devices(self, user: str) -> list[int]:
+        return list((await self.request("devices", {"user": user}))["devices"])
+
+    async def send(self, to: Address, body: bytes, mid: bytes) -> int:
+        """Queue ``body`` for ``to``; resending the same ``mid`` returns the same id."""
+        args = {"to_user": to.user, "to_device": to.device, "mid": mid, "body": body}
+        return int((await self.request("send", args))["id"])
+
+    async def fetch(self, limit: int = MAX_FETCH) -> list[Envelope]:
+        result = await self.request("fetch", {"limit": limit})
+        return [envelope_from_map(m) for m in result["messages"]]
+
+    async def ack(self, ids: Sequence[int]) -> int:
+        return int((await self.request("ack", {"ids": list(ids)}))["removed"])
+
+    async def join(self, call: bytes) -> list[Address]:
+        result = await self.request("join", {"call": call})
+        return [Address(m["user"], m["device"]) for m in result["members"]]
+
+    async def leave(self, call: bytes) -> None:
+        await self.request("leave", {"call": call})
+
+    async def send_media(self, call: bytes, frame: bytes) -> tuple[int, int]:
+        """Forward a frame to the call; returns (delivered, dropped) receiver counts."""
+        result = await self.request("media", {"call": call, "frame": frame})
+        return int(result["delivered"]), int(result["dropped"])
+
+
+def new_message_id(rng: Random = SYSTEM_RANDOM) -> bytes:
+    """A sender's message id: 16 random bytes (draws ``relay_message_id``)."""
+    return rng.draw("relay_message_id", MESSAGE_ID_LEN)
+
+
+class Inbox:
+    """Exactly-once delivery to the application on top of at-least-once fetches."""
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[Address, bytes]] = set()
+        self.duplicates = 0
+
+    async def receive(
+        self, client: RelayClient, handle: Callable[[Envelope], None], limit: int = MAX_FETCH
+    ) -> int:
+        """Fetch once, hand each new message to ``handle``, then acknowledge all fetched.
+
+        Returns how many new messages were handled. A message fetched again
+        (the ack was lost, or the relay restarted) is acknowledged again but
+        not handed over twice.
+        """
+        client.mail.clear()
+        envelopes = await client.fetch(limit)
+        handled = 0
+        for envelope in envelopes:
+            key = (envelope.sender, envelope.mid)
+            if key in self._seen:
+                self.duplicates += 1
+                continue
+            handle(envelope)
+            self._seen.add(key)
+            handled += 1
+        if envelopes:
+            await client.ack([e.id for e in envelopes])
+        return handled
