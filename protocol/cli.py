@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify = vector_commands.add_parser("verify", help="check vector files against the library")
     verify.add_argument("folder", help="folder holding index.json")
     verify.set_defaults(func=_vectors_verify)
+
+    from protocol.relay.commands import register as register_relay_commands
+
+    register_relay_commands(commands)
     return parser
 
 

@@ -414,21 +414,3 @@ class RelayServer:
         self.stats.media_forwarded += delivered
         self.stats.media_dropped += dropped
         return {"delivered": delivered, "dropped": dropped}
-
-
-async def serve(
-    db_path: Path | str,
-    host: str,
-    port: int,
-    capture_path: Path | str | None,
-    ready: Callable[[int], None],
-    stop: asyncio.Event,
-) -> None:
-    """Run a relay until ``stop`` is set; ``ready(port)`` is called once listening."""
-    server = RelayServer(db_path, host=host, port=port, capture_path=capture_path)
-    await server.start()
-    try:
-        ready(server.port)
-        await stop.wait()
-    finally:
-        await server.stop()
