@@ -1,0 +1,321 @@
+"""X3DH and PQXDH key agreement: initiator and responder (spec/x3dh.md §4-§6, spec/pqxdh.md §4).
+
+One algorithm serves every profile. The profile fixes the KDF info string,
+the length of SK (32 bytes; 64 for ``signal-v3``) and whether the PQXDH KEM
+step of ``pqxdh.py`` runs. The DH order and KDF are the specifications':
+
+    DH1 = DH(IK_A, SPK_B)   DH2 = DH(EK_A, IK_B)   DH3 = DH(EK_A, SPK_B)
+    DH4 = DH(EK_A, OPK_B)   (only with a one-time prekey)
+    SK  = HKDF(salt = 0^32, ikm = 0xFF^32 ‖ DH1 ‖ DH2 ‖ DH3 [‖ DH4] [‖ SS], info)
+    AD  = Encode(IK_A) ‖ Encode(IK_B)
+
+Both sides are pure: ``initiate`` draws only its ephemeral key, and
+``respond`` reads the responder's prekeys and reports which one-time
+prekeys it used, for the caller to consume once the initial message has
+authenticated (spec/x3dh.md §6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from protocol import pqxdh
+from protocol.bundle import PrekeyBundle, optional_prekey_id, pack, unpack_array, verify_bundle
+from protocol.encoding import decode_ec, encode_ec
+from protocol.errors import InvalidArgument, MalformedMessage, UnsupportedVersion, UntrustedIdentity
+from protocol.prekeys import (
+    ConsumedPrekeys,
+    IdentityKeyPair,
+    OneTimePrekey,
+    PrekeySource,
+    check_prekey_id,
+)
+from protocol.primitives import (
+    X25519_LEN,
+    X25519KeyPair,
+    check_x25519_public,
+    constant_time_equal,
+    hkdf_sha256,
+    x25519,
+)
+from protocol.profiles import Profile
+from protocol.randomness import SYSTEM_RANDOM, Random
+
+F: Final = b"\xff" * 32
+"""X3DH §2.2: 32 0xFF bytes before KM for X25519, so the IKM never starts like a key."""
+HKDF_SALT: Final = bytes(32)
+"""X3DH §2.2: a zero-filled salt of the hash's output length (SHA-256)."""
+INITIAL_DATA_VERSION: Final = 1
+
+
+@dataclass(frozen=True, slots=True)
+class InitialData:
+    """What the initial message carries besides the first ciphertext (X3DH §3.3, PQXDH §3.3 step 7).
+
+    IK_A, EK_A, the ids of the prekeys used, and for PQXDH the KEM prekey id
+    and CT. ``to_bytes``/``from_bytes`` give the unambiguous encoding
+    (spec/x3dh.md §5.2).
+    """
+
+    identity_key: bytes
+    ephemeral_key: bytes
+    signed_prekey_id: int
+    one_time_prekey_id: int | None = None
+    kem_prekey_id: int | None = None
+    kem_ciphertext: bytes | None = None
+
+    def __post_init__(self) -> None:
+        check_x25519_public(self.identity_key)
+        check_x25519_public(self.ephemeral_key)
+        check_prekey_id(self.signed_prekey_id)
+        if self.one_time_prekey_id is not None:
+            check_prekey_id(self.one_time_prekey_id)
+        if (self.kem_prekey_id is None) != (self.kem_ciphertext is None):
+            raise InvalidArgument("a KEM ciphertext needs its KEM prekey id, and vice versa")
+        if self.kem_prekey_id is not None:
+            check_prekey_id(self.kem_prekey_id)
+        if self.kem_ciphertext is not None and not isinstance(self.kem_ciphertext, bytes):
+            raise InvalidArgument("the KEM ciphertext must be bytes")
+
+    def __repr__(self) -> str:
+        ct = "None" if self.kem_ciphertext is None else f"<{len(self.kem_ciphertext)} bytes>"
+        return (
+            f"InitialData(identity_key={self.identity_key.hex()}, "
+            f"ephemeral_key={self.ephemeral_key.hex()}, signed_prekey_id={self.signed_prekey_id}, "
+            f"one_time_prekey_id={self.one_time_prekey_id}, kem_prekey_id={self.kem_prekey_id}, "
+            f"kem_ciphertext={ct})"
+        )
+
+    def to_bytes(self) -> bytes:
+        """[version, Encode(IK_A), Encode(EK_A), IdEC(SPK), IdEC(OPK) | nil, [IdKEM, CT] | nil]."""
+        kem = None
+        if self.kem_prekey_id is not None:
+            kem = [self.kem_prekey_id, self.kem_ciphertext]
+        return pack(
+            [
+                INITIAL_DATA_VERSION,
+                encode_ec(self.identity_key),
+                encode_ec(self.ephemeral_key),
+                self.signed_prekey_id,
+                self.one_time_prekey_id,
+                kem,
+            ]
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> InitialData:
+        """Strict inverse of ``to_bytes``.
+
+        Raises MALFORMED_MESSAGE, INVALID_PUBLIC_KEY or UNSUPPORTED_VERSION.
+        """
+        version, identity, ephemeral, spk_id, opk_id, kem = unpack_array(data, 6, "initial data")
+        if version != INITIAL_DATA_VERSION:
+            raise UnsupportedVersion("unknown initial-data version")
+        if type(identity) is not bytes or type(ephemeral) is not bytes:
+            raise MalformedMessage("initial-data keys must be bin items")
+        signed_prekey_id = optional_prekey_id(spk_id)
+        if signed_prekey_id is None:
+            raise MalformedMessage("the signed-prekey id is required")
+        kem_id, ciphertext = _decode_kem_part(kem)
+        message = cls(
+            decode_ec(identity),
+            decode_ec(ephemeral),
+            signed_prekey_id,
+            optional_prekey_id(opk_id),
+            kem_id,
+            ciphertext,
+        )
+        if message.to_bytes() != data:
+            raise MalformedMessage("initial-data encoding is not canonical")
+        return message
+
+
+def _decode_kem_part(part: object) -> tuple[int | None, bytes | None]:
+    if part is None:
+        return None, None
+    if not isinstance(part, list) or len(part) != 2 or type(part[1]) is not bytes:
+        raise MalformedMessage("the KEM part must be [id, ciphertext]")
+    kem_id = optional_prekey_id(part[0])
+    if kem_id is None:
+        raise MalformedMessage("the KEM part needs its prekey id")
+    return kem_id, part[1]
+
+
+@dataclass(frozen=True, slots=True)
+class Intermediates:
+    """The values between the keys and SK, for vectors and debugging only.
+
+    They are as secret as SK: never log them. ``repr`` shows none of them.
+    """
+
+    dh: tuple[bytes, ...]
+    kem_ciphertext: bytes | None
+    kem_shared_secret: bytes | None
+    ikm: bytes
+
+    def __repr__(self) -> str:
+        return "Intermediates(<redacted>)"
+
+
+@dataclass(frozen=True, slots=True)
+class InitiatorResult:
+    """SK, AD and the data the initial message must carry (X3DH §3.3)."""
+
+    sk: bytes
+    ad: bytes
+    message: InitialData
+    intermediates: Intermediates
+
+    def __repr__(self) -> str:
+        return f"InitiatorResult(ad={self.ad.hex()}, message={self.message!r}, sk=<redacted>)"
+
+
+@dataclass(frozen=True, slots=True)
+class ResponderResult:
+    """SK and AD as the responder derives them (X3DH §3.4), and what to commit.
+
+    ``signed_prekey`` is the responder's SPK pair, its initial ratchet key
+    pair (Double Ratchet §7.1; libsignal ``ratchet.rs``). ``consumed`` names
+    the one-time prekeys to delete once the initial message authenticates.
+    """
+
+    sk: bytes
+    ad: bytes
+    initiator_identity: bytes
+    signed_prekey: X25519KeyPair
+    consumed: ConsumedPrekeys
+    intermediates: Intermediates
+
+    def __repr__(self) -> str:
+        return (
+            f"ResponderResult(ad={self.ad.hex()}, consumed={self.consumed!r}, "
+            f"signed_prekey={self.signed_prekey!r}, sk=<redacted>)"
+        )
+
+
+def key_material(dh: tuple[bytes, ...], kem_shared_secret: bytes | None) -> bytes:
+    """The HKDF input F ‖ KM, KM = DH1 ‖ DH2 ‖ DH3 [‖ DH4] [‖ SS] (X3DH §2.2, PQXDH §3.3 step 4)."""
+    return F + b"".join(dh) + (kem_shared_secret or b"")
+
+
+def kdf(profile: Profile, ikm: bytes) -> bytes:
+    """Implements KDF(KM), X3DH §2.2 and PQXDH §2.2: HKDF-SHA256(salt = 0^32, ikm, info).
+
+    The length is ``profile.sk_len``: 32 as the specifications say, 64 for
+    ``signal-v3`` (libsignal splits it into root and chain key).
+    """
+    return hkdf_sha256(ikm, HKDF_SALT, profile.kdf_info, profile.sk_len)
+
+
+def associated_data(initiator_identity: bytes, responder_identity: bytes) -> bytes:
+    """AD = Encode(IK_A) ‖ Encode(IK_B) (X3DH §3.3; PQXDH §3.3 step 6, spec/pqxdh.md §4.3)."""
+    return encode_ec(initiator_identity) + encode_ec(responder_identity)
+
+
+def initiate(
+    profile: Profile,
+    identity: IdentityKeyPair,
+    bundle: PrekeyBundle,
+    rng: Random = SYSTEM_RANDOM,
+    *,
+    kem_encapsulation: pqxdh.KemEncapsulation | None = None,
+) -> InitiatorResult:
+    """Implements the initiator's side, X3DH §3.3 and PQXDH §3.3 (spec/x3dh.md §4).
+
+    Verifies the bundle before drawing anything, then draws ``ephemeral_key``
+    (32 bytes). ``kem_encapsulation`` replays a recorded (CT, SS) for vectors
+    (spec/pqxdh.md §7); leave it None otherwise.
+    """
+    verify_bundle(bundle, profile)
+    ephemeral = X25519KeyPair.from_private(rng.draw("ephemeral_key", X25519_LEN))
+    opk = bundle.one_time_prekey
+    dh = [
+        x25519(identity.private, bundle.signed_prekey),
+        x25519(ephemeral.private, bundle.identity_key),
+        x25519(ephemeral.private, bundle.signed_prekey),
+    ]
+    if opk is not None:
+        dh.append(x25519(ephemeral.private, opk.public))
+    ciphertext = shared = None
+    if bundle.kem_prekey is not None:
+        pqpk = bundle.kem_prekey
+        ciphertext, shared = pqxdh.encapsulate(pqpk.kem, pqpk.public, kem_encapsulation)
+    ikm = key_material(tuple(dh), shared)
+    message = InitialData(
+        identity.public,
+        ephemeral.public,
+        bundle.signed_prekey_id,
+        None if opk is None else opk.prekey_id,
+        None if bundle.kem_prekey is None else bundle.kem_prekey.prekey_id,
+        ciphertext,
+    )
+    return InitiatorResult(
+        sk=kdf(profile, ikm),
+        ad=associated_data(identity.public, bundle.identity_key),
+        message=message,
+        intermediates=Intermediates(tuple(dh), ciphertext, shared, ikm),
+    )
+
+
+def respond(
+    profile: Profile,
+    identity: IdentityKeyPair,
+    prekeys: PrekeySource,
+    message: InitialData,
+    *,
+    expected_initiator: bytes | None = None,
+) -> ResponderResult:
+    """Implements the responder's side, X3DH §3.4 and PQXDH §3.4 (spec/x3dh.md §5).
+
+    Changes nothing: one-time prekeys are only named in ``consumed``.
+    Raises UNTRUSTED_IDENTITY if ``expected_initiator`` is given and differs
+    from IK_A, UNKNOWN_PREKEY for an unknown id, MALFORMED_MESSAGE if the
+    KEM part does not fit the profile or CT has the wrong length, and
+    INVALID_PUBLIC_KEY for an all-zero DH output. The initiator's keys were
+    checked when ``message`` was constructed.
+    """
+    if expected_initiator is not None and not _same_key(expected_initiator, message.identity_key):
+        raise UntrustedIdentity("the initiator's identity key is not the expected one")
+    if (profile.kem is None) != (message.kem_ciphertext is None):
+        raise MalformedMessage("the KEM part of the initial message does not fit the profile")
+    spk = prekeys.signed_prekey(message.signed_prekey_id)
+    opk = _one_time_prekey(prekeys, message.one_time_prekey_id)
+    dh = [
+        x25519(spk.key_pair.private, message.identity_key),
+        x25519(identity.private, message.ephemeral_key),
+        x25519(spk.key_pair.private, message.ephemeral_key),
+    ]
+    if opk is not None:
+        dh.append(x25519(opk.key_pair.private, message.ephemeral_key))
+    shared, consumed_kem_id = _decapsulate(profile, prekeys, message)
+    ikm = key_material(tuple(dh), shared)
+    return ResponderResult(
+        sk=kdf(profile, ikm),
+        ad=associated_data(message.identity_key, identity.public),
+        initiator_identity=message.identity_key,
+        signed_prekey=spk.key_pair,
+        consumed=ConsumedPrekeys(message.one_time_prekey_id, consumed_kem_id),
+        intermediates=Intermediates(tuple(dh), message.kem_ciphertext, shared, ikm),
+    )
+
+
+def _decapsulate(
+    profile: Profile, prekeys: PrekeySource, message: InitialData
+) -> tuple[bytes | None, int | None]:
+    """PQXDH §3.4: SS, and the KEM prekey id to consume if the key was one-time."""
+    if profile.kem is None or message.kem_prekey_id is None or message.kem_ciphertext is None:
+        return None, None
+    pqpk = prekeys.kem_prekey(message.kem_prekey_id)
+    shared = pqxdh.decapsulate(profile.kem, pqpk, message.kem_ciphertext)
+    return shared, None if pqpk.last_resort else pqpk.prekey_id
+
+
+def _one_time_prekey(prekeys: PrekeySource, prekey_id: int | None) -> OneTimePrekey | None:
+    return None if prekey_id is None else prekeys.one_time_prekey(prekey_id)
+
+
+def _same_key(expected: bytes, actual: bytes) -> bool:
+    if not isinstance(expected, bytes):
+        raise InvalidArgument("the expected identity key must be bytes")
+    return constant_time_equal(expected, actual)
