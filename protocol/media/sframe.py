@@ -120,37 +120,41 @@ def _check_u64(value: object, what: str) -> int:
 
 
 def _field(value: int) -> tuple[int, bytes]:
-    """One header value as its 4 config bits (X|K or Y|C) and its trailing bytes.
+    """One header value as its 4 config bits (X|K or Y|C) and the bytes after the config byte.
 
-    Values 0-7 sit in the 3-bit field with the extension flag clear; larger
-    values are written big-endian in the fewest bytes, the field holding the
-    length minus one.
+    A value 0-7 sits in the 3-bit field with the extension flag clear and
+    takes no bytes. A larger value is written big-endian in the fewest bytes
+    (1-8), and the field holds the length minus one: 0b1000 | (length - 1).
     """
     if value < 8:
         return value, b""
     length = (value.bit_length() + 7) >> 3
-    return 0x8 | (length - 1), value.to_bytes(length, "big")
+    return 7 + length, value.to_bytes(length, "big")
 
 
-def _header(kid_field: tuple[int, bytes], ctr_field: tuple[int, bytes]) -> bytes:
-    return bytes(((kid_field[0] << 4) | ctr_field[0],)) + kid_field[1] + ctr_field[1]
+def _encode_header(kid_field: tuple[int, bytes], ctr: int) -> bytes:
+    """config byte ‖ KID bytes ‖ CTR bytes, the KID already split by ``_field``."""
+    ctr_bits, ctr_bytes = _field(ctr)
+    return bytes(((kid_field[0] << 4) | ctr_bits,)) + kid_field[1] + ctr_bytes
 
 
 def encode_header(kid: int, ctr: int) -> bytes:
     """Encode the SFrame header (RFC 9605 §4.3), always in its minimal form."""
-    return _header(_field(_check_u64(kid, "KID")), _field(_check_u64(ctr, "CTR")))
+    return _encode_header(_field(_check_u64(kid, "KID")), _check_u64(ctr, "CTR"))
 
 
-def _read_field(frame: bytes, bits: int, offset: int, what: str) -> tuple[int, int]:
-    if not bits & 0x8:
+def _read_value(frame: bytes, bits: int, offset: int, what: str) -> tuple[int, int]:
+    """One header value and the offset after it; ``bits`` are its 4 config bits."""
+    if bits < 8:
         return bits, offset
-    end = offset + (bits & 0x7) + 1
+    end = offset + bits - 7
     if len(frame) < end:
         raise MalformedMessage(f"SFrame header truncated inside the {what}")
-    if frame[offset] == 0 or (end == offset + 1 and frame[offset] < 8):
-        # A leading zero byte, or a value 0-7 that belongs in the config byte.
+    value = int.from_bytes(frame[offset:end], "big")
+    if value < 8 or frame[offset] == 0:
+        # A value 0-7 belongs in the config byte; a leading zero byte is not minimal.
         raise MalformedMessage(f"SFrame header {what} is not minimally encoded")
-    return int.from_bytes(frame[offset:end], "big"), end
+    return value, end
 
 
 def decode_header(frame: bytes) -> tuple[int, int, int]:
@@ -160,13 +164,13 @@ def decode_header(frame: bytes) -> tuple[int, int, int]:
     MalformedMessage: the RFC's encoder is minimal, so a non-minimal header
     never comes from a conforming sender (spec/sframe.md §2.2).
     """
-    if not isinstance(frame, bytes):
+    if type(frame) is not bytes:
         raise InvalidArgument("an SFrame ciphertext must be bytes")
     if not frame:
         raise MalformedMessage("SFrame header is empty")
     config = frame[0]
-    kid, offset = _read_field(frame, config >> 4, 1, "KID")
-    ctr, offset = _read_field(frame, config & 0xF, offset, "CTR")
+    kid, offset = _read_value(frame, config >> 4, 1, "KID")
+    ctr, offset = _read_value(frame, config & 0xF, offset, "CTR")
     return kid, ctr, offset
 
 
@@ -238,47 +242,36 @@ def sender_key_kid(key_generation: int, ratchet_step: int, r: int) -> int:
 
 
 class _Aead(Protocol):
-    def seal(self, nonce: bytes, aad: bytes, plaintext: bytes) -> bytes: ...
+    """pyca's AEAD interface, which AESGCM has and ``AesCtrHmac`` copies."""
 
-    def open(self, nonce: bytes, aad: bytes, ciphertext: bytes | memoryview) -> bytes: ...
+    def encrypt(self, nonce: bytes, data: bytes, associated_data: bytes) -> bytes: ...
 
-
-class _AesGcm:
-    """AES-GCM via one cached pyca AESGCM object (suites 4 and 5)."""
-
-    __slots__ = ("_aesgcm",)
-
-    def __init__(self, params: SuiteParams, key: bytes) -> None:
-        self._aesgcm = AESGCM(key)
-
-    def seal(self, nonce: bytes, aad: bytes, plaintext: bytes) -> bytes:
-        return self._aesgcm.encrypt(nonce, plaintext, aad)
-
-    def open(self, nonce: bytes, aad: bytes, ciphertext: bytes | memoryview) -> bytes:
-        try:
-            return self._aesgcm.decrypt(nonce, ciphertext, aad)
-        except InvalidTag:
-            raise AuthFailed("SFrame AES-GCM tag check failed") from None
+    def decrypt(self, nonce: bytes, data: bytes | memoryview, associated_data: bytes) -> bytes: ...
 
 
 # AES-CTR's initial counter block is nonce ‖ 0x00000000 (RFC 9605 §4.5.1).
 _INITIAL_BLOCK_COUNTER: Final = bytes(4)
 
 
-class _AesCtrHmac:
+class AesCtrHmac:
     """Implements the AES-CTR + HMAC AEAD, RFC 9605 §4.5.1 (encrypt-then-MAC).
 
     enc_key = key[:Nka], auth_key = key[Nka:]; ct = AES-CTR(enc_key, nonce ‖
     0^32, pt); tag = HMAC(auth_key, uint64(len(aad)) ‖ uint64(len(ct)) ‖
-    uint64(Nt) ‖ nonce ‖ aad ‖ ct) truncated to its first Nt bytes.
+    uint64(Nt) ‖ nonce ‖ aad ‖ ct) truncated to its first Nt bytes. Like pyca's
+    AEADs, ``decrypt`` raises ``InvalidTag``; callers turn it into AuthFailed.
     """
 
     __slots__ = ("_auth_key", "_enc_key", "_hash", "_nt")
 
-    def __init__(self, params: SuiteParams, key: bytes) -> None:
-        self._enc_key, self._auth_key = ctr_hmac_subkeys(params.suite, key)
+    def __init__(self, suite: int, key: bytes) -> None:
+        params = suite_params(suite)
+        self._enc_key, self._auth_key = ctr_hmac_subkeys(suite, key)
         self._hash = params.hash_algorithm()
         self._nt = params.nt
+
+    def __repr__(self) -> str:
+        return "AesCtrHmac(<key redacted>)"
 
     def _tag(self, nonce: bytes, aad: bytes, ct: bytes) -> bytes:
         mac = pyca_hmac.HMAC(self._auth_key, self._hash)
@@ -286,15 +279,17 @@ class _AesCtrHmac:
         mac.update(ct)
         return mac.finalize()[: self._nt]
 
-    def seal(self, nonce: bytes, aad: bytes, plaintext: bytes) -> bytes:
-        ct = aes_ctr(self._enc_key, nonce + _INITIAL_BLOCK_COUNTER, plaintext)
-        return ct + self._tag(nonce, aad, ct)
+    def encrypt(self, nonce: bytes, data: bytes, associated_data: bytes) -> bytes:
+        ct = aes_ctr(self._enc_key, nonce + _INITIAL_BLOCK_COUNTER, data)
+        return ct + self._tag(nonce, associated_data, ct)
 
-    def open(self, nonce: bytes, aad: bytes, ciphertext: bytes | memoryview) -> bytes:
-        ct, tag = bytes(ciphertext[: -self._nt]), bytes(ciphertext[-self._nt :])
+    def decrypt(self, nonce: bytes, data: bytes | memoryview, associated_data: bytes) -> bytes:
+        if len(data) < self._nt:
+            raise InvalidTag
+        ct, tag = bytes(data[: -self._nt]), bytes(data[-self._nt :])
         # The tag is checked, in constant time, before any decryption (§4.5.1).
-        if not constant_time_equal(self._tag(nonce, aad, ct), tag):
-            raise AuthFailed("SFrame HMAC tag check failed")
+        if not constant_time_equal(self._tag(nonce, associated_data, ct), tag):
+            raise InvalidTag
         return aes_ctr(self._enc_key, nonce + _INITIAL_BLOCK_COUNTER, ct)
 
 
@@ -309,37 +304,10 @@ def ctr_hmac_subkeys(suite: int, key: bytes) -> tuple[bytes, bytes]:
 
 def _make_aead(params: SuiteParams, key: bytes) -> _Aead:
     require_bytes(key, params.nk, "SFrame AEAD key")
-    return _AesGcm(params, key) if params.nka is None else _AesCtrHmac(params, key)
+    return AESGCM(key) if params.nka is None else AesCtrHmac(params.suite, key)
 
 
-def _check_nonce(params: SuiteParams, nonce: bytes) -> bytes:
-    return require_bytes(nonce, params.nn, "SFrame nonce")
-
-
-def aead_encrypt(suite: int, key: bytes, nonce: bytes, aad: bytes, plaintext: bytes) -> bytes:
-    """AEAD.Encrypt(key, nonce, aad, pt) of ``suite`` (RFC 9605 §4.5, §4.5.1): ct ‖ tag."""
-    params = suite_params(suite)
-    aead = _make_aead(params, key)
-    return aead.seal(
-        _check_nonce(params, nonce),
-        _check_payload(aad, "aad"),
-        _check_payload(plaintext, "plaintext"),
-    )
-
-
-def aead_decrypt(suite: int, key: bytes, nonce: bytes, aad: bytes, ciphertext: bytes) -> bytes:
-    """AEAD.Decrypt(key, nonce, aad, ct) of ``suite`` (RFC 9605 §4.5, §4.5.1)."""
-    params = suite_params(suite)
-    aead = _make_aead(params, key)
-    _check_nonce(params, nonce)
-    if not isinstance(ciphertext, bytes) or len(ciphertext) < params.nt:
-        raise MalformedMessage("SFrame AEAD ciphertext is shorter than the tag")
-    return aead.open(nonce, _check_payload(aad, "aad"), ciphertext)
-
-
-# --- Frame protection (RFC 9605 §4.4.3, §4.4.4; spec §6, §7, §8) ----------------------
-
-# Largest plaintext (and largest metadata) one frame may carry: 16 MiB. The
+# Largest plaintext, and largest metadata, one frame may carry: 16 MiB. The
 # largest compressed video frame (a 4K key frame) is a few MiB; the cap bounds
 # the memory one frame can make a receiver allocate, and keeps the AES-CTR
 # block counter far below 2^32, where pyca's 128-bit counter increment and
@@ -347,12 +315,49 @@ def aead_decrypt(suite: int, key: bytes, nonce: bytes, aad: bytes, ciphertext: b
 MAX_FRAME_SIZE: Final = 1 << 24
 
 
+def _check_sizes(metadata: object, plaintext: object) -> None:
+    if type(metadata) is not bytes or type(plaintext) is not bytes:
+        raise InvalidArgument("SFrame metadata and payload must be bytes")
+    if len(metadata) > MAX_FRAME_SIZE or len(plaintext) > MAX_FRAME_SIZE:
+        raise LimitExceeded(f"SFrame metadata or payload exceeds {MAX_FRAME_SIZE} bytes")
+
+
+def aead_encrypt(suite: int, key: bytes, nonce: bytes, aad: bytes, plaintext: bytes) -> bytes:
+    """AEAD.Encrypt(key, nonce, aad, pt) of ``suite`` (RFC 9605 §4.5, §4.5.1): ct ‖ tag."""
+    params = suite_params(suite)
+    aead = _make_aead(params, key)
+    _check_sizes(aad, plaintext)
+    return aead.encrypt(require_bytes(nonce, params.nn, "SFrame nonce"), plaintext, aad)
+
+
+def aead_decrypt(suite: int, key: bytes, nonce: bytes, aad: bytes, ciphertext: bytes) -> bytes:
+    """AEAD.Decrypt(key, nonce, aad, ct) of ``suite`` (RFC 9605 §4.5, §4.5.1)."""
+    params = suite_params(suite)
+    aead = _make_aead(params, key)
+    _check_sizes(aad, ciphertext)
+    require_bytes(nonce, params.nn, "SFrame nonce")
+    if len(ciphertext) < params.nt:
+        raise MalformedMessage("SFrame AEAD ciphertext is shorter than the tag")
+    return _open(aead, nonce, ciphertext, aad)
+
+
+def _open(aead: _Aead, nonce: bytes, data: bytes | memoryview, aad: bytes) -> bytes:
+    try:
+        return aead.decrypt(nonce, data, aad)
+    except InvalidTag:
+        raise AuthFailed("SFrame authentication tag check failed") from None
+
+
+# --- Frame protection (RFC 9605 §4.4.3, §4.4.4; spec §6, §7, §8) ----------------------
+
+
 @dataclass(frozen=True, slots=True, repr=False, eq=False)
 class FrameKey:
     """The (sframe_key, sframe_salt) of one KID, ready for frames (RFC 9605 §4.4.1).
 
-    Built once per KID with ``derive_frame_key``. Secrets never appear in
-    ``repr``; equality is identity, so key bytes are never compared.
+    Built once per KID with ``derive_frame_key``; caches the AEAD object, the
+    salt as an integer and the KID's half of the header. Secrets never appear
+    in ``repr``; equality is identity, so key bytes are never compared.
     """
 
     suite: CipherSuite
@@ -388,14 +393,6 @@ def derive_frame_key(suite: int, base_key: bytes, kid: int) -> FrameKey:
     return FrameKey(suite_params(suite).suite, kid, key, salt)
 
 
-def _check_payload(value: object, what: str) -> bytes:
-    if not isinstance(value, bytes):
-        raise InvalidArgument(f"SFrame {what} must be bytes")
-    if len(value) > MAX_FRAME_SIZE:
-        raise LimitExceeded(f"SFrame {what} exceeds {MAX_FRAME_SIZE} bytes")
-    return value
-
-
 def encrypt_frame(key: FrameKey, ctr: int, metadata: bytes, plaintext: bytes) -> bytes:
     """Implements SFrame encryption, RFC 9605 §4.4.3: header ‖ AEAD.Encrypt(...).
 
@@ -403,15 +400,14 @@ def encrypt_frame(key: FrameKey, ctr: int, metadata: bytes, plaintext: bytes) ->
     (spec/sframe.md §6.2). ``metadata`` is authenticated, not sent.
     """
     nonce = key.nonce(ctr)
-    _check_payload(metadata, "metadata")
-    _check_payload(plaintext, "plaintext")
-    header = _header(key._kid_field, _field(ctr))
-    return header + key._aead.seal(nonce, header + metadata, plaintext)
+    _check_sizes(metadata, plaintext)
+    header = _encode_header(key._kid_field, ctr)
+    return header + key._aead.encrypt(nonce, plaintext, header + metadata)
 
 
 def _check_parsed(header: object, frame: bytes) -> tuple[int, int, int]:
     """Sanity-check a caller's ``decode_header`` result before trusting it."""
-    if not (isinstance(header, tuple) and len(header) == 3 and isinstance(frame, bytes)):
+    if not (isinstance(header, tuple) and len(header) == 3 and type(frame) is bytes):
         raise InvalidArgument("header must be the (kid, ctr, header_length) of decode_header")
     kid, ctr, header_len = header
     if type(header_len) is not int or not 1 <= header_len <= min(MAX_HEADER_LEN, len(frame)):
@@ -436,11 +432,10 @@ def open_frame(
     if kid != key.kid:
         raise UnknownKeyId("the frame's KID is not the key's KID")
     nonce = key.nonce(ctr)
-    _check_payload(metadata, "metadata")
-    body_len = len(frame) - header_len
-    if body_len < key._nt:
+    body = memoryview(frame)[header_len:]
+    _check_sizes(metadata, b"")
+    if len(body) < key._nt:
         raise MalformedMessage("SFrame ciphertext is shorter than the tag")
-    if body_len - key._nt > MAX_FRAME_SIZE:
-        raise LimitExceeded(f"SFrame plaintext would exceed {MAX_FRAME_SIZE} bytes")
-    aad = frame[:header_len] + metadata
-    return key._aead.open(nonce, aad, memoryview(frame)[header_len:])
+    if len(body) - key._nt > MAX_FRAME_SIZE:
+        raise LimitExceeded(f"SFrame payload would exceed {MAX_FRAME_SIZE} bytes")
+    return _open(key._aead, nonce, body, frame[:header_len] + metadata)
