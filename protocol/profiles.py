@@ -50,6 +50,12 @@ class Profile:
     header_encryption: bool
     # Derives the initial RK (and, with header encryption, the shared header keys) from SK.
     initial_keys_info: bytes
+    # Per-header AEAD key: HKDF-Expand(HK, header_keys_info ‖ r) (spec/header-encryption.md §2).
+    header_keys_info: bytes
+    # Initial chains (spec/ratchet.md §1.1): "spec" (rev 1 §3.3: the responder sends
+    # only after receiving) or "libsignal" (SK = RK ‖ CK; CK is the responder's first
+    # sending chain under its signed prekey and the initiator's first receiving chain).
+    initial_chains: Literal["spec", "libsignal"]
     # Wire format (spec/wire.md): "msgpack" or libsignal's v3 protobuf framing.
     wire: Literal["msgpack", "signal-v3"]
     # PN on the wire: "count" (spec: number of messages in the previous sending
@@ -85,6 +91,8 @@ PQ_DEFAULT: Final = Profile(
     aead="AES-256-GCM",
     header_encryption=True,
     initial_keys_info=b"E2EERef pq-default InitialKeys",
+    header_keys_info=b"E2EERef pq-default HeaderKeys",
+    initial_chains="spec",
     wire="msgpack",
     pn_semantics="count",
     max_skip=1000,
@@ -107,6 +115,8 @@ CLASSIC: Final = Profile(
     aead="AES-256-GCM",
     header_encryption=False,
     initial_keys_info=b"E2EERef classic InitialKeys",
+    header_keys_info=b"",  # no header encryption
+    initial_chains="spec",
     wire="msgpack",
     pn_semantics="count",
     max_skip=1000,
@@ -136,6 +146,8 @@ SIGNAL_V3: Final = Profile(
     aead="AES-256-CBC-HMAC-SHA256-64",
     header_encryption=False,
     initial_keys_info=b"",  # libsignal splits SK directly: RK = SK[0:32], CK = SK[32:64]
+    header_keys_info=b"",  # no header encryption
+    initial_chains="libsignal",
     wire="signal-v3",
     pn_semantics="last-index",
     max_skip=25_000,
