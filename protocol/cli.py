@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     from protocol.relay.commands import register as register_relay_commands
 
     register_relay_commands(commands)
+
+    from protocol.bench.command import register as register_bench_command
+
+    register_bench_command(commands)
     return parser
 
 

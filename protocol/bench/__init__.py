@@ -1,0 +1,148 @@
+"""``e2ee bench``: our implementation against the primitive floor and peer libraries.
+
+README.md "Performance" shows a run and explains the method. In one process
+and one run this measures, as medians over shuffled rounds (``timing.py``):
+
+* our rows (``ours.py``): set-up, ping-pong, bursts, reverse delivery per
+  profile, SFrame frames, MediaKey fan-out, session serialization;
+* each row's primitive floor (``floor.py``): the same pyca calls in the same
+  order, with no protocol logic, and the ratio ours / floor;
+* the peers (``peers.py``): Syndace's x3dh + doubleratchet and vodozemac,
+  where installed (the ``bench`` extra);
+* memory (``memory.py``): serialized session sizes and retained memory
+  over many messages;
+
+and reports each against its target (``rows.py``) without asserting it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Final
+
+from protocol.bench import memory, ours, peers
+from protocol.bench.fanout import fanout_workloads
+from protocol.bench.floor import MESSAGE
+from protocol.bench.plot import Series, write_svg
+from protocol.bench.report import PeerResult, Report, RowResult, machine
+from protocol.bench.rows import PEER_PROFILE, RowSpec
+from protocol.bench.timing import Measurement, Workload, measure
+from protocol.profiles import DEFAULT_PROFILE
+
+__all__ = ["FULL", "QUICK", "BenchConfig", "Report", "plot_key_distribution", "run"]
+
+
+@dataclass(frozen=True, slots=True)
+class BenchConfig:
+    """How long and how much: the defaults are the full run."""
+
+    repeats: int = 11
+    target_s: float = 0.05  # seconds per calibrated batch
+    burst_length: int = 1000
+    fanout_devices: int = 100
+    memory_messages: int = 100_000
+    skipped_keys: int = 1000
+    plot_sizes: tuple[int, ...] = field(default=(2, 4, 8, 16, 32, 64, 128, 256))
+    with_peers: bool = True
+    seed: int = 0
+
+
+FULL: Final = BenchConfig()
+# --quick: fewer, shorter rounds and 10,000 messages for the memory growth.
+QUICK: Final = BenchConfig(repeats=5, target_s=0.01, memory_messages=10_000)
+
+
+def _peer_rows(config: BenchConfig) -> dict[str, peers.PeerRows]:
+    if not config.with_peers:
+        skipped: peers.PeerRows = dict.fromkeys(peers.ROW_KINDS, "not run (--no-peers)")
+        return {"syndace": skipped, "vodozemac": skipped}
+    return {
+        "syndace": peers.syndace_rows(config.burst_length),
+        "vodozemac": peers.vodozemac_rows(config.burst_length),
+    }
+
+
+def _workloads(specs: list[RowSpec], peer_rows: dict[str, peers.PeerRows]) -> list[Workload]:
+    found: list[Workload] = []
+    for spec in specs:
+        found += [w for w in (spec.ours, spec.floor) if isinstance(w, Workload)]
+    for rows in peer_rows.values():
+        found += [w for w in rows.values() if isinstance(w, Workload)]
+    return found
+
+
+def _result(item: Workload | str, results: dict[str, Measurement]) -> Measurement | str:
+    return item if isinstance(item, str) else results[item.key]
+
+
+def _peer_results(
+    rows: list[RowResult], peer_rows: dict[str, peers.PeerRows], results: dict[str, Measurement]
+) -> list[PeerResult]:
+    ours_by_kind = {row.kind: row for row in rows if row.variant == PEER_PROFILE}
+    ours_by_kind.update({row.kind: row for row in rows if row.kind.startswith("sframe")})
+    fanout = [row for row in rows if row.kind == "fanout"]
+    ours_by_kind.update({"fanout": fanout[0]} if fanout else {})
+    out = []
+    for kind in peers.ROW_KINDS:
+        lookup = "setup" if kind == "setup-pool-1" else kind
+        ours_row = ours_by_kind.get(lookup)
+        title = f"{lookup} ({PEER_PROFILE})" if ours_row is None else ours_row.title
+        if kind == "setup-pool-1":
+            title += ", Syndace pool of 1"
+        out.append(
+            PeerResult(
+                kind,
+                title,
+                ours_row.ours if ours_row is not None else "n/a",
+                {name: _result(rows_[kind], results) for name, rows_ in peer_rows.items()},
+            )
+        )
+    return out
+
+
+def plot_key_distribution(config: BenchConfig, path: Path) -> None:
+    """Measure one key distribution at each group size and draw ours and the floor."""
+    ours_points, floor_points = [], []
+    for devices in config.plot_sizes:
+        ours_workload, floor_workload = fanout_workloads(devices)
+        results = measure(
+            [ours_workload, floor_workload],
+            repeats=max(1, config.repeats // 2),
+            target_s=config.target_s,
+            seed=config.seed,
+        )
+        ours_points.append((devices, results[ours_workload.key].median * 1e3))
+        floor_points.append((devices, results[floor_workload.key].median * 1e3))
+    title = f"MediaKey distribution ({DEFAULT_PROFILE.name} sessions): cost against group size"
+    write_svg(path, title, [Series("ours", ours_points), Series("primitive floor", floor_points)])
+
+
+def run(config: BenchConfig = FULL) -> Report:
+    """Measure everything in one process and return the report."""
+    specs = ours.our_rows(config.burst_length, config.fanout_devices)
+    peer_rows = _peer_rows(config)
+    results = measure(
+        _workloads(specs, peer_rows),
+        repeats=config.repeats,
+        target_s=config.target_s,
+        seed=config.seed,
+    )
+    rows = [
+        RowResult(
+            spec.kind,
+            spec.variant,
+            spec.title,
+            _result(spec.ours, results),
+            None if spec.floor is None else results[spec.floor.key],
+            spec.target,
+        )
+        for spec in specs
+    ]
+    settings = asdict(config) | {"message_bytes": len(MESSAGE), "machine": machine()}
+    return Report(
+        settings,
+        rows,
+        _peer_results(rows, peer_rows, results),
+        memory.figures(config.memory_messages, config.skipped_keys, config.with_peers),
+    )

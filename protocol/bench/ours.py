@@ -1,0 +1,138 @@
+"""Our rows and their floors (README.md "Performance").
+
+Each row pairs a workload on our public API with the floor built from the
+exact primitive sequence that API performs (``floor.py`` steps). The
+sequences are written next to the workloads they mirror, naming the
+functions whose pyca calls they repeat, so a change in those functions is
+a change here too.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Final
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from protocol.bench.fanout import fanout_workloads
+from protocol.bench.floor import sequence_workload
+from protocol.bench.rows import RowSpec
+from protocol.bench.sequences import burst_sequence, handshake_sequence, pingpong_sequence
+from protocol.bench.session_pair import RatchetPair, handshake_workload, make_pair
+from protocol.bench.timing import Run, Workload
+from protocol.bench.workloads import burst, ping_pong
+from protocol.media.sframe import DEFAULT_SUITE, derive_frame_key, encrypt_frame, open_frame
+from protocol.profiles import PROFILES, Profile
+from protocol.store import dump_state, load_state
+
+# --- SFrame: encrypt_frame + open_frame ---------------------------------------------------
+
+_METADATA: Final = b""
+
+
+def _sframe(size: int) -> tuple[Workload, Workload]:
+    """Ours: encrypt_frame + open_frame under one FrameKey, counters 0, 1, 2, ...
+
+    Floor: the same two pyca calls on one cached ``AESGCM`` object, as
+    FrameKey caches it: AESGCM.encrypt and AESGCM.decrypt.
+    """
+    frame = os.urandom(size)
+
+    def prepare_ours(units: int) -> Run:
+        key = derive_frame_key(DEFAULT_SUITE, os.urandom(16), 0x0100)
+
+        def run() -> None:
+            for ctr in range(units):
+                open_frame(key, encrypt_frame(key, ctr, _METADATA, frame), _METADATA)
+
+        return run
+
+    def prepare_floor(units: int) -> Run:
+        aead, nonce, aad = AESGCM(os.urandom(16)), bytes(12), b"\x08\x01\x00"
+
+        def run() -> None:
+            for _ in range(units):
+                aead.decrypt(nonce, aead.encrypt(nonce, frame, aad), aad)
+
+        return run
+
+    key = f"sframe-{size}"
+    return Workload(f"ours/{key}", prepare_ours), Workload(f"floor/{key}", prepare_floor)
+
+
+# --- The rows ---------------------------------------------------------------------------
+
+
+def _profile_rows(profile: Profile, burst_length: int) -> list[RowSpec]:
+    name = profile.name
+
+    def make() -> RatchetPair:
+        return make_pair(profile)
+
+    def floor(kind: str, sequence: list[str], ops: int = 1) -> Workload:
+        return sequence_workload(f"floor/{kind}/{name}", profile, sequence, ops)
+
+    pingpong_kind = "pingpong-he" if profile.header_encryption else "pingpong"
+    return [
+        RowSpec(
+            "setup",
+            name,
+            f"set-up, {name}",
+            handshake_workload(f"ours/setup/{name}", profile),
+            floor("setup", handshake_sequence(profile)),
+        ),
+        RowSpec(
+            pingpong_kind,
+            name,
+            f"ping-pong per message, {name}",
+            ping_pong(f"ours/pingpong/{name}", make),
+            floor("pingpong", pingpong_sequence(profile)),
+        ),
+        RowSpec(
+            "burst",
+            name,
+            f"burst of {burst_length} per message, {name}",
+            burst(f"ours/burst/{name}", make, burst_length),
+            floor("burst", burst_sequence(profile), burst_length),
+        ),
+        RowSpec(
+            "reverse",
+            name,
+            f"{burst_length} in reverse per message, {name}",
+            burst(f"ours/reverse/{name}", make, burst_length, reverse=True),
+            floor("reverse", burst_sequence(profile), burst_length),
+        ),
+    ]
+
+
+def _serialize(profile: Profile) -> Workload:
+    """store.dump_state then store.load_state of one side's acknowledged session."""
+
+    def prepare(units: int) -> Run:
+        states = [make_pair(profile).states[1] for _ in range(units)]
+
+        def run() -> None:
+            for state in states:
+                load_state(type(state), dump_state(state))
+
+        return run
+
+    return Workload(f"ours/serialize/{profile.name}", prepare)
+
+
+def our_rows(burst_length: int, fanout_devices: int) -> list[RowSpec]:
+    """Every timed row of ours, in the order of the table."""
+    rows: list[RowSpec] = []
+    for profile in PROFILES.values():
+        rows += _profile_rows(profile, burst_length)
+    for size, variant in ((1200, "1200 B"), (50_000, "50 KB")):
+        ours, floor = _sframe(size)
+        kind = "sframe-1200" if size == 1200 else "sframe-50k"
+        rows.append(RowSpec(kind, variant, f"SFrame encrypt+decrypt, {variant}", ours, floor))
+    ours, floor = fanout_workloads(fanout_devices)
+    title = f"MediaKey fan-out to {fanout_devices} devices"
+    rows.append(RowSpec("fanout", str(fanout_devices), title, ours, floor))
+    for profile in PROFILES.values():
+        title = f"serialize + reload session, {profile.name}"
+        rows.append(RowSpec("serialize", profile.name, title, _serialize(profile), None))
+    return rows

@@ -1,0 +1,147 @@
+"""Our two-party fixtures: the set-up workload and an acknowledged ratchet pair.
+
+Set-up is what one new conversation costs both devices: the initiator
+verifies the bundle (``x3dh.initiate`` calls ``verify_bundle``), agrees on
+SK, starts its ratchet and encrypts the first message into a prekey message
+(``wire``); the responder decodes it, agrees on SK (``x3dh.respond``),
+starts its ratchet, decrypts, and consumes the one-time prekeys. The
+responder's identity and signed prekey exist before; one-time prekeys (and,
+for PQXDH, one-time KEM prekeys) are made untimed, one per handshake.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from protocol import ratchet, wire, x3dh
+from protocol.bench.floor import MESSAGE
+from protocol.bench.timing import Run, Workload
+from protocol.bundle import PrekeyBundle, make_bundle
+from protocol.prekeys import (
+    IdentityKeyPair,
+    PrekeyStore,
+    generate_kem_prekey,
+    generate_one_time_prekey,
+    generate_signed_prekey,
+)
+from protocol.profiles import Profile
+from protocol.randomness import SYSTEM_RANDOM
+from protocol.store import dump_state
+
+
+@dataclass(frozen=True, slots=True)
+class _Responder:
+    identity: IdentityKeyPair
+    bundle: PrekeyBundle
+    prekeys: PrekeyStore
+
+
+class _Parties:
+    """One initiator identity and one responder identity with its signed prekey."""
+
+    def __init__(self, profile: Profile) -> None:
+        self.profile = profile
+        self.initiator = IdentityKeyPair.generate()
+        self.identity = IdentityKeyPair.generate()
+        self.signed_prekey = generate_signed_prekey(self.identity, 1)
+        self._ids = itertools.count(1)
+
+    def responder(self) -> _Responder:
+        """A bundle with fresh one-time prekeys, and the store that holds them."""
+        prekey_id = next(self._ids)
+        one_time = generate_one_time_prekey(prekey_id)
+        kem = None
+        if self.profile.kem is not None:
+            kem = generate_kem_prekey(self.identity, prekey_id, self.profile.kem, last_resort=False)
+        bundle = make_bundle(self.identity, self.signed_prekey, one_time, kem)
+        store = PrekeyStore.of((self.signed_prekey,), (one_time,), () if kem is None else (kem,))
+        return _Responder(self.identity, bundle, store)
+
+
+def handshake(parties: _Parties, responder: _Responder) -> tuple[Any, Any, bytes]:
+    """Both sides of one set-up; returns (initiator state, responder state, AD)."""
+    profile = parties.profile
+    agreed = x3dh.initiate(profile, parties.initiator, responder.bundle)
+    sender = ratchet.init_initiator(profile, agreed.sk, responder.bundle.signed_prekey)
+    sender, first = ratchet.ratchet_encrypt(sender, MESSAGE, agreed.ad)
+    data = agreed.message
+    prekey_message = wire.encode_prekey_message(
+        profile,
+        wire.PrekeyMessage(
+            data.identity_key,
+            data.ephemeral_key,
+            data.signed_prekey_id,
+            data.one_time_prekey_id,
+            data.kem_prekey_id,
+            data.kem_ciphertext,
+            1 if profile.wire == "signal-v3" else None,
+            first,
+        ),
+    )
+    received = wire.decode_prekey_message(profile, prekey_message)
+    answer = x3dh.respond(
+        profile,
+        responder.identity,
+        responder.prekeys,
+        x3dh.InitialData(
+            received.identity_key,
+            received.base_key,
+            received.signed_prekey_id,
+            received.one_time_prekey_id,
+            received.kem_prekey_id,
+            received.kem_ciphertext,
+        ),
+    )
+    receiver = ratchet.init_responder(profile, answer.sk, answer.signed_prekey)
+    receiver, _ = ratchet.ratchet_decrypt(receiver, received.message, answer.ad)
+    responder.prekeys.consume(answer.consumed)
+    return sender, receiver, agreed.ad
+
+
+def handshake_workload(key: str, profile: Profile) -> Workload:
+    parties = _Parties(profile)
+
+    def prepare(units: int) -> Run:
+        responders = [parties.responder() for _ in range(units)]
+
+        def run() -> None:
+            for responder in responders:
+                handshake(parties, responder)
+
+        return run
+
+    return Workload(key, prepare)
+
+
+class RatchetPair:
+    """Two ratchet states after a handshake and one reply: the ``Endpoints`` of our library."""
+
+    def __init__(self, profile: Profile) -> None:
+        parties = _Parties(profile)
+        initiator, responder, self.ad = handshake(parties, parties.responder())
+        self.states = [initiator, responder]
+        self.decrypt(0, self.encrypt(1, MESSAGE))
+
+    def encrypt(self, side: int, plaintext: bytes) -> bytes:
+        self.states[side], message = ratchet.ratchet_encrypt(
+            self.states[side], plaintext, self.ad, SYSTEM_RANDOM
+        )
+        out: bytes = message
+        return out
+
+    def decrypt(self, side: int, message: object) -> bytes:
+        assert isinstance(message, bytes)
+        self.states[side], plaintext = ratchet.ratchet_decrypt(self.states[side], message, self.ad)
+        out: bytes = plaintext
+        return out
+
+
+def make_pair(profile: Profile) -> RatchetPair:
+    return RatchetPair(profile)
+
+
+def serialized_state(pair: RatchetPair, side: int) -> bytes:
+    """The versioned serialization of one side's session state (``store.dump_state``)."""
+    return dump_state(pair.states[side])

@@ -1,0 +1,76 @@
+"""Message workloads shared by our implementation and the peers (README.md "Performance").
+
+Every implementation under test, ours or a peer's, is driven through the same
+small ``Endpoints`` interface, so the ping-pong, burst and reverse-delivery
+loops below are literally the same code for all of them and differ only in
+the library calls behind ``encrypt`` and ``decrypt``. Messages are handed
+over in each library's natural form: bytes for ours, objects where a peer's
+API passes objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from protocol.bench.floor import MESSAGE
+from protocol.bench.timing import Run, Workload
+
+
+class Endpoints(Protocol):
+    """Two parties with an established, acknowledged session: side 0 and side 1."""
+
+    def encrypt(self, side: int, plaintext: bytes) -> object:
+        """Encrypt as ``side`` for the other side; returns the message as sent."""
+        ...
+
+    def decrypt(self, side: int, message: object) -> bytes:
+        """Decrypt as ``side`` a message the other side sent."""
+        ...
+
+
+MakeEndpoints = Callable[[], Endpoints]
+
+
+def ping_pong(key: str, make: MakeEndpoints) -> Workload:
+    """Strict alternation: every message is answered, so each one causes a DH ratchet step.
+
+    One operation is one encrypt plus the matching decrypt.
+    """
+
+    def prepare(units: int) -> Run:
+        pair = make()
+
+        def run() -> None:
+            for i in range(units):
+                sender = i & 1
+                pair.decrypt(1 - sender, pair.encrypt(sender, MESSAGE))
+
+        return run
+
+    return Workload(key, prepare)
+
+
+def burst(key: str, make: MakeEndpoints, length: int, *, reverse: bool = False) -> Workload:
+    """``length`` messages on one sending chain, delivered in order or in reverse.
+
+    A unit is one fresh acknowledged session carrying the whole burst; the
+    figure is per message (encrypt plus decrypt). In reverse, the first
+    decryption skips ``length - 1`` keys and stores them, and every later one
+    uses a stored key.
+    """
+
+    def prepare(units: int) -> Run:
+        pairs = [make() for _ in range(units)]
+
+        def run() -> None:
+            for pair in pairs:
+                sent = [pair.encrypt(0, MESSAGE) for _ in range(length)]
+                if reverse:
+                    sent.reverse()
+                for message in sent:
+                    pair.decrypt(1, message)
+
+        return run
+
+    return Workload(key, prepare, ops=length)

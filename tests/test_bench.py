@@ -1,0 +1,143 @@
+"""``e2ee bench`` runs every row and reports it in a fixed structure; no timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import sys
+import xml.etree.ElementTree as ElementTree
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+import protocol.bench
+from protocol.bench import BenchConfig, peers, plot_key_distribution, run
+from protocol.bench.floor import primitive_steps
+from protocol.bench.report import Report, RowResult, floor_verdict, render_text, to_json
+from protocol.bench.sequences import (
+    burst_sequence,
+    handshake_sequence,
+    pingpong_sequence,
+)
+from protocol.bench.timing import Measurement
+from protocol.cli import main
+from protocol.profiles import PROFILES
+
+TINY = BenchConfig(
+    repeats=1,
+    target_s=0.0,
+    burst_length=3,
+    fanout_devices=2,
+    memory_messages=30,
+    skipped_keys=3,
+    plot_sizes=(2, 3),
+)
+PEER_STATUSES = {peers.NOT_INSTALLED}
+
+
+@pytest.fixture(scope="module")
+def report() -> Report:
+    return run(TINY)
+
+
+def _expected_rows() -> set[tuple[str, str]]:
+    rows = {("sframe-1200", "1200 B"), ("sframe-50k", "50 KB"), ("fanout", "2")}
+    for profile in PROFILES.values():
+        pingpong = "pingpong-he" if profile.header_encryption else "pingpong"
+        kinds = ("setup", pingpong, "burst", "reverse", "serialize")
+        rows |= {(kind, profile.name) for kind in kinds}
+    return rows
+
+
+def test_every_row_is_measured_against_its_floor(report: Report) -> None:
+    assert {(row.kind, row.variant) for row in report.rows} == _expected_rows()
+    for row in report.rows:
+        assert isinstance(row.ours, Measurement), row.title
+        assert row.ours.median > 0
+        if row.kind == "serialize":
+            assert row.floor is None and row.ratio is None
+        else:
+            assert isinstance(row.floor, Measurement), row.title
+            assert row.ratio is not None and row.ratio > 0
+
+
+def test_every_peer_row_is_a_measurement_or_says_why_not(report: Report) -> None:
+    assert [row.kind for row in report.peers] == list(peers.ROW_KINDS)
+    for row in report.peers:
+        assert set(row.peers) == {"syndace", "vodozemac"}
+        for result in row.peers.values():
+            if isinstance(result, str):
+                assert result in PEER_STATUSES or result.startswith("n/a: "), result
+
+
+def test_memory_figures_include_session_sizes_and_growth(report: Report) -> None:
+    names = [figure.name for figure in report.memory]
+    for profile in PROFILES:
+        assert f"session state, {profile}" in names
+        assert f"session state + 3 skipped keys, {profile}" in names
+    assert "retained after 30 messages, pq-default" in names
+    sizes = {figure.name: figure.value for figure in report.memory}
+    for profile in PROFILES:
+        plain, skipped = (
+            sizes[f"session state, {profile}"],
+            sizes[f"session state + 3 skipped keys, {profile}"],
+        )
+        assert isinstance(plain, int) and isinstance(skipped, int) and skipped > plain
+
+
+def test_text_and_json_carry_every_row(report: Report) -> None:
+    text = render_text(report)
+    document = json.loads(json.dumps(to_json(report)))
+    assert len(document["rows"]) == len(report.rows)
+    for row in report.rows:
+        assert row.title in text
+    assert document["config"]["machine"]["cryptography"]
+    assert {"median_us", "min_us", "max_us"} <= set(document["rows"][0]["ours"])
+
+
+def test_targets_are_reported_met_or_not_met() -> None:
+    def row(ratio: float) -> RowResult:
+        floor = Measurement(1.0, 1.0, 1.0, 1, 1)
+        ours = Measurement(ratio, ratio, ratio, 1, 1)
+        return RowResult("pingpong", "classic", "t", ours, floor, 1.25)
+
+    assert floor_verdict(row(1.2)) == "≤1.25 met"
+    assert floor_verdict(row(1.3)) == "≤1.25 NOT MET"
+
+
+def test_missing_peers_say_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("x3dh", "doubleratchet", "vodozemac"):
+        monkeypatch.setitem(sys.modules, name, None)  # makes the import fail
+    assert set(peers.syndace_rows(3).values()) == {peers.NOT_INSTALLED}
+    assert set(peers.vodozemac_rows(3).values()) == {peers.NOT_INSTALLED}
+    assert peers.syndace_serialized_size(0) == peers.NOT_INSTALLED
+
+
+def test_floor_sequences_use_only_known_primitive_steps() -> None:
+    for profile in PROFILES.values():
+        steps = primitive_steps(profile)
+        for sequence in (handshake_sequence, pingpong_sequence, burst_sequence):
+            unknown = set(sequence(profile)) - set(steps)
+            assert not unknown, (profile.name, sequence.__name__, unknown)
+
+
+def test_plot_is_a_well_formed_svg_with_both_series(tmp_path: Path) -> None:
+    out = tmp_path / "fanout.svg"
+    plot_key_distribution(TINY, out)
+    root = ElementTree.parse(out).getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    assert len(root.findall("{http://www.w3.org/2000/svg}polyline")) == 2
+
+
+def test_cli_prints_json_and_writes_the_plot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(protocol.bench, "QUICK", replace(TINY, with_peers=True))
+    out = tmp_path / "plot.svg"
+    assert main(["bench", "--quick", "--json", "--no-peers", "--plot", str(out)]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["config"]["with_peers"] is False
+    assert all(
+        p == "not run (--no-peers)" for row in document["peers"] for p in row["peers"].values()
+    )
+    assert out.read_text().startswith("<svg")
