@@ -107,6 +107,7 @@ def suite_params(suite: int) -> SuiteParams:
 
 # --- Header (RFC 9605 §4.3; spec §2) ---------------------------------------------------
 
+# KID and CTR are unsigned 64-bit integers.
 MAX_KID: Final = 2**64 - 1
 MAX_CTR: Final = 2**64 - 1
 # Config byte + an 8-byte KID + an 8-byte CTR.
@@ -114,7 +115,7 @@ MAX_HEADER_LEN: Final = 17
 
 
 def _check_u64(value: object, what: str) -> int:
-    if type(value) is not int or not 0 <= value <= MAX_CTR:
+    if type(value) is not int or not 0 <= value <= MAX_KID:
         raise InvalidArgument(f"{what} must be an integer in [0, 2^64 - 1]")
     return value
 
@@ -185,12 +186,12 @@ MIN_BASE_KEY_LEN: Final = 16
 
 
 def sframe_key_label(suite: int, kid: int) -> bytes:
-    """ "SFrame 1.0 Secret key " ‖ uint64(KID) ‖ uint16(cipher_suite) (RFC 9605 §4.4.2)."""
+    """sframe_key_label = "SFrame 1.0 Secret key " ‖ uint64(KID) ‖ uint16(suite) (§4.4.2)."""
     return SECRET_KEY_LABEL + struct.pack(">QH", _check_u64(kid, "KID"), suite_params(suite).suite)
 
 
 def sframe_salt_label(suite: int, kid: int) -> bytes:
-    """ "SFrame 1.0 Secret salt " ‖ uint64(KID) ‖ uint16(cipher_suite) (RFC 9605 §4.4.2)."""
+    """sframe_salt_label = "SFrame 1.0 Secret salt " ‖ uint64(KID) ‖ uint16(suite) (§4.4.2)."""
     return SECRET_SALT_LABEL + struct.pack(">QH", _check_u64(kid, "KID"), suite_params(suite).suite)
 
 
