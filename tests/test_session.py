@@ -1,0 +1,399 @@
+"""Sessions between devices: set-up, prekeys, identities, archives, bad input (spec/session.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from protocol import wire
+from protocol.errors import (
+    AuthFailed,
+    DuplicateMessage,
+    InvalidArgument,
+    MalformedMessage,
+    NoSession,
+    ProtocolError,
+    UnknownPrekey,
+    UnsupportedVersion,
+    UntrustedIdentity,
+)
+from protocol.profiles import CLASSIC, PQ_DEFAULT, PROFILES, SIGNAL_V3, Profile
+from protocol.randomness import DrbgRandom
+from protocol.session import (
+    IDENTITIES,
+    KEM_PREKEYS,
+    ONE_TIME_PREKEYS,
+    SESSIONS,
+    SIGNED_PREKEY_GRACE_SECONDS,
+    SIGNED_PREKEYS,
+    Address,
+    SessionManager,
+    safety_number,
+)
+from protocol.store import MemoryStore, SqliteStore, Store
+
+ALICE = Address("alice", 1)
+ALICE_2 = Address("alice", 2)
+BOB = Address("bob", 1)
+TABLES = ("device", SIGNED_PREKEYS, ONE_TIME_PREKEYS, KEM_PREKEYS, SESSIONS, IDENTITIES)
+PROFILE_NAMES = sorted(PROFILES)
+
+
+def device(
+    address: Address, profile: Profile, store: Store | None = None, opks: int = 2
+) -> SessionManager:
+    rng = DrbgRandom(f"test {address.user} {address.device} {profile.name}".encode())
+    manager = SessionManager.create(store or MemoryStore(), address, profile, now=0, rng=rng)
+    manager.generate_one_time_prekeys(opks)
+    if profile.kem is not None:
+        manager.generate_kem_prekeys(1)
+    return manager
+
+
+def snapshot(manager: SessionManager) -> dict[str, dict[str, bytes | None]]:
+    store = manager._store
+    return {t: {k: store.get(t, k) for k in store.keys(t)} for t in TABLES}
+
+
+def pair(profile: Profile) -> tuple[SessionManager, SessionManager]:
+    alice, bob = device(ALICE, profile), device(BOB, profile)
+    alice.initiate(BOB, bob.prekey_bundles()[0])
+    return alice, bob
+
+
+@pytest.fixture(params=PROFILE_NAMES)
+def profile(request: pytest.FixtureRequest) -> Profile:
+    return PROFILES[request.param]
+
+
+def is_prekey(profile: Profile, data: bytes) -> bool:
+    try:
+        wire.decode_prekey_message(profile, data)
+    except ProtocolError:
+        return False
+    return True
+
+
+def test_initial_message_rides_on_every_message_until_the_peer_answers(profile: Profile) -> None:
+    alice, bob = pair(profile)
+    first, second = alice.encrypt(BOB, b"one"), alice.encrypt(BOB, b"two")
+    assert is_prekey(profile, first) and is_prekey(profile, second)
+    assert bob.decrypt(ALICE, second) == b"two"
+    assert bob.decrypt(ALICE, first) == b"one"
+    assert not is_prekey(profile, bob.encrypt(ALICE, b"noted"))
+    assert alice.decrypt(BOB, bob.encrypt(ALICE, b"answer")) == b"answer"
+    after = alice.encrypt(BOB, b"three")
+    assert not is_prekey(profile, after)
+    assert bob.decrypt(ALICE, after) == b"three"
+
+
+def test_one_time_prekeys_are_consumed_only_when_the_initial_message_authenticates(
+    profile: Profile,
+) -> None:
+    alice, bob = pair(profile)
+    bundle = bob.prekey_bundles()[0]
+    initial = bytearray(alice.encrypt(BOB, b"hello"))
+    inner = wire.decode_prekey_message(profile, bytes(initial)).message
+    ciphertext_byte = bytes(initial).index(inner) + len(inner) - 12
+    initial[ciphertext_byte] ^= 0x01
+    before = snapshot(bob)
+    with pytest.raises(AuthFailed):
+        bob.decrypt(ALICE, bytes(initial))
+    assert snapshot(bob) == before
+    initial[ciphertext_byte] ^= 0x01
+    assert bob.decrypt(ALICE, bytes(initial)) == b"hello"
+    assert bob.prekey_bundles()[0] != bundle
+    assert bundle.one_time_prekey is not None
+    assert str(bundle.one_time_prekey.prekey_id) not in bob._store.keys(ONE_TIME_PREKEYS)
+    carol = device(Address("carol", 1), profile)
+    carol.initiate(BOB, bundle)  # a server that hands the same one-time prekey out twice
+    with pytest.raises(UnknownPrekey):
+        bob.decrypt(Address("carol", 1), carol.encrypt(BOB, b"late"))
+
+
+def test_pq_default_uses_one_time_kem_prekeys_then_the_last_resort_one() -> None:
+    bob = device(BOB, PQ_DEFAULT, opks=2)
+    bundles = bob.prekey_bundles()
+    kinds = [
+        bob._store.get(KEM_PREKEYS, str(b.kem_prekey.prekey_id)) for b in bundles if b.kem_prekey
+    ]
+    assert len(bundles) == 3 and all(kinds)
+    assert [b.one_time_prekey is None for b in bundles] == [False, False, True]
+    last_resort_id = bundles[-1].kem_prekey.prekey_id if bundles[-1].kem_prekey else None
+    for index, bundle in enumerate(bundles):
+        sender = Address("sender", index)
+        initiator = device(sender, PQ_DEFAULT)
+        initiator.initiate(BOB, bundle)
+        assert bob.decrypt(sender, initiator.encrypt(BOB, b"hi")) == b"hi"
+    remaining = bob._store.keys(KEM_PREKEYS)
+    assert remaining == [str(last_resort_id)]
+
+
+def test_a_changed_identity_key_must_be_acknowledged_and_changes_nothing_before(
+    profile: Profile,
+) -> None:
+    alice, bob = pair(profile)
+    assert bob.decrypt(ALICE, alice.encrypt(BOB, b"hi")) == b"hi"
+    reinstalled = device(ALICE, profile, opks=1)
+    reinstalled_rng_seed = device(Address("alice", 9), profile)  # a different identity key
+    assert reinstalled.identity_key != reinstalled_rng_seed.identity_key
+    impostor = reinstalled_rng_seed
+    impostor.initiate(BOB, bob.prekey_bundles()[0])
+    message = impostor.encrypt(BOB, b"it is me")
+    before = snapshot(bob)
+    with pytest.raises(UntrustedIdentity) as raised:
+        bob.decrypt(ALICE, message)
+    assert snapshot(bob) == before
+    expected = safety_number("bob", bob.identity_key, "alice", impostor.identity_key)
+    assert raised.value.safety_number == expected
+    assert raised.value.safety_number == impostor.safety_number(BOB, bob.identity_key)
+    bob.trust_identity(ALICE, impostor.identity_key)
+    assert bob.decrypt(ALICE, message) == b"it is me"
+
+
+def test_initiating_towards_a_changed_identity_raises_before_any_draw(profile: Profile) -> None:
+    alice, _ = pair(profile)
+    other_bob = device(Address("bob", 7), profile)
+    before = snapshot(alice)
+    with pytest.raises(UntrustedIdentity):
+        alice.initiate(BOB, other_bob.prekey_bundles()[0])
+    assert snapshot(alice) == before
+
+
+def test_safety_number_matches_libsignal_displayable_fingerprint() -> None:
+    kat = json.loads((Path(__file__).parent / "kat" / "libsignal_fingerprint.json").read_text())
+    alice_key, bob_key = bytes.fromhex(kat["alice_identity"]), bytes.fromhex(kat["bob_identity"])
+    assert alice_key[0] == bob_key[0] == 0x05
+    number = safety_number(kat["alice_stable_id"], alice_key[1:], kat["bob_stable_id"], bob_key[1:])
+    mirrored = safety_number(
+        kat["bob_stable_id"], bob_key[1:], kat["alice_stable_id"], alice_key[1:]
+    )
+    assert number == mirrored == kat["displayable_fingerprint"]
+
+
+def test_a_new_initial_message_replaces_the_session_and_the_old_one_still_receives(
+    profile: Profile,
+) -> None:
+    alice, bob = pair(profile)
+    assert bob.decrypt(ALICE, alice.encrypt(BOB, b"first")) == b"first"
+    assert alice.decrypt(BOB, bob.encrypt(ALICE, b"ack")) == b"ack"
+    late = alice.encrypt(BOB, b"late on the old session")
+    alice.initiate(BOB, bob.prekey_bundles()[0])
+    assert bob.decrypt(ALICE, alice.encrypt(BOB, b"new session")) == b"new session"
+    assert bob.decrypt(ALICE, late) == b"late on the old session"
+    assert alice.decrypt(BOB, bob.encrypt(ALICE, b"reply")) == b"reply"
+
+
+def test_simultaneous_initiation_converges(profile: Profile) -> None:
+    alice, bob = device(ALICE, profile), device(BOB, profile)
+    alice.initiate(BOB, bob.prekey_bundles()[0])
+    bob.initiate(ALICE, alice.prekey_bundles()[0])
+    from_alice, from_bob = alice.encrypt(BOB, b"a"), bob.encrypt(ALICE, b"b")
+    assert bob.decrypt(ALICE, from_alice) == b"a"
+    assert alice.decrypt(BOB, from_bob) == b"b"
+    for _ in range(2):
+        assert bob.decrypt(ALICE, alice.encrypt(BOB, b"ping")) == b"ping"
+        assert alice.decrypt(BOB, bob.encrypt(ALICE, b"pong")) == b"pong"
+
+
+def test_several_devices_of_one_user_have_separate_sessions(profile: Profile) -> None:
+    bob = device(BOB, profile, opks=2)
+    phone, laptop = device(ALICE, profile), device(ALICE_2, profile)
+    bundles = bob.prekey_bundles()
+    phone.initiate(BOB, bundles[0])
+    laptop.initiate(BOB, bundles[1])
+    assert bob.decrypt(ALICE, phone.encrypt(BOB, b"from phone")) == b"from phone"
+    assert bob.decrypt(ALICE_2, laptop.encrypt(BOB, b"from laptop")) == b"from laptop"
+    assert bob.peers("alice") == [ALICE, ALICE_2]
+    to_laptop = bob.encrypt(ALICE_2, b"to laptop")
+    with pytest.raises(ProtocolError):
+        phone.decrypt(BOB, to_laptop)
+    assert laptop.decrypt(BOB, to_laptop) == b"to laptop"
+
+
+def test_a_normal_message_without_a_session_is_no_session(profile: Profile) -> None:
+    alice, bob = pair(profile)
+    assert bob.decrypt(ALICE, alice.encrypt(BOB, b"x")) == b"x"
+    reply = bob.encrypt(ALICE, b"y")
+    stranger = device(Address("carol", 1), profile)
+    with pytest.raises(NoSession):
+        stranger.decrypt(BOB, reply)
+    with pytest.raises(NoSession):
+        stranger.encrypt(BOB, b"z")
+
+
+def test_a_replayed_message_is_a_duplicate_and_changes_nothing(profile: Profile) -> None:
+    alice, bob = pair(profile)
+    message = alice.encrypt(BOB, b"once")
+    assert bob.decrypt(ALICE, message) == b"once"
+    before = snapshot(bob)
+    with pytest.raises(DuplicateMessage):
+        bob.decrypt(ALICE, message)
+    assert snapshot(bob) == before
+
+
+def test_signed_prekey_rotation_keeps_the_previous_one_for_the_grace_period(
+    profile: Profile,
+) -> None:
+    bob = device(BOB, profile, opks=3)
+    old_bundles = bob.prekey_bundles()
+    bob.rotate_signed_prekey(now=100)
+    assert bob.prekey_bundles()[0].signed_prekey_id != old_bundles[0].signed_prekey_id
+    alice = device(ALICE, profile)
+    alice.initiate(BOB, old_bundles[0])
+    assert bob.decrypt(ALICE, alice.encrypt(BOB, b"in grace")) == b"in grace"
+    bob.expire_signed_prekeys(now=100 + SIGNED_PREKEY_GRACE_SECONDS - 1)
+    assert str(old_bundles[0].signed_prekey_id) in bob._store.keys(SIGNED_PREKEYS)
+    bob.expire_signed_prekeys(now=100 + SIGNED_PREKEY_GRACE_SECONDS)
+    carol = device(Address("carol", 1), profile)
+    carol.initiate(BOB, old_bundles[1])
+    with pytest.raises(UnknownPrekey):
+        bob.decrypt(Address("carol", 1), carol.encrypt(BOB, b"too late"))
+
+
+def test_a_second_rotation_deletes_the_signed_prekey_before_the_previous(profile: Profile) -> None:
+    bob = device(BOB, profile)
+    first = bob.prekey_bundles()[0].signed_prekey_id
+    second = bob.rotate_signed_prekey(now=1)
+    third = bob.rotate_signed_prekey(now=2)
+    assert bob._store.keys(SIGNED_PREKEYS) == sorted([str(second), str(third)])
+    assert str(first) not in bob._store.keys(SIGNED_PREKEYS)
+
+
+def test_a_failing_deliver_callback_rolls_the_decrypt_back(profile: Profile) -> None:
+    alice, bob = pair(profile)
+    message = alice.encrypt(BOB, b"keep me")
+    before = snapshot(bob)
+
+    def crash(txn: object, plaintext: bytes) -> None:
+        raise RuntimeError("application failed to store the message")
+
+    with pytest.raises(RuntimeError):
+        bob.decrypt(ALICE, message, deliver=crash)
+    assert snapshot(bob) == before
+    stored: list[bytes] = []
+    bob.decrypt(ALICE, message, deliver=lambda txn, plaintext: stored.append(plaintext))
+    assert stored == [b"keep me"]
+
+
+def test_sessions_continue_after_reopening_a_sqlite_store(profile: Profile, tmp_path: Path) -> None:
+    path = tmp_path / "bob.db"
+    store = SqliteStore(path)
+    bob = device(BOB, profile, store=store)
+    alice = device(ALICE, profile)
+    alice.initiate(BOB, bob.prekey_bundles()[0])
+    assert bob.decrypt(ALICE, alice.encrypt(BOB, b"before")) == b"before"
+    store.close()
+    reopened_store = SqliteStore(path)
+    reopened = SessionManager(reopened_store, DrbgRandom(b"reopened"))
+    assert reopened.decrypt(ALICE, alice.encrypt(BOB, b"after")) == b"after"
+    assert alice.decrypt(BOB, reopened.encrypt(ALICE, b"reply")) == b"reply"
+    reopened_store.close()
+
+
+def test_reprs_never_show_private_keys(profile: Profile) -> None:
+    alice, bob = pair(profile)
+    bob.decrypt(ALICE, alice.encrypt(BOB, b"x"))
+    from protocol.session import DeviceRecord, SessionRecord
+    from protocol.store import load_state
+
+    device_record = load_state(DeviceRecord, bob._store.get("device", "self") or b"")
+    session = load_state(SessionRecord, bob._store.get(SESSIONS, ALICE.key) or b"")
+    secrets = [
+        device_record.identity.private,
+        session.current.ratchet.rk,
+        session.current.ratchet.dhs.private,
+    ]
+    text = repr(bob) + repr(device_record) + repr(session) + repr(bob.session(ALICE))
+    assert all(secret.hex() not in text for secret in secrets)
+
+
+# --- Bad input ------------------------------------------------------------------------------
+
+
+def bad_inputs(profile: Profile, good: bytes) -> list[tuple[bytes, type[ProtocolError]]]:
+    return [
+        (b"", MalformedMessage),
+        (good[:1], MalformedMessage),
+        (good[:-1], MalformedMessage),
+        (good[: len(good) // 2], MalformedMessage),
+        (bytes([good[0] ^ 0x7F]) + good[1:], UnsupportedVersion),
+        (good + b"\x00", MalformedMessage),
+        (good + bytes(profile.max_message_size), MalformedMessage),
+        (bytes(64), UnsupportedVersion),
+    ]
+
+
+def test_garbage_truncated_oversized_and_wrong_version_messages_get_their_codes(
+    profile: Profile,
+) -> None:
+    alice, bob = pair(profile)
+    bob.decrypt(ALICE, alice.encrypt(BOB, b"set up"))
+    alice.decrypt(BOB, bob.encrypt(ALICE, b"answered"))
+    good = alice.encrypt(BOB, b"normal message")
+    before = snapshot(bob)
+    for data, error in bad_inputs(profile, good):
+        with pytest.raises(error):
+            bob.decrypt(ALICE, data)
+        assert snapshot(bob) == before
+    assert bob.decrypt(ALICE, good) == b"normal message"
+
+
+def test_a_message_under_the_wrong_keys_fails_authentication(profile: Profile) -> None:
+    alice, bob = pair(profile)
+    bob.decrypt(ALICE, alice.encrypt(BOB, b"set up"))
+    alice.decrypt(BOB, bob.encrypt(ALICE, b"answered"))
+    carol = device(Address("carol", 1), profile)
+    carol.initiate(BOB, bob.prekey_bundles()[0])
+    bob.decrypt(Address("carol", 1), carol.encrypt(BOB, b"hi"))
+    carol.decrypt(BOB, bob.encrypt(Address("carol", 1), b"hello carol"))
+    from_carol = carol.encrypt(BOB, b"sent to bob by carol")
+    before = snapshot(bob)
+    with pytest.raises(AuthFailed):
+        bob.decrypt(ALICE, from_carol)  # carol's message presented as alice's
+    assert snapshot(bob) == before
+
+
+_SESSIONS_FOR_FUZZ = {name: pair(PROFILES[name]) for name in (CLASSIC.name, SIGNAL_V3.name)}
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(name=st.sampled_from(sorted(_SESSIONS_FOR_FUZZ)), data=st.binary(max_size=400))
+def test_decrypt_of_arbitrary_bytes_raises_only_protocol_errors_and_changes_nothing(
+    name: str, data: bytes
+) -> None:
+    bob = _SESSIONS_FOR_FUZZ[name][1]
+    before = snapshot(bob)
+    with pytest.raises(ProtocolError):
+        bob.decrypt(ALICE, data)
+    assert snapshot(bob) == before
+
+
+@settings(max_examples=60, deadline=None)
+@given(offset=st.integers(0, 10_000), mask=st.integers(1, 255))
+def test_any_flipped_byte_of_an_initial_message_is_refused_without_consuming_prekeys(
+    offset: int, mask: int
+) -> None:
+    alice, bob = _SESSIONS_FOR_FUZZ[CLASSIC.name]
+    message = bytearray(alice.encrypt(BOB, b"flip me"))
+    message[offset % len(message)] ^= mask
+    before = snapshot(bob)
+    with pytest.raises(ProtocolError):
+        bob.decrypt(ALICE, bytes(message))
+    assert snapshot(bob) == before
+
+
+def test_prekey_batches_and_addresses_refuse_bad_arguments() -> None:
+    bob = device(BOB, CLASSIC)
+    for count in (0, -1, 1001, True):
+        with pytest.raises(InvalidArgument):
+            bob.generate_one_time_prekeys(count)
+    with pytest.raises(InvalidArgument):
+        bob.generate_kem_prekeys(1)
+    for user, device_id in (("", 1), ("bob", -1), ("bob", 2**31)):
+        with pytest.raises(InvalidArgument):
+            Address(user, device_id)
