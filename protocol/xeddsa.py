@@ -151,7 +151,7 @@ def _decode(encoded: bytes) -> Point | None:
     return None if x is None else (x, y, 1, x * y % P)
 
 
-def _u_to_y(u: int) -> int:
+def u_to_y(u: int) -> int:
     """u_to_y(u) = (u − 1)·inv(u + 1) mod p, with inv(x) = x^(p−2) as in the spec (§1)."""
     return (u - 1) * pow(u + 1, P - 2, P) % P
 
@@ -311,7 +311,7 @@ def xeddsa_verify(
         raise InvalidSignature("the public key is not canonical (u >= p)")
     if int.from_bytes(r_point, "little") & _Y_MASK >= P:
         raise InvalidSignature("R is not canonical (R.y >= p)")
-    a_point = (_u_to_y(u) | sign << 255).to_bytes(32, "little")  # convert_mont(u), sign 0 in §4
+    a_point = (u_to_y(u) | sign << 255).to_bytes(32, "little")  # convert_mont(u), sign 0 in §4
     verify_edwards(a_point, message, r_point, s)
 
 
