@@ -18,7 +18,7 @@ from protocol.bench import peers
 from protocol.bench.floor import MESSAGE
 from protocol.bench.report import MemoryFigure
 from protocol.bench.rows import SESSION_SIZE_TARGET
-from protocol.bench.session_pair import make_pair, serialized_state
+from protocol.bench.session_pair import SessionPair, make_pair
 from protocol.profiles import DEFAULT_PROFILE, PROFILES
 
 _TURN = 10  # messages one side sends before the other answers
@@ -27,12 +27,12 @@ _TURN = 10  # messages one side sends before the other answers
 def _session_sizes(skipped: int) -> list[MemoryFigure]:
     figures = []
     for profile in PROFILES.values():
-        pair = make_pair(profile)
+        pair = SessionPair(profile)
         figures.append(
             MemoryFigure(
                 f"session state, {profile.name}",
-                len(serialized_state(pair, 1)),
-                "store.dump_state of an acknowledged session",
+                len(pair.serialized(1)),
+                "stored SessionRecord, acknowledged session",
                 SESSION_SIZE_TARGET,
             )
         )
@@ -41,7 +41,7 @@ def _session_sizes(skipped: int) -> list[MemoryFigure]:
         figures.append(
             MemoryFigure(
                 f"session state + {skipped} skipped keys, {profile.name}",
-                len(serialized_state(pair, 1)),
+                len(pair.serialized(1)),
                 "after the last of a burst arrived first",
             )
         )

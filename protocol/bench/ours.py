@@ -18,11 +18,12 @@ from protocol.bench.fanout import fanout_workloads
 from protocol.bench.floor import sequence_workload
 from protocol.bench.rows import RowSpec
 from protocol.bench.sequences import burst_sequence, handshake_sequence, pingpong_sequence
-from protocol.bench.session_pair import RatchetPair, handshake_workload, make_pair
+from protocol.bench.session_pair import RatchetPair, SessionPair, handshake_workload, make_pair
 from protocol.bench.timing import Run, Workload
 from protocol.bench.workloads import burst, ping_pong
 from protocol.media.sframe import DEFAULT_SUITE, derive_frame_key, encrypt_frame, open_frame
-from protocol.profiles import PROFILES, Profile
+from protocol.profiles import DEFAULT_PROFILE, PROFILES, Profile
+from protocol.session import SessionRecord
 from protocol.store import dump_state, load_state
 
 # --- SFrame: encrypt_frame + open_frame ---------------------------------------------------
@@ -106,14 +107,17 @@ def _profile_rows(profile: Profile, burst_length: int) -> list[RowSpec]:
 
 
 def _serialize(profile: Profile) -> Workload:
-    """store.dump_state then store.load_state of one side's acknowledged session."""
+    """store.load_state then store.dump_state of an acknowledged session's stored record."""
+    stored: list[bytes] = []
 
     def prepare(units: int) -> Run:
-        states = [make_pair(profile).states[1] for _ in range(units)]
+        if not stored:
+            stored.append(SessionPair(profile).serialized(1))
+        data = stored[0]
 
         def run() -> None:
-            for state in states:
-                load_state(type(state), dump_state(state))
+            for _ in range(units):
+                dump_state(load_state(SessionRecord, data))
 
         return run
 
@@ -129,10 +133,22 @@ def our_rows(burst_length: int, fanout_devices: int) -> list[RowSpec]:
         ours, floor = _sframe(size)
         kind = "sframe-1200" if size == 1200 else "sframe-50k"
         rows.append(RowSpec(kind, variant, f"SFrame encrypt+decrypt, {variant}", ours, floor))
+    session_title = f"ping-pong per message via SessionManager, {DEFAULT_PROFILE.name}"
+    rows.append(
+        RowSpec(
+            "session-pingpong",
+            DEFAULT_PROFILE.name,
+            session_title,
+            ping_pong("ours/session-pingpong", lambda: SessionPair(DEFAULT_PROFILE)),
+            sequence_workload(
+                "floor/session-pingpong", DEFAULT_PROFILE, pingpong_sequence(DEFAULT_PROFILE)
+            ),
+        )
+    )
     ours, floor = fanout_workloads(fanout_devices)
     title = f"MediaKey fan-out to {fanout_devices} devices"
     rows.append(RowSpec("fanout", str(fanout_devices), title, ours, floor))
     for profile in PROFILES.values():
-        title = f"serialize + reload session, {profile.name}"
+        title = f"reload + serialize session, {profile.name}"
         rows.append(RowSpec("serialize", profile.name, title, _serialize(profile), None))
     return rows

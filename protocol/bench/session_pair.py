@@ -28,7 +28,8 @@ from protocol.prekeys import (
 )
 from protocol.profiles import Profile
 from protocol.randomness import SYSTEM_RANDOM
-from protocol.store import dump_state
+from protocol.session import SESSIONS, Address, SessionManager
+from protocol.store import MemoryStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +143,37 @@ def make_pair(profile: Profile) -> RatchetPair:
     return RatchetPair(profile)
 
 
-def serialized_state(pair: RatchetPair, side: int) -> bytes:
-    """The versioned serialization of one side's session state (``store.dump_state``)."""
-    return dump_state(pair.states[side])
+class SessionPair:
+    """Two ``SessionManager`` devices on in-memory stores, after a handshake and one reply.
+
+    Every encrypt and decrypt is a store transaction that loads the session
+    record and writes the new one (spec/storage.md), as in an application.
+    """
+
+    def __init__(self, profile: Profile) -> None:
+        self.addresses = [Address("initiator", 1), Address("responder", 1)]
+        self.stores = [MemoryStore(), MemoryStore()]
+        self.managers = [
+            SessionManager.create(store, address, profile, now=0)
+            for store, address in zip(self.stores, self.addresses, strict=True)
+        ]
+        responder = self.managers[1]
+        responder.generate_one_time_prekeys(1)
+        if profile.kem is not None:
+            responder.generate_kem_prekeys(1)
+        self.managers[0].initiate(self.addresses[1], responder.prekey_bundles()[0])
+        self.decrypt(1, self.encrypt(0, MESSAGE))
+        self.decrypt(0, self.encrypt(1, MESSAGE))
+
+    def encrypt(self, side: int, plaintext: bytes) -> bytes:
+        return self.managers[side].encrypt(self.addresses[1 - side], plaintext)
+
+    def decrypt(self, side: int, message: object) -> bytes:
+        assert isinstance(message, bytes)
+        return self.managers[side].decrypt(self.addresses[1 - side], message)
+
+    def serialized(self, side: int) -> bytes:
+        """The stored session record of ``side`` with its peer (``store.dump_state`` bytes)."""
+        stored = self.stores[side].get(SESSIONS, self.addresses[1 - side].key)
+        assert stored is not None
+        return stored
