@@ -93,10 +93,19 @@ def _schema_failures(name: str, document: Any, schema: Mapping[str, Any]) -> lis
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(schema)
-    return [
-        f"{name}#{_test_at(document, list(error.absolute_path))}: schema: {error.message[:200]}"
-        for error in validator.iter_errors(document)
-    ]
+    failures = []
+    for error in validator.iter_errors(document):
+        # With oneOf/anyOf the top error sits on the group; its sub-errors reach the test.
+        deepest = max(_error_tree(error), key=lambda e: len(e.absolute_path))
+        where = _test_at(document, list(deepest.absolute_path))
+        failures.append(f"{name}#{where}: schema: {deepest.message[:200]}")
+    return failures
+
+
+def _error_tree(error: Any) -> Iterator[Any]:
+    yield error
+    for child in error.context or ():
+        yield from _error_tree(child)
 
 
 def verify_file(folder: Path, entry: Mapping[str, Any]) -> list[str]:
