@@ -2,11 +2,13 @@
 
 spec/xeddsa.md §1 fixes the parameters, §2 ``calculate_key_pair``, §3
 signing, §4 verification and §5 the libsignal sign-bit variant that a
-verifier may accept. pyca offers no Edwards point operations and cannot
-sign with a given scalar, so this module holds the one piece of
-hand-written curve arithmetic in the project: edwards25519 in extended
-coordinates (RFC 8032 §5.1.4), point decoding (RFC 8032 §5.1.3) and a
-fixed-window scalar multiplication. SHA-512 is pyca's.
+verifier may accept; §6 says what the code does not promise.
+
+pyca offers no Edwards point operations and cannot sign with a given
+scalar, so this module holds the one piece of hand-written curve arithmetic
+in the project: edwards25519 in extended coordinates (RFC 8032 §5.1.4),
+point decoding (RFC 8032 §5.1.3) and fixed-window scalar multiplication.
+SHA-512 is pyca's.
 
 Python integers are not constant-time (spec/xeddsa.md §6). The code keeps a
 fixed sequence of field and group operations for every secret scalar, but it
@@ -102,7 +104,7 @@ def _multi_scalar_mult(terms: Sequence[tuple[int, Table]]) -> Point:
     """Σ n_i·P_i by a joint fixed 4-bit window (Straus), each n_i below 2^256.
 
     Every call does exactly 256 doublings and 64 additions per term, whatever
-    the scalars: no step depends on a bit of a secret except the table index.
+    the scalars. Only verification uses it, on public scalars.
     """
     acc = _IDENTITY
     for shift in range(_SCALAR_BITS - _WINDOW, -1, -_WINDOW):
@@ -177,6 +179,8 @@ _BASE_TABLES: Final = _base_tables()
 
 def scalar_mult_base(n: int) -> bytes:
     """The encoding of nB for 0 <= n < 2^256: fixed-base fixed window, always 64 additions."""
+    if not 0 <= n < 2**_SCALAR_BITS:
+        raise InvalidArgument("a scalar must lie in [0, 2^256)")
     acc = _IDENTITY
     for i, table in enumerate(_BASE_TABLES):
         acc = _add(acc, table[(n >> (_WINDOW * i)) & (2**_WINDOW - 1)])
@@ -262,21 +266,23 @@ def sign(private_key: bytes, message: bytes, rng: Random = SYSTEM_RANDOM) -> byt
 
 
 def verify_edwards(a_point: bytes, message: bytes, r_point: bytes, s: int) -> None:
-    """Steps 2-4 of xeddsa_verify, spec/xeddsa.md §4, for an encoded Edwards key A.
+    """Steps 4-7 of xeddsa_verify, spec/xeddsa.md §4, for a 32-byte encoded Edwards key A.
 
     Accepts iff s < 2^253, A decodes to a point that is not of small order and
     R == encode(sB − hA) bytewise, with h = hash(R ‖ A ‖ M) mod q and no
     cofactor. The same equation verifies RFC 8032 Ed25519 signatures.
     Raises InvalidSignature, naming the failed check.
     """
-    if not 0 <= s < _S_BOUND:
+    if len(a_point) != 32 or len(r_point) != 32:
+        raise InvalidSignature("A and R must be 32-byte encodings")
+    if not 0 <= s < _S_BOUND:  # step 4
         raise InvalidSignature("s does not fit in 253 bits")
     a = _decode(a_point)
-    if a is None:
+    if a is None:  # step 5: no curve point has this y (u on the twist)
         raise InvalidSignature("the public key is not a point on the curve")
-    if _has_small_order(a):
+    if _has_small_order(a):  # step 6, our addition to the spec
         raise InvalidSignature("the public key has small order")
-    h = reduce_q(sha512(r_point + a_point + message))
+    h = reduce_q(sha512(r_point + a_point + message))  # step 7
     r_check = _multi_scalar_mult([(s, _BASE_TABLES[0]), (h, _window_table(_negate(a)))])
     if not constant_time_equal(_encode(r_check), r_point):
         raise InvalidSignature("R does not equal sB - hA")
@@ -300,18 +306,18 @@ def xeddsa_verify(
         if not isinstance(value, bytes):
             raise InvalidArgument(f"the XEdDSA {what} must be bytes")
     _require_message(message)
-    if len(public_key) != X25519_LEN or len(signature) != SIGNATURE_LEN:
+    if len(public_key) != X25519_LEN or len(signature) != SIGNATURE_LEN:  # step 1
         raise InvalidSignature("the public key or the signature has the wrong length")
     r_point, s_bytes = signature[:32], bytearray(signature[32:])
-    sign = 0
-    if accept_libsignal_sign_bit:
+    sign = 0  # §4: A = convert_mont(u) has sign bit 0
+    if accept_libsignal_sign_bit:  # §5: the sign of A travels in bit 7 of byte 63
         sign, s_bytes[31] = s_bytes[31] >> 7, s_bytes[31] & 0x7F
     u, s = int.from_bytes(public_key, "little"), int.from_bytes(s_bytes, "little")
-    if u >= P:
+    if u >= P:  # step 2
         raise InvalidSignature("the public key is not canonical (u >= p)")
-    if int.from_bytes(r_point, "little") & _Y_MASK >= P:
+    if int.from_bytes(r_point, "little") & _Y_MASK >= P:  # step 3
         raise InvalidSignature("R is not canonical (R.y >= p)")
-    a_point = (u_to_y(u) | sign << 255).to_bytes(32, "little")  # convert_mont(u), sign 0 in §4
+    a_point = (u_to_y(u) | sign << 255).to_bytes(32, "little")
     verify_edwards(a_point, message, r_point, s)
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.exceptions import InvalidSignature as InvalidPyca
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -176,6 +178,20 @@ def test_calculate_key_pair_gives_a_with_ab_equal_to_the_x25519_key_with_sign_0(
     u = int.from_bytes(x25519_public_key(private_key), "little")
     y = (u - 1) * pow(u + 1, -1, P25519) % P25519  # the birational map, independently
     assert int.from_bytes(a_point, "little") == y
+
+
+@SLOW_PROPERTY
+@given(private_key=keys, message=messages, z=zs)
+def test_spec_signatures_are_ed25519_signatures_under_a_for_pyca(
+    private_key: bytes, message: bytes, z: bytes
+) -> None:
+    # An independent check of the equation: R ‖ s verifies under Ed25519 with
+    # public key A (RFC 8032 §5.1.7 via pyca), and a flipped bit fails there too.
+    trace = xeddsa_sign_trace(private_key, message, z)
+    ed25519_key = Ed25519PublicKey.from_public_bytes(trace.A)
+    ed25519_key.verify(trace.signature, message)
+    with pytest.raises(InvalidPyca):
+        ed25519_key.verify(_flip(trace.signature, 0), message)
 
 
 def test_sign_draws_one_labelled_64_byte_z() -> None:
