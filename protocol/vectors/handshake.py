@@ -1,0 +1,559 @@
+"""Handshake vectors: X3DH and PQXDH (spec/pqxdh.md §7, vector-format notes §5.4).
+
+Two files follow ``handshake_schema_v1.json``: ``x3dh_x25519_sha256_test.json``
+(groups ``classic`` and ``signal-v3``) and
+``pqxdh_x25519_mlkem768_sha256_test.json`` (group ``pq-default``). Each test
+holds the responder's and the initiator's keys (as entropy and as named
+inputs), the bundle, the intermediates, the outputs, and the responder's
+events: initial messages with the result each must give. A negative test
+makes exactly one documented mutation, to the bundle (detected by the
+initiator) or to an initial message (detected by the responder).
+
+A responder proves it derived the initiator's SK and AD by opening
+``check_ciphertext``: AES-256-GCM of ``CHECK_PLAINTEXT`` under a key and
+nonce expanded from SK, with AD as associated data (spec/pqxdh.md §7.3).
+That is how a tampered KEM ciphertext, which ML-KEM's implicit rejection
+turns into a different SK rather than an error, shows as AUTH_FAILED.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Final
+
+from protocol.bundle import (
+    BundleKemPrekey,
+    BundleOneTimePrekey,
+    PrekeyBundle,
+    make_bundle,
+)
+from protocol.encoding import KEM_TYPE
+from protocol.errors import ProtocolError
+from protocol.prekeys import (
+    IdentityKeyPair,
+    KemPrekey,
+    OneTimePrekey,
+    PrekeyStore,
+    SignedPrekey,
+    generate_kem_prekey,
+    generate_one_time_prekey,
+    generate_signed_prekey,
+)
+from protocol.profiles import CLASSIC, PQ_DEFAULT, SIGNAL_V3, Profile, get_profile
+from protocol.randomness import Random, RecordingRandom, ScriptedRandom
+from protocol.vectors import kem_pins
+from protocol.vectors.common import (
+    VectorFile,
+    VectorMismatch,
+    drbg_for,
+    entropy_entries,
+    entropy_list,
+    envelope,
+    expect_equal,
+    from_hex,
+)
+from protocol.vectors.handshake_schema import (
+    HEADER,
+    NOTES,
+    SCHEMA,
+    SCHEMAS,
+    check_ciphertext,
+    open_check,
+)
+from protocol.x3dh import HKDF_SALT, InitialData, initiate, respond
+
+__all__ = ["SCHEMAS", "generate", "verify_test"]
+
+LOW_ORDER_POINT: Final = bytes.fromhex(
+    "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"
+)  # order 8 (RFC 7748 §6.1 lists the low-order points of Curve25519)
+PINS_FILE: Final = Path(__file__).with_name("handshake_kem_pins.json")
+SPK_ID: Final = 1
+OPK_ID: Final = 7
+KEM_ID: Final = 2
+UNKNOWN_OPK_ID: Final = 8
+
+
+# --- The actors, rebuilt identically by generator and verifier -------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    """Which prekeys a test's responder has: the only choices a test makes."""
+
+    one_time: bool
+    kem: bool
+    kem_last_resort: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class ResponderKeys:
+    identity: IdentityKeyPair
+    spk: SignedPrekey
+    opk: OneTimePrekey | None
+    pqpk: KemPrekey | None
+
+    @classmethod
+    def generate(cls, profile: Profile, shape: Shape, rng: Random) -> ResponderKeys:
+        """Draws identity_key, signed_prekey[1] (+ sig z), one_time_prekey[7], kem_prekey_*[2]."""
+        identity = IdentityKeyPair.generate(rng)
+        spk = generate_signed_prekey(identity, SPK_ID, rng)
+        opk = generate_one_time_prekey(OPK_ID, rng) if shape.one_time else None
+        pqpk = None
+        if shape.kem and profile.kem is not None:
+            last = shape.kem_last_resort
+            pqpk = generate_kem_prekey(identity, KEM_ID, profile.kem, last_resort=last, rng=rng)
+        return cls(identity, spk, opk, pqpk)
+
+    def bundle(self) -> PrekeyBundle:
+        return make_bundle(self.identity, self.spk, self.opk, self.pqpk)
+
+    def store(self) -> PrekeyStore:
+        return PrekeyStore.of(
+            (self.spk,),
+            () if self.opk is None else (self.opk,),
+            () if self.pqpk is None else (self.pqpk,),
+        )
+
+
+def _inputs(keys: ResponderKeys, initiator: IdentityKeyPair, ek: bytes) -> dict[str, Any]:
+    opk, pqpk = keys.opk, keys.pqpk
+    return {
+        "initiator": {"ik_priv": initiator.private.hex(), "ek_priv": ek.hex()},
+        "responder": {
+            "ik_priv": keys.identity.private.hex(),
+            "spk_id": keys.spk.prekey_id,
+            "spk_priv": keys.spk.key_pair.private.hex(),
+            "opk_id": None if opk is None else opk.prekey_id,
+            "opk_priv": None if opk is None else opk.key_pair.private.hex(),
+            "pqspk_id": None if pqpk is None else pqpk.prekey_id,
+            "pqspk_seed": None if pqpk is None else pqpk.seed.hex(),
+            "pqspk_last_resort": None if pqpk is None else pqpk.last_resort,
+        },
+    }
+
+
+def _bundle_json(bundle: PrekeyBundle) -> dict[str, Any]:
+    opk, pqpk = bundle.one_time_prekey, bundle.kem_prekey
+    return {
+        "ik_pub": bundle.identity_key.hex(),
+        "spk_id": bundle.signed_prekey_id,
+        "spk_pub": bundle.signed_prekey.hex(),
+        "spk_sig": bundle.signed_prekey_signature.hex(),
+        "opk_id": None if opk is None else opk.prekey_id,
+        "opk_pub": None if opk is None else opk.public.hex(),
+        "pqspk_id": None if pqpk is None else pqpk.prekey_id,
+        "pqspk_pub": None if pqpk is None else pqpk.public.hex(),
+        "pqspk_sig": None if pqpk is None else pqpk.signature.hex(),
+        "encoded": bundle.to_bytes().hex(),
+    }
+
+
+def _hex_or_none(value: object) -> bytes | None:
+    return None if value is None else from_hex(value)
+
+
+def bundle_from_json(fields: Mapping[str, Any], profile: Profile) -> PrekeyBundle:
+    """Build the bundle a test describes; its constructors check the keys."""
+    opk = None
+    if fields["opk_id"] is not None:
+        opk = BundleOneTimePrekey(fields["opk_id"], from_hex(fields["opk_pub"]))
+    pqpk = None
+    if fields["pqspk_id"] is not None and profile.kem is not None:
+        pqpk = BundleKemPrekey(
+            profile.kem,
+            fields["pqspk_id"],
+            from_hex(fields["pqspk_pub"]),
+            from_hex(fields["pqspk_sig"]),
+        )
+    return PrekeyBundle(
+        from_hex(fields["ik_pub"]),
+        fields["spk_id"],
+        from_hex(fields["spk_pub"]),
+        from_hex(fields["spk_sig"]),
+        opk,
+        pqpk,
+    )
+
+
+# --- Negative tests: one mutation each -------------------------------------------------
+
+INITIATOR_DETECTS: Final = {
+    "BadSpkSignature": ("spk_sig", "INVALID_SIGNATURE", "the last bit of Sig(IK_B, Encode(SPK_B))"),
+    "BadPqspkSignature": (
+        "pqspk_sig",
+        "INVALID_SIGNATURE",
+        "the last bit of Sig(IK_B, EncodeKEM(PQPK_B))",
+    ),
+    "LowOrderSpk": (
+        "spk_pub",
+        "INVALID_PUBLIC_KEY",
+        "SPK_B, replaced by a point of order 8 (the key check precedes the signature check)",
+    ),
+}
+RESPONDER_DETECTS: Final = {
+    "LowOrderEphemeral": "INVALID_PUBLIC_KEY",
+    "UnknownOpkId": "UNKNOWN_PREKEY",
+    "ReusedOpk": "UNKNOWN_PREKEY",
+    "TruncatedKemCiphertext": "MALFORMED_MESSAGE",
+    "TamperedKemCiphertext": "AUTH_FAILED",
+    "IdentityKeyMismatch": "UNTRUSTED_IDENTITY",
+}
+
+
+def _flip_last_bit(data: bytes) -> bytes:
+    return data[:-1] + bytes([data[-1] ^ 0x01])
+
+
+def _mutate_bundle(name: str, bundle: Mapping[str, Any]) -> dict[str, Any]:
+    """The one changed bundle field of an initiator-detected negative."""
+    field, _, description = INITIATOR_DETECTS[name]
+    if name == "LowOrderSpk":
+        value = LOW_ORDER_POINT
+    else:
+        value = _flip_last_bit(from_hex(bundle[field]))
+        description = f"flipped: {description}"
+    return {"target": f"bundle.{field}", "description": description, "value": value.hex()}
+
+
+def _mutate_message(
+    name: str, message: InitialData, other_identity: bytes
+) -> tuple[dict[str, Any], bytes]:
+    """The mutation record and the mutated initial-message bytes of a responder negative."""
+    field, description, value = _message_change(name, message, other_identity)
+    target = f"initial_message.{field}" if field else "initial_message"
+    shown = value if isinstance(value, int) else value.hex()
+    record = {"target": target, "description": description, "value": shown}
+    return record, apply_message_mutation(message, field, value)
+
+
+def _message_change(
+    name: str, message: InitialData, other_identity: bytes
+) -> tuple[str, str, bytes | int]:
+    ct = message.kem_ciphertext or b""
+    if name == "ReusedOpk":
+        return "", "the accepted initial message, delivered again", message.to_bytes()
+    if name == "LowOrderEphemeral":
+        return "ephemeral_key", "EK_A, replaced by a point of order 8", LOW_ORDER_POINT
+    if name == "UnknownOpkId":
+        return "one_time_prekey_id", "an OPK id the responder never had", UNKNOWN_OPK_ID
+    if name == "TruncatedKemCiphertext":
+        return "kem_ciphertext", "CT without its last byte", ct[:-1]
+    if name == "TamperedKemCiphertext":
+        return "kem_ciphertext", "CT with its last bit flipped", _flip_last_bit(ct)
+    description = "IK_A, replaced by another valid key while the responder expects the real IK_A"
+    return "identity_key", description, other_identity
+
+
+def apply_message_mutation(message: InitialData, field: str, value: bytes | int) -> bytes:
+    """The initial-message bytes with one field changed (the whole message if ``field`` is empty).
+
+    Keys are spliced into the encoding, because InitialData refuses to hold
+    an invalid key; other fields go through the encoder.
+    """
+    if not field and isinstance(value, bytes):
+        return value
+    if field in ("identity_key", "ephemeral_key") and isinstance(value, bytes):
+        return message.to_bytes().replace(getattr(message, field), value)
+    if field == "one_time_prekey_id" and isinstance(value, int):
+        return dataclasses.replace(message, one_time_prekey_id=value).to_bytes()
+    if field == "kem_ciphertext" and isinstance(value, bytes):
+        return dataclasses.replace(message, kem_ciphertext=value).to_bytes()
+    raise VectorMismatch(f"unknown mutation target {field!r}")
+
+
+# --- Generation ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    comment: str
+    shape: Shape
+    negative: str | None = None
+
+
+def _cases(profile: Profile) -> list[Case]:
+    kem = profile.kem is not None
+    if kem:
+        positives = [
+            Case("OPK and a one-time KEM prekey", Shape(True, True, kem_last_resort=False)),
+            Case("OPK and the last-resort KEM prekey", Shape(True, True)),
+            Case("no OPK, the last-resort KEM prekey", Shape(False, True)),
+        ]
+    else:
+        positives = [Case("with OPK", Shape(True, False)), Case("without OPK", Shape(False, False))]
+    full = Shape(True, kem, kem_last_resort=False)
+    names = [*INITIATOR_DETECTS, *RESPONDER_DETECTS]
+    if not kem:
+        names = [n for n in names if "Kem" not in n and "Pqspk" not in n]
+    return positives + [Case(f"negative: {name}", full, name) for name in names]
+
+
+def _events(case: Case, original: bytes, mutated: bytes | None) -> list[dict[str, str]]:
+    ok = {"initial_message": original.hex(), "result": "ok"}
+    if case.negative is None or case.negative in INITIATOR_DETECTS or mutated is None:
+        return [ok]
+    failed = {"initial_message": mutated.hex(), "result": RESPONDER_DETECTS[case.negative]}
+    return [ok, failed] if case.negative == "ReusedOpk" else [failed, ok]
+
+
+def _generate_test(
+    family: str, profile: Profile, case: Case, tc_id: int, encapsulator: kem_pins.Encapsulator
+) -> dict[str, Any]:
+    drbg = drbg_for(family, tc_id)
+    responder_rng, initiator_rng = RecordingRandom(drbg), RecordingRandom(drbg)
+    keys = ResponderKeys.generate(profile, case.shape, responder_rng)
+    initiator = IdentityKeyPair.generate(initiator_rng)
+    bundle = keys.bundle()
+    encaps = None if keys.pqpk is None else encapsulator(f"{family}#{tc_id}", keys.pqpk)
+    result = initiate(profile, initiator, bundle, initiator_rng, kem_encapsulation=encaps)
+    ek = initiator_rng.draws[-1][1]
+    inter = result.intermediates
+    dh = [*inter.dh, None][:4]
+    test: dict[str, Any] = {
+        "tcId": tc_id,
+        "comment": case.comment,
+        "flags": [case.negative or _positive_flag(case.shape)],
+        "result": "valid" if case.negative is None else "invalid",
+        "inputs": _inputs(keys, initiator, ek),
+        "entropy": {
+            "responder": entropy_list(responder_rng.draws),
+            "initiator": entropy_list(initiator_rng.draws),
+        },
+        "bundle": _bundle_json(bundle),
+        "intermediate": {
+            **{f"dh{i + 1}": None if v is None else v.hex() for i, v in enumerate(dh)},
+            "kem_ct": None if inter.kem_ciphertext is None else inter.kem_ciphertext.hex(),
+            "kem_ss": None if inter.kem_shared_secret is None else inter.kem_shared_secret.hex(),
+            "km": inter.ikm.hex(),
+            "hkdf_salt": HKDF_SALT.hex(),
+        },
+        "outputs": {
+            "sk": result.sk.hex(),
+            "ad": result.ad.hex(),
+            "initial_message": result.message.to_bytes().hex(),
+            "check_ciphertext": check_ciphertext(result.sk, result.ad).hex(),
+        },
+    }
+    _add_negative(test, case, result.message, drbg.draw("mutation_identity_key", 32))
+    return test
+
+
+def _positive_flag(shape: Shape) -> str:
+    if shape.kem and not shape.kem_last_resort:
+        return "OneTimeKemPrekey"
+    if shape.kem:
+        return "LastResortKemPrekey" if shape.one_time else "LastResortKemPrekeyNoOpk"
+    return "WithOpk" if shape.one_time else "WithoutOpk"
+
+
+def _add_negative(test: dict[str, Any], case: Case, message: InitialData, seed: bytes) -> None:
+    original = message.to_bytes()
+    test["inputs"]["responder"]["expected_initiator_ik"] = None
+    if case.negative is None:
+        test["events"] = _events(case, original, None)
+        return
+    if case.negative in INITIATOR_DETECTS:
+        test["mutation"] = _mutate_bundle(case.negative, test["bundle"])
+        test["events"] = _events(case, original, None)
+        test["error"] = INITIATOR_DETECTS[case.negative][1]
+        test["detected_by"] = "initiator"
+        return
+    other = IdentityKeyPair.from_private(seed).public
+    test["mutation"], mutated = _mutate_message(case.negative, message, other)
+    if case.negative == "IdentityKeyMismatch":
+        test["inputs"]["responder"]["expected_initiator_ik"] = message.identity_key.hex()
+    test["events"] = _events(case, original, mutated)
+    test["error"] = RESPONDER_DETECTS[case.negative]
+    test["detected_by"] = "responder"
+
+
+def _group(
+    family: str, profile: Profile, first_id: int, encapsulator: kem_pins.Encapsulator
+) -> dict[str, Any]:
+    tests = [
+        _generate_test(family, profile, case, first_id + i, encapsulator)
+        for i, case in enumerate(_cases(profile))
+    ]
+    for test in tests:
+        verify_test(SCHEMA, _group_fields(profile), test)  # the generator checks its own output
+    return {**_group_fields(profile), "tests": tests}
+
+
+def _group_fields(profile: Profile) -> dict[str, Any]:
+    kem = profile.kem
+    return {
+        "type": "X3dhHandshake" if kem is None else "PqxdhHandshake",
+        "profile": profile.name,
+        "curve": "X25519",
+        "hash": "SHA-256",
+        "kem": kem,
+        "signature": "XEdDSA",
+        "info": profile.kdf_info.hex(),
+        "info_text": profile.kdf_info.decode("ascii"),
+        "sk_len": profile.sk_len,
+        "pubkey_encoding": "EncodeEC = 0x05 ‖ u"
+        + ("" if kem is None else f"; EncodeKEM = 0x{KEM_TYPE[kem]:02x} ‖ ek"),
+    }
+
+
+FILES: Final = (
+    ("x3dh", "x3dh_x25519_sha256_test.json", "X3DH", (CLASSIC, SIGNAL_V3)),
+    ("pqxdh", "pqxdh_x25519_mlkem768_sha256_test.json", "PQXDH", (PQ_DEFAULT,)),
+)
+
+
+def _generate(encapsulator: kem_pins.Encapsulator) -> list[VectorFile]:
+    files = []
+    for family, name, algorithm, profiles in FILES:
+        groups: list[dict[str, Any]] = []
+        for profile in profiles:
+            first_id = 1 + sum(len(group["tests"]) for group in groups)
+            groups.append(_group(family, profile, first_id, encapsulator))
+        document = envelope(
+            algorithm=algorithm, schema=SCHEMA, header=HEADER, notes=NOTES, groups=groups
+        )
+        files.append(VectorFile(name, SCHEMA, document))
+    return files
+
+
+def generate() -> list[VectorFile]:
+    """Both handshake files, byte-identical on every run (spec/pqxdh.md §7)."""
+    return _generate(kem_pins.pinned(PINS_FILE))
+
+
+# --- Verification --------------------------------------------------------------------
+
+
+def verify_test(schema_name: str, group: Mapping[str, Any], test: Mapping[str, Any]) -> None:
+    """Replay one handshake test: keys, bundle, initiator, then the responder's events."""
+    expect_equal("schema", schema_name, SCHEMA)
+    profile = get_profile(str(group["profile"]))
+    fields = {key: value for key, value in group.items() if key != "tests"}
+    expect_equal("group parameters", fields, _group_fields(profile))
+    responder = test["inputs"]["responder"]
+    shape = Shape(
+        one_time=responder["opk_id"] is not None,
+        kem=responder["pqspk_id"] is not None,
+        kem_last_resort=responder["pqspk_last_resort"] is not False,
+    )
+    responder_rng = ScriptedRandom(entropy_entries(test["entropy"]["responder"]))
+    keys = ResponderKeys.generate(profile, shape, responder_rng)
+    responder_rng.assert_exhausted()
+    initiator_draws = entropy_entries(test["entropy"]["initiator"])
+    initiator_rng = ScriptedRandom(initiator_draws)
+    initiator = IdentityKeyPair.generate(initiator_rng)
+    inputs = _inputs(keys, initiator, initiator_draws[-1][1])
+    inputs["responder"]["expected_initiator_ik"] = responder["expected_initiator_ik"]
+    expect_equal("inputs", inputs, test["inputs"])
+    bundle = _verify_bundle_fields(profile, keys, test["bundle"])
+    if test.get("detected_by") == "initiator":
+        _expect_initiator_refuses(profile, initiator, test, initiator_rng)
+    _verify_initiator(profile, initiator, bundle, test, initiator_rng)
+    _replay_responder(profile, keys, test)
+
+
+def _verify_bundle_fields(
+    profile: Profile, keys: ResponderKeys, fields: Mapping[str, Any]
+) -> PrekeyBundle:
+    bundle = bundle_from_json(fields, profile)
+    expect_equal("bundle", bundle, keys.bundle())
+    expect_equal("bundle.encoded", from_hex(fields["encoded"]), bundle.to_bytes())
+    expect_equal("decoded bundle", PrekeyBundle.from_bytes(bundle.to_bytes()), bundle)
+    return bundle
+
+
+def _recorded_encapsulation(test: Mapping[str, Any]) -> tuple[bytes, bytes] | None:
+    inter = test["intermediate"]
+    if inter["kem_ct"] is None:
+        return None
+    return from_hex(inter["kem_ct"]), from_hex(inter["kem_ss"])
+
+
+def _outcome(action: Callable[[], object]) -> str:
+    try:
+        action()
+    except ProtocolError as exc:
+        return exc.code
+    return "ok"
+
+
+def _expect_initiator_refuses(
+    profile: Profile, initiator: IdentityKeyPair, test: Mapping[str, Any], rng: ScriptedRandom
+) -> None:
+    """The mutated bundle fails with the test's error and draws nothing."""
+    mutation = test["mutation"]
+    fields = {**test["bundle"], mutation["target"].removeprefix("bundle."): mutation["value"]}
+    before = rng.remaining
+    outcome = _outcome(lambda: initiate(profile, initiator, bundle_from_json(fields, profile), rng))
+    if outcome != test["error"] or rng.remaining != before:
+        raise VectorMismatch(f"mutated bundle gave {outcome}, expected {test['error']}")
+
+
+def _verify_initiator(
+    profile: Profile,
+    initiator: IdentityKeyPair,
+    bundle: PrekeyBundle,
+    test: Mapping[str, Any],
+    rng: ScriptedRandom,
+) -> None:
+    encaps = _recorded_encapsulation(test)
+    result = initiate(profile, initiator, bundle, rng, kem_encapsulation=encaps)
+    rng.assert_exhausted()
+    inter, outputs = result.intermediates, test["outputs"]
+    dh = [*inter.dh, None][:4]
+    for index, value in enumerate(dh):
+        expect_equal(f"dh{index + 1}", value, _hex_or_none(test["intermediate"][f"dh{index + 1}"]))
+    expect_equal("km", inter.ikm, from_hex(test["intermediate"]["km"]))
+    expect_equal("hkdf_salt", HKDF_SALT, from_hex(test["intermediate"]["hkdf_salt"]))
+    expect_equal("sk", result.sk, from_hex(outputs["sk"]))
+    expect_equal("ad", result.ad, from_hex(outputs["ad"]))
+    expect_equal("initial_message", result.message.to_bytes(), from_hex(outputs["initial_message"]))
+    check = check_ciphertext(result.sk, result.ad)
+    expect_equal("check_ciphertext", check, from_hex(outputs["check_ciphertext"]))
+
+
+def _replay_responder(profile: Profile, keys: ResponderKeys, test: Mapping[str, Any]) -> None:
+    """Each event in order on one store; a store changes only after an event succeeds."""
+    expected = _hex_or_none(test["inputs"]["responder"]["expected_initiator_ik"])
+    store = [keys.store()]
+
+    def receive(encoded: bytes) -> None:
+        message = InitialData.from_bytes(encoded)
+        result = respond(profile, keys.identity, store[0], message, expected_initiator=expected)
+        open_check(result.sk, result.ad, from_hex(test["outputs"]["check_ciphertext"]))
+        expect_equal("responder sk", result.sk, from_hex(test["outputs"]["sk"]))
+        expect_equal("responder ad", result.ad, from_hex(test["outputs"]["ad"]))
+        kem_ss = _hex_or_none(test["intermediate"]["kem_ss"])
+        expect_equal("decapsulated kem_ss", result.intermediates.kem_shared_secret, kem_ss)
+        store[0] = store[0].consume(result.consumed)
+
+    for index, event in enumerate(test["events"]):
+        encoded = from_hex(event["initial_message"])
+        outcome = _outcome(lambda: receive(encoded))  # noqa: B023 (called at once)
+        if outcome != event["result"]:
+            raise VectorMismatch(f"event {index} gave {outcome}, expected {event['result']}")
+    failing = [event for event in test["events"] if event["result"] != "ok"]
+    if test.get("detected_by") != "responder":
+        return
+    if [event["result"] for event in failing] != [test["error"]]:
+        raise VectorMismatch("the failing event does not carry the test's error")
+    expect_equal("mutated initial_message", from_hex(failing[0]["initial_message"]), _mutated(test))
+
+
+def _mutated(test: Mapping[str, Any]) -> bytes:
+    """The mutation applied to the valid initial message."""
+    mutation = test["mutation"]
+    value = mutation["value"]
+    original = InitialData.from_bytes(from_hex(test["outputs"]["initial_message"]))
+    field = mutation["target"].removeprefix("initial_message").removeprefix(".")
+    return apply_message_mutation(
+        original, field, value if isinstance(value, int) else from_hex(value)
+    )
+
+
+if __name__ == "__main__":
+    fresh = kem_pins.record(PINS_FILE, _generate)
+    print(f"recorded {fresh} new ML-KEM encapsulations in {PINS_FILE.name}")
