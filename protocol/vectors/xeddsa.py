@@ -368,6 +368,8 @@ HEADER: Final = [
     "Sign tests hash a reduced mod q in hash_1 (the spec); libsignal hashes the unreduced k.",
     "accept_libsignal_sign_bit: false is a strict spec verifier; true also reads bit 7 of "
     "byte 63 as the sign bit of A (spec/xeddsa.md §5).",
+    "A negative test is one mutation of the valid test named by mutation_of (its inputs "
+    "are that test's with the mutation applied), or a signature built as 'construction' says.",
 ]
 
 
