@@ -51,6 +51,8 @@ _IDENTITY: Final[Point] = (0, 1, 1, 0)
 
 def hash_i(i: int, data: bytes) -> bytes:
     """hash_i(X) = SHA-512(2^b − 1 − i ‖ X), the prefix b = 256 bits little-endian (§1)."""
+    if not 0 <= i < 2**256:
+        raise InvalidArgument("hash_i needs 0 <= i < 2^256")
     return sha512((2**256 - 1 - i).to_bytes(32, "little") + data)
 
 
