@@ -19,8 +19,9 @@ from protocol.bench.sequences import (
     handshake_sequence,
     pingpong_sequence,
 )
-from protocol.bench.timing import Measurement
+from protocol.bench.timing import Measurement, Run, Workload, measure
 from protocol.cli import main
+from protocol.errors import MalformedMessage
 from protocol.profiles import PROFILES
 
 TINY = BenchConfig(
@@ -142,3 +143,17 @@ def test_cli_prints_json_and_writes_the_plot(
         p == "not run (--no-peers)" for row in document["peers"] for p in row["peers"].values()
     )
     assert out.read_text().startswith("<svg")
+
+
+def test_a_failing_row_is_reported_and_the_others_still_run() -> None:
+    def broken(units: int) -> Run:
+        raise MalformedMessage("broken on purpose")
+
+    def empty(units: int) -> Run:
+        return lambda: None
+
+    results = measure(
+        [Workload("broken", broken), Workload("fine", empty)], repeats=2, target_s=0.0
+    )
+    assert results["broken"] == "error: MalformedMessage: broken on purpose"
+    assert isinstance(results["fine"], Measurement) and results["fine"].batches == 2

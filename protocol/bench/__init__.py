@@ -72,12 +72,14 @@ def _workloads(specs: list[RowSpec], peer_rows: dict[str, peers.PeerRows]) -> li
     return found
 
 
-def _result(item: Workload | str, results: dict[str, Measurement]) -> Measurement | str:
+def _result(item: Workload | str, results: dict[str, Measurement | str]) -> Measurement | str:
     return item if isinstance(item, str) else results[item.key]
 
 
 def _peer_results(
-    rows: list[RowResult], peer_rows: dict[str, peers.PeerRows], results: dict[str, Measurement]
+    rows: list[RowResult],
+    peer_rows: dict[str, peers.PeerRows],
+    results: dict[str, Measurement | str],
 ) -> list[PeerResult]:
     ours_by_kind = {row.kind: row for row in rows if row.variant == PEER_PROFILE}
     ours_by_kind.update({row.kind: row for row in rows if row.kind.startswith("sframe")})
@@ -103,7 +105,7 @@ def _peer_results(
 
 def plot_key_distribution(config: BenchConfig, path: Path) -> None:
     """Measure one key distribution at each group size and draw ours and the floor."""
-    ours_points, floor_points = [], []
+    points: dict[str, list[tuple[int, float]]] = {"ours": [], "primitive floor": []}
     for devices in config.plot_sizes:
         ours_workload, floor_workload = fanout_workloads(devices)
         results = measure(
@@ -112,10 +114,13 @@ def plot_key_distribution(config: BenchConfig, path: Path) -> None:
             target_s=config.target_s,
             seed=config.seed,
         )
-        ours_points.append((devices, results[ours_workload.key].median * 1e3))
-        floor_points.append((devices, results[floor_workload.key].median * 1e3))
+        for label, workload in (("ours", ours_workload), ("primitive floor", floor_workload)):
+            result = results[workload.key]
+            if isinstance(result, str):
+                raise RuntimeError(f"{devices} devices, {label}: {result}")
+            points[label].append((devices, result.median * 1e3))
     title = f"MediaKey distribution ({DEFAULT_PROFILE.name} sessions): cost against group size"
-    write_svg(path, title, [Series("ours", ours_points), Series("primitive floor", floor_points)])
+    write_svg(path, title, [Series(label, line) for label, line in points.items()])
 
 
 def run(config: BenchConfig = FULL) -> Report:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+from collections.abc import Callable
 
 from protocol.bench import peers
 from protocol.bench.floor import MESSAGE
 from protocol.bench.report import MemoryFigure
 from protocol.bench.rows import SESSION_SIZE_TARGET
 from protocol.bench.session_pair import SessionPair, make_pair
+from protocol.bench.timing import failure
 from protocol.profiles import DEFAULT_PROFILE, PROFILES
 
 _TURN = 10  # messages one side sends before the other answers
@@ -85,16 +87,27 @@ def retained_growth(messages: int) -> tuple[int, int]:
     return after - before, peak - before
 
 
-def figures(messages: int, skipped: int, with_peers: bool) -> list[MemoryFigure]:
+def _growth(messages: int) -> list[MemoryFigure]:
     growth, peak = retained_growth(messages)
-    found = _session_sizes(skipped)
-    if with_peers:
-        found += _peer_sizes(skipped)
     return [
-        *found,
         MemoryFigure(
             f"retained after {messages:,} messages, {DEFAULT_PROFILE.name}",
             growth,
             f"tracemalloc; peak while running +{peak:,} B",
-        ),
+        )
     ]
+
+
+def _guarded(name: str, compute: Callable[[], list[MemoryFigure]]) -> list[MemoryFigure]:
+    """The figures, or one "error: ..." figure if computing them raised (the run goes on)."""
+    try:
+        return compute()
+    except Exception as error:
+        return [MemoryFigure(name, failure(error), "")]
+
+
+def figures(messages: int, skipped: int, with_peers: bool) -> list[MemoryFigure]:
+    found = _guarded("session state", lambda: _session_sizes(skipped))
+    if with_peers:
+        found += _guarded("peer session state", lambda: _peer_sizes(skipped))
+    return found + _guarded("retained memory", lambda: _growth(messages))

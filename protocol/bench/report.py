@@ -33,12 +33,12 @@ class RowResult:
     variant: str
     title: str
     ours: Result
-    floor: Measurement | None
+    floor: Result | None
     target: float | None
 
     @property
     def ratio(self) -> float | None:
-        if isinstance(self.ours, str) or self.floor is None:
+        if isinstance(self.ours, str) or not isinstance(self.floor, Measurement):
             return None
         return self.ours.median / self.floor.median
 

@@ -81,25 +81,45 @@ def calibrate(workload: Workload, target_s: float) -> int:
     return units
 
 
+def failure(error: Exception) -> str:
+    """The status of a row whose workload raised: the run goes on without it."""
+    return f"error: {type(error).__name__}: {str(error)[:60]}"
+
+
 def measure(
     workloads: Sequence[Workload], *, repeats: int, target_s: float, seed: int = 0
-) -> dict[str, Measurement]:
-    """Calibrate every workload, then time ``repeats`` shuffled rounds of all of them."""
-    units = {w.key: calibrate(w, target_s) for w in workloads}
-    samples: dict[str, list[float]] = {w.key: [] for w in workloads}
-    order = list(workloads)
+) -> dict[str, Measurement | str]:
+    """Calibrate every workload, then time ``repeats`` shuffled rounds of all of them.
+
+    A workload that raises is reported as an "error: ..." status, not timed further.
+    """
+    units: dict[str, int] = {}
+    failed: dict[str, str] = {}
+    for workload in workloads:
+        try:
+            units[workload.key] = calibrate(workload, target_s)
+        except Exception as error:  # report it in the table; the other rows still run
+            failed[workload.key] = failure(error)
+    samples: dict[str, list[float]] = {key: [] for key in units}
+    order = [w for w in workloads if w.key in units]
     shuffler = random.Random(seed)  # the order of rounds only; no key material
     for _ in range(repeats):
         shuffler.shuffle(order)
         for workload in order:
-            samples[workload.key].append(_time_batch(workload, units[workload.key]))
-    return {
-        key: Measurement(
-            median=statistics.median(values),
-            low=min(values),
-            high=max(values),
-            units_per_batch=units[key],
-            batches=len(values),
-        )
-        for key, values in samples.items()
-    }
+            if workload.key in failed:
+                continue
+            try:
+                samples[workload.key].append(_time_batch(workload, units[workload.key]))
+            except Exception as error:
+                failed[workload.key] = failure(error)
+    results: dict[str, Measurement | str] = dict(failed)
+    for key, values in samples.items():
+        if key not in failed:
+            results[key] = Measurement(
+                median=statistics.median(values),
+                low=min(values),
+                high=max(values),
+                units_per_batch=units[key],
+                batches=len(values),
+            )
+    return results
