@@ -30,10 +30,12 @@ from protocol.vectors.xeddsa import FILE, NOTES, generate, libsignal_sign
 from protocol.xeddsa import (
     Q,
     calculate_key_pair,
+    hash_i,
     reduce_q,
     scalar_mult_base,
     sign,
     verify,
+    verify_edwards,
     xeddsa_sign,
     xeddsa_sign_trace,
     xeddsa_verify,
@@ -345,6 +347,15 @@ def test_non_canonical_encodings_of_the_right_r_are_rejected(r_point: bytes) -> 
     s = reduce_q(sha512(r_point + a_point + message)) * a % Q  # sB - hA is the identity
     with pytest.raises(InvalidSignature):
         xeddsa_verify(x25519_public_key(private_key), message, r_point + s.to_bytes(32, "little"))
+
+
+def test_helpers_refuse_out_of_range_input_with_protocol_errors() -> None:
+    with pytest.raises(InvalidArgument):
+        scalar_mult_base(2**256)
+    with pytest.raises(InvalidArgument):
+        hash_i(-1, b"")
+    with pytest.raises(InvalidSignature):
+        verify_edwards(bytes(31), b"m", bytes(32), 0)
 
 
 def test_signing_trace_repr_hides_the_secret_scalars() -> None:
