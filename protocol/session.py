@@ -30,6 +30,7 @@ from protocol import ratchet, wire, x3dh
 from protocol.bundle import PrekeyBundle, make_bundle
 from protocol.encoding import encode_ec
 from protocol.errors import (
+    AuthFailed,
     InvalidArgument,
     NoSession,
     ProtocolError,
@@ -166,22 +167,25 @@ class TrustedIdentity:
 class SessionState:
     """One session with a peer device (spec/session.md §3).
 
-    ``base_key`` is the initiator's ephemeral key EK_A: it names the handshake,
-    so a repeated initial message finds its session again. ``pending`` is the
-    initial message the initiator prepends until the peer answers (Double
-    Ratchet §7.1); None once a message from the peer decrypted.
+    ``handshake`` is the initial message without its ratchet message: its base
+    key EK_A names the session, so a repeated initial message finds it again,
+    and every other field must then match too. The initiator prepends it to
+    every message until ``answered`` (Double Ratchet §7.1), that is until a
+    message from the peer decrypted; a responder's session is answered from
+    the start.
     """
 
     profile: Profile
     role: Literal["initiator", "responder"]
     peer_identity: bytes
-    base_key: bytes
+    handshake: wire.PrekeyMessage
+    answered: bool
     ad: bytes
     ratchet: ratchet.RatchetState
-    pending: wire.PrekeyMessage | None
 
     def __repr__(self) -> str:
-        return f"SessionState({self.profile!r}, {self.role}, base_key={self.base_key.hex()}, ...)"
+        base_key = self.handshake.base_key.hex()
+        return f"SessionState({self.profile!r}, {self.role}, base_key={base_key}, ...)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -511,15 +515,14 @@ class SessionManager:
             state = ratchet.init_initiator(
                 device.profile, result.sk, bundle.signed_prekey, self._rng
             )
-            pending = _pending_message(device, result.message)
             session = SessionState(
-                device.profile,
-                "initiator",
-                bundle.identity_key,
-                result.message.ephemeral_key,
-                result.ad,
-                state,
-                pending,
+                profile=device.profile,
+                role="initiator",
+                peer_identity=bundle.identity_key,
+                handshake=_handshake(device, result.message),
+                answered=False,
+                ad=result.ad,
+                ratchet=state,
             )
             record = _load(txn, SESSIONS, peer.key, SessionRecord)
             _put(
@@ -563,10 +566,10 @@ class SessionManager:
                 peer.key,
                 dataclasses.replace(record, current=dataclasses.replace(current, ratchet=state)),
             )
-        if current.pending is None:
+        if current.answered:
             return message
         return wire.encode_prekey_message(
-            current.profile, dataclasses.replace(current.pending, message=message)
+            current.profile, dataclasses.replace(current.handshake, message=message)
         )
 
     def decrypt(
@@ -598,7 +601,7 @@ class SessionManager:
                 )
                 candidates, inner = list(enumerate(record.states())), data
             index, state, plaintext = _decrypt_first(candidates, inner, self._rng)
-            state = dataclasses.replace(state, pending=None)
+            state = dataclasses.replace(state, answered=True)
             _put(txn, SESSIONS, sender.key, record.with_state(index, state))
             if deliver is not None:
                 deliver(txn, plaintext)
@@ -613,11 +616,9 @@ class SessionManager:
         self._check_identity(txn, sender, message.identity_key)
         record = _load(txn, SESSIONS, sender.key, SessionRecord)
         if record is not None:
-            for index, known in enumerate(record.states()):
-                if known.role == "responder" and constant_time_equal(
-                    known.base_key, message.base_key
-                ):
-                    return record, index, message.message
+            index = _find_handshake(record, message)
+            if index is not None:
+                return record, index, message.message
         result = x3dh.respond(
             device.profile, device.identity, _StoredPrekeys(txn), _initial_data(message)
         )
@@ -626,10 +627,10 @@ class SessionManager:
             profile=device.profile,
             role="responder",
             peer_identity=message.identity_key,
-            base_key=message.base_key,
+            handshake=dataclasses.replace(message, message=b""),
+            answered=True,
             ad=result.ad,
             ratchet=ratchet.init_responder(device.profile, result.sk, result.signed_prekey),
-            pending=None,
         )
         record = SessionRecord(session) if record is None else record.replaced_by(session)
         return record, 0, message.message
@@ -643,7 +644,23 @@ def _check_count(count: int) -> None:
         raise InvalidArgument(f"a prekey batch has 1..{MAX_PREKEY_BATCH} keys")
 
 
-def _pending_message(device: DeviceRecord, initial: x3dh.InitialData) -> wire.PrekeyMessage:
+def _find_handshake(record: SessionRecord, message: wire.PrekeyMessage) -> int | None:
+    """The responder session whose handshake has this base key; every other field must match.
+
+    libsignal looks only at the base key; we also refuse a repeated initial
+    message whose other fields differ (a tampered copy), as AUTH_FAILED.
+    """
+    for index, known in enumerate(record.states()):
+        if known.role == "responder" and constant_time_equal(
+            known.handshake.base_key, message.base_key
+        ):
+            if dataclasses.replace(message, message=b"") != known.handshake:
+                raise AuthFailed("the initial message differs from the one of its base key")
+            return index
+    return None
+
+
+def _handshake(device: DeviceRecord, initial: x3dh.InitialData) -> wire.PrekeyMessage:
     """The prekey-message fields the initiator repeats until the peer answers."""
     return wire.PrekeyMessage(
         identity_key=initial.identity_key,
