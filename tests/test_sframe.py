@@ -15,6 +15,7 @@ from protocol.errors import (
     MalformedMessage,
     UnknownKeyId,
 )
+from protocol.media import sframe
 from protocol.media.sframe import (
     DEFAULT_SUITE,
     MAX_CTR,
@@ -35,6 +36,7 @@ from protocol.media.sframe import (
     sender_key_kid,
     suite_params,
 )
+from protocol.primitives import aes_ctr
 
 ALL_SUITES = list(CipherSuite)
 BASE_KEY = bytes(range(16))
@@ -169,6 +171,23 @@ def test_tampered_header_ciphertext_tag_or_metadata_is_rejected(suite: CipherSui
     with pytest.raises(AuthFailed):
         open_frame(key, frame, _flip(METADATA, 0))
     assert open_frame(key, frame, METADATA) == PLAINTEXT  # the failures changed nothing
+
+
+def test_ctr_hmac_checks_the_tag_before_decrypting(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = _key(CipherSuite.AES_128_CTR_HMAC_SHA256_80)
+    frame = encrypt_frame(key, 1, METADATA, PLAINTEXT)
+    calls: list[bytes] = []
+
+    def counting_aes_ctr(enc_key: bytes, block: bytes, data: bytes) -> bytes:
+        calls.append(data)
+        return aes_ctr(enc_key, block, data)
+
+    monkeypatch.setattr(sframe, "aes_ctr", counting_aes_ctr)
+    with pytest.raises(AuthFailed):
+        open_frame(key, _flip(frame, len(frame) - 1), METADATA)
+    assert calls == []
+    assert open_frame(key, frame, METADATA) == PLAINTEXT
+    assert len(calls) == 1
 
 
 def test_frame_for_another_kid_is_unknown_key_id() -> None:
