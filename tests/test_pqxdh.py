@@ -178,3 +178,13 @@ def test_bundle_round_trips_with_ml_kem_1024() -> None:
     bundle = keys.bundle()
     assert PrekeyBundle.from_bytes(bundle.to_bytes()) == bundle
     assert bundle.kem_prekey is not None and bundle.kem_prekey.kem == "ML-KEM-1024"
+
+
+def test_consuming_is_all_or_nothing() -> None:
+    keys, _, _ = setup()
+    store = keys.store()
+    with pytest.raises(UnknownPrekey):
+        store.consume(ConsumedPrekeys(7, 3))  # the OPK exists, KEM prekey 3 does not
+    assert 7 in store.one_time_prekeys and 2 in store.kem_prekeys
+    after = store.consume(ConsumedPrekeys(7, 2))
+    assert 7 not in after.one_time_prekeys and 2 not in after.kem_prekeys

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 
 from protocol.bundle import BundleOneTimePrekey, PrekeyBundle, make_bundle, verify_bundle
@@ -17,6 +18,7 @@ from protocol.errors import (
     InvalidSignature,
     MalformedMessage,
     UnknownPrekey,
+    UnsupportedVersion,
     UntrustedIdentity,
 )
 from protocol.prekeys import (
@@ -301,3 +303,36 @@ def test_no_private_key_or_sk_appears_in_any_repr() -> None:
         assert secret.hex() not in text
         assert repr(secret) not in text
     assert alice.public.hex() in text
+
+
+# --- Encodings ---------------------------------------------------------------------------
+
+
+def test_bundle_and_initial_data_round_trip_through_their_canonical_encodings() -> None:
+    responder = Responder(b"encode")
+    rng = DrbgRandom(b"a")
+    bundle = responder.bundle()
+    sent = initiate(CLASSIC, IdentityKeyPair.generate(rng), bundle, rng)
+    assert PrekeyBundle.from_bytes(bundle.to_bytes()) == bundle
+    assert InitialData.from_bytes(sent.message.to_bytes()) == sent.message
+    assert bundle.to_bytes()[:1] == b"\x95"  # a msgpack array of five items
+    assert bundle.to_bytes()[1:4] == b"\x01\xc4\x21"  # version 1, then bin 33: Encode(IK_B)
+
+
+@pytest.mark.parametrize("kind", ["bundle", "initial data"])
+def test_other_versions_are_unsupported_and_other_encodings_malformed(kind: str) -> None:
+    responder = Responder(b"versions")
+    rng = DrbgRandom(b"a")
+    bundle = responder.bundle()
+    sent = initiate(CLASSIC, IdentityKeyPair.generate(rng), bundle, rng)
+    decode: Any = PrekeyBundle.from_bytes if kind == "bundle" else InitialData.from_bytes
+    encoded = bundle.to_bytes() if kind == "bundle" else sent.message.to_bytes()
+    items = msgpack.unpackb(encoded)
+    with pytest.raises(UnsupportedVersion):
+        decode(msgpack.packb([2, *items[1:]], use_bin_type=True))
+    with pytest.raises(MalformedMessage):  # version 1 as a uint16: same value, not canonical
+        decode(encoded[:1] + b"\xcd\x00\x01" + encoded[2:])
+    with pytest.raises(MalformedMessage):
+        decode(msgpack.packb(items, use_bin_type=True) + b"\x00")
+    with pytest.raises(MalformedMessage):
+        decode(msgpack.packb([*items, None], use_bin_type=True))
