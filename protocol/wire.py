@@ -28,7 +28,7 @@ from typing import Any, Final, Literal
 
 import msgpack
 
-from protocol.encoding import decode_ec, decode_varint, encode_ec, encode_varint
+from protocol.encoding import CURVE25519_TYPE, decode_ec, decode_varint, encode_ec, encode_varint
 from protocol.errors import MalformedMessage, ProtocolError, UnsupportedVersion
 from protocol.primitives import KEM_CIPHERTEXT_LEN, X25519_LEN, check_x25519_public
 from protocol.profiles import Profile
@@ -320,9 +320,13 @@ def _signal_framed(data: object, limit: int) -> bytes:
 
 
 def encode_signal_message(header: Header, ciphertext: bytes) -> bytes:
-    """version ‖ SignalMessage protobuf, without the MAC (the ratchet appends it)."""
+    """version ‖ SignalMessage protobuf, without the MAC (the ratchet appends it).
+
+    The ratchet key is written as 0x05 ‖ dh without checking it: the ratchet
+    only sends its own keys, and the vectors need to write a low-order one.
+    """
     fields: list[tuple[int, int | bytes]] = [
-        (1, encode_ec(header.dh)),
+        (1, bytes([CURVE25519_TYPE]) + header.dh),
         (2, header.n),
         (3, header.pn),
         (4, ciphertext),

@@ -1,0 +1,748 @@
+"""Ratchet transcript vectors, one file per profile (spec/ratchet.md §8; vector-formats §5.5).
+
+A test is a scenario between an initiator and a responder set up from
+``setup`` (SK, AD, the responder's ratchet private key). ``entropy`` lists
+every random byte each party draws, in order. ``messages`` holds every
+message that exists in the scenario with its intermediates (chain and
+message keys, header, AEAD associated data); mutated copies name the message
+they were made from and the one ``mutation`` applied. ``events`` are sends,
+receives (with the expected result and, on a DH step, its intermediates) and
+drops. After a failing receive, a later receive succeeds: failures change
+nothing. The second group of each file uses small test-only limits so that
+``max_skip`` and ``max_stored_skipped`` are reached at their boundary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from protocol.errors import ProtocolError
+from protocol.primitives import X25519KeyPair, x25519
+from protocol.profiles import PROFILES, Profile, get_profile
+from protocol.randomness import Random, RecordingRandom, ScriptedRandom
+from protocol.ratchet import (
+    RatchetState,
+    header_subkey,
+    hencrypt,
+    init_initiator,
+    init_responder,
+    kdf_ck,
+    kdf_rk,
+    message_keys,
+    ratchet_decrypt,
+    ratchet_encrypt,
+)
+from protocol.vectors.common import (
+    ENTROPY_LIST,
+    ERROR_CODE,
+    HEX_BYTES,
+    TEST_ENVELOPE,
+    VectorFile,
+    VectorMismatch,
+    drbg_for,
+    entropy_entries,
+    entropy_list,
+    envelope,
+    expect_equal,
+    file_schema,
+    from_hex,
+    obj,
+)
+from protocol.wire import (
+    Header,
+    decode_message,
+    encode_header,
+    encode_message,
+    encode_signal_message,
+)
+
+FAMILY: Final = "ratchet"
+SCHEMA: Final = "ratchet_transcript_schema_v1.json"
+ACTORS: Final = ("initiator", "responder")
+# Test-only limits of the second group: small enough to reach every boundary
+# in a few messages (spec/ratchet.md §6 explains the profiles' real values).
+SMALL_LIMITS: Final = {"max_skip": 4, "max_stored_skipped": 6, "max_receiving_chains": 2}
+
+# --- Schema ---------------------------------------------------------------------------
+
+_KEYS = obj(
+    {
+        "ck_in": HEX_BYTES,
+        "mk": HEX_BYTES,
+        "ck_out": HEX_BYTES,
+        "enc_key": HEX_BYTES,
+        "nonce": HEX_BYTES,
+    },
+    {"auth_key": HEX_BYTES, "hk": HEX_BYTES, "header_subkey": HEX_BYTES},
+)
+_MUTATION = obj(
+    {
+        "field": {"enum": ["ciphertext", "header", "header_dh", "ad", "tag"]},
+        "description": {"type": "string"},
+    }
+)
+_MESSAGE = obj(
+    {"id": {"type": "string"}, "sender": {"enum": list(ACTORS)}, "message": HEX_BYTES},
+    {
+        "plaintext": HEX_BYTES,
+        "header": obj({"dh": HEX_BYTES, "pn": {"type": "integer"}, "n": {"type": "integer"}}),
+        "header_bytes": HEX_BYTES,
+        "enc_header": HEX_BYTES,
+        "aead_ad": HEX_BYTES,
+        "keys": _KEYS,
+        "ciphertext": HEX_BYTES,
+        "mutation_of": {"type": "string"},
+        "mutation": _MUTATION,
+        "ad": HEX_BYTES,
+    },
+)
+_DH_RATCHET = obj(
+    {
+        "dh_recv": HEX_BYTES,
+        "rk_in": HEX_BYTES,
+        "dh_out_recv": HEX_BYTES,
+        "rk_mid": HEX_BYTES,
+        "ckr": HEX_BYTES,
+        "dhs_pub": HEX_BYTES,
+        "dh_out_send": HEX_BYTES,
+        "rk_out": HEX_BYTES,
+        "cks": HEX_BYTES,
+    },
+    {"nhkr": HEX_BYTES, "nhks": HEX_BYTES},
+)
+_EVENT = obj(
+    {"op": {"enum": ["send", "recv", "drop"]}, "msg": {"type": "string"}},
+    {
+        "actor": {"enum": list(ACTORS)},
+        "expect": {"anyOf": [{"const": "ok"}, ERROR_CODE]},
+        "dh_ratchet": _DH_RATCHET,
+        "used_skipped_key": {"type": "boolean"},
+        "skipped_stored": {"type": "integer"},
+    },
+)
+_TEST = obj(
+    {
+        **TEST_ENVELOPE,
+        "setup": obj({"sk": HEX_BYTES, "ad": HEX_BYTES, "responder_ratchet_priv": HEX_BYTES}),
+        "entropy": obj({actor: ENTROPY_LIST for actor in ACTORS}),
+        "messages": {"type": "array", "items": _MESSAGE},
+        "events": {"type": "array", "items": _EVENT},
+    }
+)
+_TEXT = {"type": "string"}
+_GROUP = {
+    "type": {"const": "RatchetTranscript"},
+    "profile": {"enum": list(PROFILES)},
+    "dh": {"const": "X25519"},
+    "kdf_rk": _TEXT,
+    "kdf_rk_info": HEX_BYTES,
+    "kdf_rk_info_text": _TEXT,
+    "kdf_ck": _TEXT,
+    "message_keys_info": HEX_BYTES,
+    "message_keys_info_text": _TEXT,
+    "aead": _TEXT,
+    "header_encoding": _TEXT,
+    "pn_semantics": {"enum": ["count", "last-index"]},
+    "initial_chains": {"enum": ["spec", "libsignal"]},
+    "max_skip": {"type": "integer"},
+    "max_stored_skipped": {"type": "integer"},
+    "max_receiving_chains": {"type": "integer"},
+}
+SCHEMAS: dict[str, dict[str, Any]] = {
+    SCHEMA: file_schema("Double Ratchet transcripts (spec/ratchet.md §8)", _GROUP, _TEST)
+}
+
+NOTES: Final = {
+    "Ktv": {"bugType": "BASIC", "description": "A valid transcript: every message decrypts."},
+    "OutOfOrder": {
+        "bugType": "FUNCTIONALITY",
+        "description": "Messages arrive out of order; skipped keys are stored and used.",
+    },
+    "DelayedAcrossDhStep": {
+        "bugType": "FUNCTIONALITY",
+        "description": "A message of an earlier chain arrives after a DH ratchet step.",
+    },
+    "BothSend": {
+        "bugType": "FUNCTIONALITY",
+        "description": "Both parties send before either receives.",
+    },
+    "MaxSkip": {"bugType": "EDGE_CASE", "description": "Exactly max_skip keys skipped: accepted."},
+    "TamperedCiphertext": {"bugType": "AUTH_BYPASS", "description": "One ciphertext bit flipped."},
+    "TamperedHeader": {"bugType": "AUTH_BYPASS", "description": "One header bit flipped."},
+    "WrongAd": {"bugType": "AUTH_BYPASS", "description": "The receiver's AD differs in one bit."},
+    "TruncatedTag": {"bugType": "AUTH_BYPASS", "description": "The tag or MAC lost its last byte."},
+    "Replay": {"bugType": "AUTH_BYPASS", "description": "A delivered message is delivered again."},
+    "ReplayOfSkipped": {
+        "bugType": "AUTH_BYPASS",
+        "description": "A message decrypted with a stored skipped key is delivered again.",
+    },
+    "TooManySkipped": {"bugType": "EDGE_CASE", "description": "n = Nr + max_skip + 1: refused."},
+    "TooManySkippedViaPn": {
+        "bugType": "EDGE_CASE",
+        "description": "At a DH step, PN - Nr = max_skip + 1 keys of the old chain: refused.",
+    },
+    "EvictedSkippedKey": {
+        "bugType": "EDGE_CASE",
+        "description": "Key evicted at max_stored_skipped: MESSAGE_KEY_EVICTED, not a replay.",
+    },
+    "LowOrderRatchetKey": {
+        "bugType": "DEFINED",
+        "description": "The header's ratchet key is a low-order point (u = 0).",
+    },
+}
+
+# --- Scenarios -------------------------------------------------------------------------
+# A step is ("send", actor, id), ("recv", actor, id, expect), ("drop", id) or
+# ("mutate", new id, original id, field). The expected results are part of
+# the scenario; the generator refuses to write a file the library disagrees with.
+
+Step = tuple[str, ...]
+A, B = "initiator", "responder"
+
+
+def _exchange(sender: str, receiver: str, ids: list[str]) -> list[Step]:
+    return [("send", sender, i) for i in ids] + [("recv", receiver, i, "ok") for i in ids]
+
+
+def _start(profile: Profile) -> list[Step]:
+    """a0 from the initiator, received: afterwards both parties may send."""
+    return _exchange(A, B, ["a0"])
+
+
+def _ping_pong(profile: Profile) -> list[Step]:
+    return [
+        *_start(profile),
+        *_exchange(B, A, ["b0", "b1"]),
+        *_exchange(A, B, ["a1"]),
+        *_exchange(B, A, ["b2"]),
+        *_exchange(A, B, ["a2", "a3"]),
+    ]
+
+
+def _reversed(profile: Profile) -> list[Step]:
+    ids = ["a0", "a1", "a2", "a3"]
+    return [("send", A, i) for i in ids] + [("recv", B, i, "ok") for i in reversed(ids)]
+
+
+def _delayed(profile: Profile) -> list[Step]:
+    return [
+        ("send", A, "a0"),
+        ("send", A, "a1"),
+        ("send", A, "a2"),
+        ("recv", B, "a0", "ok"),
+        *_exchange(B, A, ["b0"]),
+        *_exchange(A, B, ["a3"]),
+        ("recv", B, "a2", "ok"),
+        ("recv", B, "a1", "ok"),
+    ]
+
+
+def _both_send(profile: Profile) -> list[Step]:
+    return [
+        *_start(profile),
+        ("send", B, "b0"),
+        ("send", A, "a1"),
+        ("recv", A, "b0", "ok"),
+        ("recv", B, "a1", "ok"),
+    ]
+
+
+def _negative(field: str, code: str) -> Callable[[Profile], list[Step]]:
+    def scenario(profile: Profile) -> list[Step]:
+        return [
+            ("send", A, "a0"),
+            ("mutate", "a0x", "a0", field),
+            ("recv", B, "a0x", code),
+            ("recv", B, "a0", "ok"),
+        ]
+
+    return scenario
+
+
+def _truncated(profile: Profile) -> list[Step]:
+    code = "MALFORMED_MESSAGE" if profile.wire == "signal-v3" else "AUTH_FAILED"
+    return _negative("tag", code)(profile)
+
+
+def _replay(profile: Profile) -> list[Step]:
+    return [
+        *_exchange(A, B, ["a0", "a1"]),
+        ("recv", B, "a1", "DUPLICATE_MESSAGE"),
+        *_exchange(A, B, ["a2"]),
+    ]
+
+
+def _replay_skipped(profile: Profile) -> list[Step]:
+    return [
+        ("send", A, "a0"),
+        ("send", A, "a1"),
+        ("recv", B, "a1", "ok"),
+        ("recv", B, "a0", "ok"),
+        ("recv", B, "a0", "DUPLICATE_MESSAGE"),
+        *_exchange(A, B, ["a2"]),
+    ]
+
+
+def _ids(prefix: str, count: int) -> list[str]:
+    return [f"{prefix}{i}" for i in range(count)]
+
+
+def _max_skip(profile: Profile) -> list[Step]:
+    ids = _ids("a", SMALL_LIMITS["max_skip"] + 1)
+    return [*(("send", A, i) for i in ids), ("recv", B, ids[-1], "ok"), ("recv", B, ids[0], "ok")]
+
+
+def _too_many_skipped(profile: Profile) -> list[Step]:
+    ids = _ids("a", SMALL_LIMITS["max_skip"] + 2)
+    return [
+        *(("send", A, i) for i in ids),
+        ("recv", B, ids[-1], "TOO_MANY_SKIPPED"),
+        ("recv", B, ids[-2], "ok"),
+        ("recv", B, ids[-1], "ok"),
+    ]
+
+
+def _too_many_skipped_via_pn(profile: Profile) -> list[Step]:
+    old = _ids("a", SMALL_LIMITS["max_skip"] + 2)
+    return [
+        *(("send", A, i) for i in old),
+        ("recv", B, "a0", "ok"),
+        *_exchange(B, A, ["b0"]),
+        ("send", A, "c0"),
+        ("recv", B, "c0", "TOO_MANY_SKIPPED"),
+        ("recv", B, old[-2], "ok"),
+        ("recv", B, "c0", "ok"),
+        ("drop", old[-1]),
+    ]
+
+
+def _evicted(profile: Profile) -> list[Step]:
+    ids = _ids("a", SMALL_LIMITS["max_skip"] + 1)
+    more = _ids("c", SMALL_LIMITS["max_skip"])
+    return [
+        *(("send", A, i) for i in ids),
+        ("recv", B, ids[-1], "ok"),
+        *_exchange(B, A, ["b0"]),
+        *(("send", A, i) for i in more),
+        ("recv", B, more[-1], "ok"),
+        ("recv", B, "a0", "MESSAGE_KEY_EVICTED"),
+        ("recv", B, ids[-2], "ok"),
+        ("recv", B, "c0", "ok"),
+    ]
+
+
+def _low_order(profile: Profile) -> list[Step]:
+    return _negative("header_dh", "INVALID_PUBLIC_KEY")(profile)
+
+
+Scenario = tuple[str, list[str], Callable[[Profile], list[Step]]]
+
+DEFAULT_SCENARIOS: Final[list[Scenario]] = [
+    ("in-order ping-pong over several DH turns", ["Ktv"], _ping_pong),
+    ("one chain delivered in reverse order", ["OutOfOrder"], _reversed),
+    ("messages of an old chain delivered after a DH step", ["DelayedAcrossDhStep"], _delayed),
+    ("both parties send before either receives", ["BothSend"], _both_send),
+    ("a ciphertext bit flipped", ["TamperedCiphertext"], _negative("ciphertext", "AUTH_FAILED")),
+    ("a header bit flipped", ["TamperedHeader"], _negative("header", "AUTH_FAILED")),
+    ("the receiver's AD differs", ["WrongAd"], _negative("ad", "AUTH_FAILED")),
+    ("the tag loses its last byte", ["TruncatedTag"], _truncated),
+    ("a delivered message replayed", ["Replay"], _replay),
+    ("a message decrypted from the skipped store replayed", ["ReplayOfSkipped"], _replay_skipped),
+    ("the header's ratchet key replaced by u = 0", ["LowOrderRatchetKey"], _low_order),
+]
+SMALL_SCENARIOS: Final[list[Scenario]] = [
+    ("exactly max_skip keys skipped", ["MaxSkip"], _max_skip),
+    ("n = Nr + max_skip + 1", ["TooManySkipped"], _too_many_skipped),
+    ("evicted key at max_stored_skipped, then the rest", ["EvictedSkippedKey"], _evicted),
+]
+
+
+def _scenarios(profile: Profile, small: bool) -> list[Scenario]:
+    if not small:
+        return DEFAULT_SCENARIOS
+    if profile.pn_semantics == "count":  # libsignal never skips by PN
+        via_pn = (
+            "PN - Nr = max_skip + 1 at a DH step",
+            ["TooManySkippedViaPn"],
+            _too_many_skipped_via_pn,
+        )
+        return [*SMALL_SCENARIOS, via_pn]
+    return SMALL_SCENARIOS
+
+
+# --- Intermediates (computed from the states before and after an event) ---------------
+
+
+def _message_record(
+    profile: Profile,
+    before: RatchetState,
+    after: RatchetState,
+    plaintext: bytes,
+    data: bytes,
+    ad: bytes,
+) -> dict[str, Any]:
+    """The send intermediates: header, chain and message keys, AEAD input."""
+    assert before.cks is not None
+    ck_out, mk = kdf_ck(profile, before.cks)
+    if ck_out != after.cks:
+        raise VectorMismatch("sending chain key differs from KDF_CK")
+    keys = message_keys(profile, mk)
+    header = Header(before.dhs.public, before.pn, before.ns)
+    parsed = decode_message(profile, data)
+    record_keys = {
+        "ck_in": before.cks,
+        "mk": mk,
+        "ck_out": ck_out,
+        "enc_key": keys.enc_key,
+        "nonce": keys.nonce,
+    }
+    if keys.auth_key:
+        record_keys["auth_key"] = keys.auth_key
+    out: dict[str, Any] = {
+        "plaintext": plaintext,
+        "header": {"dh": header.dh.hex(), "pn": header.pn, "n": header.n},
+        "header_bytes": encode_header(header),
+    }
+    if profile.header_encryption:
+        assert before.hks is not None
+        out["enc_header"] = parsed.authenticated
+        record_keys["hk"] = before.hks
+        record_keys["header_subkey"] = header_subkey(profile, before.hks, parsed.authenticated[:16])
+    sender_first = ad if before.role == "initiator" else ad[33:] + ad[:33]
+    prefix = sender_first if profile.wire == "signal-v3" else ad
+    out |= {
+        "aead_ad": prefix + parsed.authenticated,
+        "keys": _hexed(record_keys),
+        "ciphertext": parsed.ciphertext,
+    }
+    return _hexed(out)
+
+
+def _dh_record(
+    profile: Profile, before: RatchetState, after: RatchetState
+) -> dict[str, str] | None:
+    """DH ratchet step intermediates, or None when the receive made no step."""
+    if after.rk == before.rk or after.dhr is None:
+        return None
+    dh_out_recv = x25519(before.dhs.private, after.dhr)
+    rk_mid, ckr, nhkr = kdf_rk(profile, before.rk, dh_out_recv)
+    dh_out_send = x25519(after.dhs.private, after.dhr)
+    rk_out, cks, nhks = kdf_rk(profile, rk_mid, dh_out_send)
+    if (rk_out, cks) != (after.rk, after.cks):
+        raise VectorMismatch("DH ratchet step differs from KDF_RK")
+    record = {
+        "dh_recv": after.dhr,
+        "rk_in": before.rk,
+        "dh_out_recv": dh_out_recv,
+        "rk_mid": rk_mid,
+        "ckr": ckr,
+        "dhs_pub": after.dhs.public,
+        "dh_out_send": dh_out_send,
+        "rk_out": rk_out,
+        "cks": cks,
+    }
+    if nhkr is not None and nhks is not None:
+        record |= {"nhkr": nhkr, "nhks": nhks}
+    return _hexed(record)
+
+
+def _hexed(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v.hex() if isinstance(v, bytes) else v for k, v in values.items()}
+
+
+def _recv_record(before: RatchetState, after: RatchetState) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    step = _dh_record(before.profile, before, after)
+    if step is not None:
+        out["dh_ratchet"] = step
+    used = after.mkskipped != before.mkskipped and (after.ckr, after.old_chains) == (
+        before.ckr,
+        before.old_chains,
+    )
+    return out | {"used_skipped_key": used, "skipped_stored": len(after.mkskipped)}
+
+
+# --- Mutations (spec/ratchet.md §8: one per negative test) ------------------------------
+
+
+def _flip_last(data: bytes) -> bytes:
+    return data[:-1] + bytes([data[-1] ^ 1])
+
+
+def _mutate(
+    profile: Profile, sender: RatchetState, data: bytes, field: str, ad: bytes
+) -> tuple[bytes, dict[str, str], bytes]:
+    """Apply one documented mutation; returns (message, mutation, receiver's AD)."""
+    parsed = decode_message(profile, data)
+    header, body, ct = parsed.header, parsed.authenticated, parsed.ciphertext
+    signal = profile.wire == "signal-v3"
+    if field == "ad":
+        return data, {"field": "ad", "description": "last AD byte xor 0x01"}, _flip_last(ad)
+    if field == "tag":
+        out = data[:-1] if signal else encode_message(body, ct[:-1])
+        return out, {"field": "tag", "description": "last byte of the tag or MAC removed"}, ad
+    if field == "ciphertext":
+        ct = bytes([ct[0] ^ 1]) + ct[1:]
+        description = "first ciphertext byte xor 0x01"
+    elif field == "header":
+        if signal:
+            assert header is not None
+            header = dataclasses.replace(header, n=header.n + 1)
+        else:
+            body = _flip_last(body)
+        description = "signal-v3: counter + 1 (MAC unchanged); else last header byte xor 0x01"
+    else:  # header_dh: a low-order ratchet key, in an otherwise well-formed header
+        low = Header(bytes(32), sender.pn, sender.ns)
+        if profile.header_encryption:
+            assert sender.hks is not None
+            body = hencrypt(
+                profile,
+                sender.hks,
+                encode_header(low),
+                ScriptedRandom([("header_nonce", body[:16])]),
+            )
+        elif not signal:
+            body = encode_header(low)
+        header = low
+        description = "ratchet key replaced by u = 0 (header re-encrypted under HKs when encrypted)"
+    if signal:
+        assert header is not None
+        return (
+            encode_signal_message(header, ct) + parsed.mac,
+            {"field": field, "description": description},
+            ad,
+        )
+    return encode_message(body, ct), {"field": field, "description": description}, ad
+
+
+# --- Replaying one test (shared by the generator and the verifier) ----------------------
+
+
+@dataclasses.dataclass
+class _Run:
+    """The two parties of one test and the messages created so far."""
+
+    profile: Profile
+    ad: bytes
+    states: dict[str, RatchetState]
+    rngs: Mapping[str, Random]
+    sent: dict[str, RatchetState] = dataclasses.field(default_factory=dict)  # sender before
+
+
+def _setup(profile: Profile, setup: Mapping[str, bytes], rngs: Mapping[str, Random]) -> _Run:
+    spk = X25519KeyPair.from_private(setup["responder_ratchet_priv"])
+    states = {
+        A: init_initiator(profile, setup["sk"], spk.public, rngs[A]),
+        B: init_responder(profile, setup["sk"], spk),
+    }
+    return _Run(profile, setup["ad"], states, rngs)
+
+
+def _plaintext(message_id: str) -> bytes:
+    return f"message {message_id}".encode()
+
+
+def _send(run: _Run, actor: str, message_id: str, plaintext: bytes) -> tuple[bytes, dict[str, Any]]:
+    before = run.states[actor]
+    after, data = ratchet_encrypt(before, plaintext, run.ad, run.rngs[actor])
+    run.states[actor], run.sent[message_id] = after, before
+    return data, _message_record(run.profile, before, after, plaintext, data, run.ad)
+
+
+def _recv(run: _Run, actor: str, data: bytes, ad: bytes) -> tuple[dict[str, Any], bytes | None]:
+    before = run.states[actor]
+    try:
+        after, plaintext = ratchet_decrypt(before, data, ad, run.rngs[actor])
+    except ProtocolError as exc:
+        return {"expect": exc.code}, None
+    run.states[actor] = after
+    return {"expect": "ok", **_recv_record(before, after)}, plaintext
+
+
+# --- Generation -------------------------------------------------------------------------
+
+
+def _generate_test(
+    profile: Profile, tc_id: int, comment: str, flags: list[str], steps: list[Step]
+) -> dict[str, Any]:
+    drbg = drbg_for(FAMILY, f"{profile.name}-{tc_id}")
+    ik_a, ik_b = (X25519KeyPair.from_private(drbg.draw("identity_key", 32)) for _ in ACTORS)
+    setup = {
+        "sk": drbg.draw("sk", profile.sk_len),
+        "ad": b"\x05" + ik_a.public + b"\x05" + ik_b.public,
+        "responder_ratchet_priv": drbg.draw("responder_ratchet_key", 32),
+    }
+    recorders = {actor: RecordingRandom(drbg) for actor in ACTORS}
+    run = _setup(profile, setup, recorders)
+    messages: dict[str, dict[str, Any]] = {}
+    wire: dict[str, tuple[bytes, bytes]] = {}  # id -> (message, receiver's AD)
+    events: list[dict[str, Any]] = []
+    invalid = False
+    for step in steps:
+        if step[0] == "send":
+            _, actor, mid = step
+            data, record = _send(run, actor, mid, _plaintext(mid))
+            messages[mid] = {"id": mid, "sender": actor, **record, "message": data.hex()}
+            wire[mid] = (data, run.ad)
+            events.append({"op": "send", "actor": actor, "msg": mid})
+        elif step[0] == "mutate":
+            _, mid, original, field = step
+            data, mutation, ad = _mutate(
+                profile, run.sent[original], wire[original][0], field, run.ad
+            )
+            entry = {
+                "id": mid,
+                "sender": messages[original]["sender"],
+                "mutation_of": original,
+                "mutation": mutation,
+            }
+            messages[mid] = {
+                **entry,
+                "message": data.hex(),
+                **({"ad": ad.hex()} if ad != run.ad else {}),
+            }
+            wire[mid] = (data, ad)
+        elif step[0] == "recv":
+            _, actor, mid, expect = step
+            outcome, plaintext = _recv(run, actor, *wire[mid])
+            original = messages[mid].get("mutation_of", mid)
+            if outcome["expect"] != expect or (
+                plaintext is not None and plaintext != _plaintext(original)
+            ):
+                raise VectorMismatch(
+                    f"{profile.name} tcId {tc_id}: {mid} gave {outcome['expect']}, not {expect}"
+                )
+            invalid |= expect != "ok"
+            events.append({"op": "recv", "actor": actor, "msg": mid, **outcome})
+        else:
+            events.append({"op": "drop", "msg": step[1]})
+    return {
+        "tcId": tc_id,
+        "comment": comment,
+        "flags": flags,
+        "setup": _hexed(setup),
+        "entropy": {actor: entropy_list(recorders[actor].draws) for actor in ACTORS},
+        "messages": list(messages.values()),
+        "events": events,
+        "result": "invalid" if invalid else "valid",
+    }
+
+
+_AEAD_TEXT: Final = {
+    "AES-256-GCM": (
+        "AES-256-GCM; enc_key ‖ nonce = HKDF-SHA256(salt=0, ikm=mk, info=message_keys_info, 44); "
+        "aead_ad = AD ‖ header_bytes (or enc_header)"
+    ),
+    "AES-256-CBC-HMAC-SHA256-64": (
+        "AES-256-CBC PKCS#7; enc_key ‖ auth_key ‖ nonce(IV) = HKDF-SHA256(salt=0, "
+        "ikm=mk, info=message_keys_info, 80); MAC = HMAC-SHA256(auth_key, aead_ad)[0:8], "
+        "aead_ad = Encode(IK_sender) ‖ Encode(IK_receiver) ‖ 0x33 ‖ protobuf"
+    ),
+}
+
+
+def _header_text(profile: Profile) -> str:
+    plain = "header_bytes = dh(32) ‖ pn(u32be) ‖ n(u32be)"
+    if profile.wire == "signal-v3":
+        return "0x33 ‖ protobuf SignalMessage {1: 0x05 ‖ dh, 2: n, 3: pn, 4: ciphertext} ‖ MAC(8)"
+    if profile.header_encryption:
+        return (
+            f"{plain}; enc_header = r(16) ‖ AES-256-GCM(HKDF-Expand(hk, header_keys_info ‖ r, 32), "
+            "zero nonce, header_bytes); "
+            "message = 0x01 ‖ 0x01 ‖ msgpack {h: enc_header, c: ciphertext}"
+        )
+    return f"{plain}; message = 0x01 ‖ 0x01 ‖ msgpack {{h: header_bytes, c: ciphertext}}"
+
+
+def _group(profile: Profile, tests: list[dict[str, Any]]) -> dict[str, Any]:
+    nhk = " ‖ nhk" if profile.header_encryption else ""
+    return {
+        "type": "RatchetTranscript",
+        "profile": profile.name,
+        "dh": "X25519",
+        "kdf_rk": f"HKDF-SHA256(salt=rk, ikm=dh_out, info=kdf_rk_info) -> rk ‖ ck{nhk}",
+        "kdf_rk_info": profile.kdf_rk_info.hex(),
+        "kdf_rk_info_text": profile.kdf_rk_info.decode(),
+        "kdf_ck": "mk = HMAC-SHA256(ck, 0x01); ck' = HMAC-SHA256(ck, 0x02)",
+        "message_keys_info": profile.message_keys_info.hex(),
+        "message_keys_info_text": profile.message_keys_info.decode(),
+        "aead": _AEAD_TEXT[profile.aead],
+        "header_encoding": _header_text(profile),
+        "pn_semantics": profile.pn_semantics,
+        "initial_chains": profile.initial_chains,
+        "max_skip": profile.max_skip,
+        "max_stored_skipped": profile.max_stored_skipped,
+        "max_receiving_chains": profile.max_receiving_chains,
+        "tests": tests,
+    }
+
+
+def _file(profile: Profile) -> VectorFile:
+    groups, tc_id = [], 0
+    for group_profile, small in ((profile, False), (_with_limits(profile, SMALL_LIMITS), True)):
+        tests = []
+        for comment, flags, scenario in _scenarios(profile, small):
+            tc_id += 1
+            tests.append(
+                _generate_test(group_profile, tc_id, comment, flags, scenario(group_profile))
+            )
+        groups.append(_group(group_profile, tests))
+    header = [
+        f"Double Ratchet transcripts, profile {profile.name}",
+        "Algorithms: spec/ratchet.md, spec/header-encryption.md, spec/wire.md.",
+        "The second group uses small test-only limits to reach max_skip and max_stored_skipped.",
+    ]
+    document = envelope(
+        algorithm="DoubleRatchet", schema=SCHEMA, header=header, notes=NOTES, groups=groups
+    )
+    return VectorFile(f"ratchet_{profile.name}_test.json", SCHEMA, document)
+
+
+def generate() -> list[VectorFile]:
+    """One file per profile, from per-test DRBGs only."""
+    return [_file(profile) for profile in PROFILES.values()]
+
+
+# --- Verification -----------------------------------------------------------------------
+
+
+def _with_limits(profile: Profile, limits: Mapping[str, Any]) -> Profile:
+    return dataclasses.replace(
+        profile,
+        max_skip=int(limits["max_skip"]),
+        max_stored_skipped=int(limits["max_stored_skipped"]),
+        max_receiving_chains=int(limits["max_receiving_chains"]),
+    )
+
+
+def _group_profile(group: Mapping[str, Any]) -> Profile:
+    return _with_limits(get_profile(group["profile"]), group)
+
+
+def verify_test(schema: str, group: Mapping[str, Any], test: Mapping[str, Any]) -> None:
+    """Replay one transcript against the library; any difference raises VectorMismatch."""
+    profile = _group_profile(group)
+    setup = {name: from_hex(value) for name, value in test["setup"].items()}
+    rngs = {actor: ScriptedRandom(entropy_entries(test["entropy"][actor])) for actor in ACTORS}
+    run = _setup(profile, setup, rngs)
+    messages = {m["id"]: m for m in test["messages"]}
+    for index, event in enumerate(test["events"]):
+        where = f"event {index} ({event['op']} {event['msg']})"
+        message = messages[event["msg"]]
+        if event["op"] == "send":
+            sent = from_hex(message["plaintext"])
+            data, record = _send(run, event["actor"], event["msg"], sent)
+            expect_equal(f"{where} message", data.hex(), message["message"])
+            expect_equal(f"{where} intermediates", record, {k: message.get(k) for k in record})
+        elif event["op"] == "recv":
+            ad = from_hex(message["ad"]) if "ad" in message else run.ad
+            outcome, received = _recv(run, event["actor"], from_hex(message["message"]), ad)
+            expect_equal(f"{where} result", outcome, {k: event.get(k) for k in outcome})
+            original = messages[message.get("mutation_of", event["msg"])]
+            if received is not None:
+                expect_equal(f"{where} plaintext", received.hex(), original["plaintext"])
+    for rng in rngs.values():
+        if rng.remaining:
+            raise VectorMismatch("entropy left unused")
