@@ -1,0 +1,167 @@
+"""A messaging device on the relay: sessions whose messages travel through it (spec/relay.md §8).
+
+``Device`` joins a ``SessionManager`` (spec/session.md) to a ``RelayClient``:
+it registers with the identity key of its sessions, publishes its prekeys
+(``publish.split_bundles``), sets up a session from a fetched bundle on
+first send, and decrypts what it fetches, each message handed over once
+(``client.Inbox``). A decryption failure is counted, never raised: the
+application sees only authenticated plaintexts.
+
+Every payload carries a one-byte type so one session can carry both chat
+text and MediaKey messages (spec/media.md §3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from protocol.errors import InvalidArgument, ProtocolError
+from protocol.prekeys import IdentityKeyPair
+from protocol.profiles import Profile
+from protocol.randomness import RecordingRandom
+from protocol.relay.client import Inbox, RelayClient, new_message_id
+from protocol.relay.harness import connect_device
+from protocol.relay.publish import assemble_bundle, split_bundles
+from protocol.relay.schema import Address, Envelope
+from protocol.relay.secrets import SecretLog
+from protocol.session import SESSIONS, SessionManager, SessionRecord
+from protocol.session import Address as PeerAddress
+from protocol.store import MemoryStore, load_state
+
+TEXT: Final = 0x01
+MEDIA_KEY: Final = 0x02
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """An authenticated plaintext: who sent it (per its session), its type and body."""
+
+    sender: Address
+    kind: int
+    body: bytes
+
+
+def _peer(address: Address) -> PeerAddress:
+    return PeerAddress(address.user, address.device)
+
+
+class Device:
+    """One device: its sessions (in memory) and its relay connection."""
+
+    def __init__(
+        self,
+        address: Address,
+        manager: SessionManager,
+        store: MemoryStore,
+        client: RelayClient,
+        rng: RecordingRandom,
+        secrets: SecretLog | None,
+    ) -> None:
+        self.address = address
+        self.manager = manager
+        self.client = client
+        self._store = store
+        self._rng = rng
+        self._secrets = secrets
+        self._inbox = Inbox()
+        self.sent = 0
+        self.received = 0
+        self.failures = 0
+
+    @classmethod
+    async def create(
+        cls,
+        port: int,
+        address: Address,
+        profile: Profile,
+        rng: RecordingRandom,
+        *,
+        now: int,
+        prekeys: int = 8,
+        secrets: SecretLog | None = None,
+    ) -> Device:
+        """Make the device's keys, register with the relay and publish its prekeys."""
+        store = MemoryStore()
+        manager = SessionManager.create(store, _peer(address), profile, now=now, rng=rng)
+        identity = _identity_of(manager, rng)
+        manager.generate_one_time_prekeys(prekeys)
+        if profile.kem is not None:
+            manager.generate_kem_prekeys(prekeys)
+        client = await connect_device(port, address.user, address.device, identity, rng)
+        publication = split_bundles(manager.prekey_bundles())
+        await client.put_bundle(publication.signed)
+        await client.add_prekeys("ec", publication.ec)
+        if publication.kem:
+            await client.add_prekeys("kem", publication.kem)
+        return cls(address, manager, store, client, rng, secrets)
+
+    async def send(self, peer: Address, kind: int, body: bytes) -> None:
+        """Encrypt over the session with ``peer`` (set up from a fetched bundle if new)."""
+        session_peer = _peer(peer)
+        if not self.manager.has_session(session_peer):
+            bundle = assemble_bundle(await self.client.get_bundle(peer))
+            self.manager.initiate(session_peer, bundle)
+        plaintext = bytes([kind]) + body
+        self._snapshot(session_peer)
+        data = self.manager.encrypt(session_peer, plaintext)
+        self._remember(plaintext)
+        await self.client.send(peer, data, new_message_id(self._rng))
+        self.sent += 1
+
+    async def receive(self) -> list[Received]:
+        """Fetch once; return each new message that decrypted, in order."""
+        out: list[Received] = []
+        await self._inbox.receive(self.client, lambda e: self._open(e, out))
+        return out
+
+    def _open(self, envelope: Envelope, out: list[Received]) -> None:
+        peer = _peer(envelope.sender)
+        self._snapshot(peer)
+        try:
+            plaintext = self.manager.decrypt(peer, envelope.body)
+        except ProtocolError:
+            self.failures += 1
+            return
+        self._snapshot(peer)
+        self._remember(plaintext)
+        self.received += 1
+        out.append(Received(envelope.sender, plaintext[0], plaintext[1:]))
+
+    def _snapshot(self, peer: PeerAddress) -> None:
+        data = self._store.get(SESSIONS, peer.key)
+        if self._secrets is not None and data is not None:
+            self._secrets.add_state(load_state(SessionRecord, data))
+        self._flush_draws()
+
+    def _flush_draws(self) -> None:
+        if self._secrets is not None:
+            self._secrets.add_draws(self._rng)
+        self._rng.draws.clear()
+
+    def _remember(self, plaintext: bytes) -> None:
+        if self._secrets is not None:
+            self._secrets.add("plaintext", plaintext)
+
+    def collect(self, state: object) -> None:
+        """Add a state's secrets (a call sender or receiver) to the log, if kept."""
+        if self._secrets is not None:
+            self._secrets.add_state(state)
+        self._flush_draws()
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def _identity_of(manager: SessionManager, rng: RecordingRandom) -> IdentityKeyPair:
+    """The identity key pair ``SessionManager.create`` drew as ``identity_key``.
+
+    The relay needs the device to sign with the key its sessions use; the
+    labelled draw is where that key came from (spec/profiles.md §4).
+    """
+    for label, value in rng.draws:
+        if label == "identity_key":
+            identity = IdentityKeyPair.from_private(value)
+            if identity.public == manager.identity_key:
+                return identity
+    raise InvalidArgument("no identity_key draw matches the session identity")

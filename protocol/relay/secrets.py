@@ -1,0 +1,157 @@
+"""The demo's secrets dump, which the audit scans the capture for (spec/relay.md §9.2).
+
+Only ``e2ee demo --secrets-out FILE`` writes one: it holds every private key
+and every derived secret of the run, so it exists to prove a negative (none
+of it is in what the relay saw) and must never be kept.
+
+``SecretLog`` collects secrets from three places:
+
+* every labelled random draw of every device (private keys, KEM seeds,
+  XEdDSA nonces, media base keys, frame payloads), except draws that are
+  public by design (``PUBLIC_DRAWS``);
+* snapshots of state: every ``bytes`` field whose name is a secret's name in
+  the specifications (``SECRET_FIELDS``: rk, cks, ckr, hks, …, base_key),
+  found by walking the frozen dataclasses, plus the message keys the chain
+  keys produce next (KDF_CK and the AEAD key expansion);
+* plaintexts of messages and frames.
+
+File format: JSON ``{"format": "e2ee-demo-secrets-v1", "secrets": {label: [hex, ...]}}``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Final
+
+from protocol.errors import MalformedMessage
+from protocol.profiles import Profile
+from protocol.randomness import RecordingRandom
+from protocol.ratchet import RatchetState, kdf_ck, message_keys
+
+FORMAT: Final = "e2ee-demo-secrets-v1"
+# Draws whose values are sent in the clear on purpose.
+PUBLIC_DRAWS: Final = frozenset({"relay_message_id", "header_nonce", "registration_id"})
+# Field names that hold secrets (Double Ratchet §3.2, RFC 9605 §4.4, X3DH §2).
+SECRET_FIELDS: Final = frozenset(
+    {
+        "private",
+        "seed",
+        "rk",
+        "cks",
+        "ckr",
+        "ck",
+        "hks",
+        "hkr",
+        "nhks",
+        "nhkr",
+        "mkskipped",
+        "base_key",
+        "latest_base_key",
+        "key",
+        "salt",
+    }
+)
+
+
+def secret_fields(value: object, name: str = "") -> Iterator[tuple[str, bytes]]:
+    """Every (field name, bytes) under ``value`` whose field name is in SECRET_FIELDS."""
+    if isinstance(value, bytes):
+        if name in SECRET_FIELDS:
+            yield name, value
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for field in dataclasses.fields(value):
+            yield from secret_fields(getattr(value, field.name), field.name)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from secret_fields(item, name)
+    elif isinstance(value, tuple | list | frozenset):
+        for item in value:
+            yield from secret_fields(item, name)
+
+
+def next_message_keys(profile: Profile, ck: bytes) -> Iterator[tuple[str, bytes]]:
+    """The message key a chain key produces next, and its AEAD key and nonce."""
+    _, mk = kdf_ck(profile, ck)
+    keys = message_keys(profile, mk)
+    yield "mk", mk
+    yield "message_enc_key", keys.enc_key
+    yield "message_nonce", keys.nonce
+
+
+class SecretLog:
+    """Secrets seen during a run, by label."""
+
+    def __init__(self) -> None:
+        self._secrets: dict[str, set[bytes]] = {}
+
+    def add(self, label: str, value: bytes) -> None:
+        if value:
+            self._secrets.setdefault(label, set()).add(value)
+
+    def add_draws(self, rng: RecordingRandom) -> None:
+        for label, value in rng.draws:
+            if label not in PUBLIC_DRAWS:
+                self.add(label, value)
+
+    def add_state(self, value: object) -> None:
+        """Secret fields of any state, and for a ratchet state its next message keys."""
+        for name, secret in secret_fields(value):
+            self.add(name, secret)
+        for state in _ratchet_states(value):
+            for ck in (state.cks, state.ckr):
+                if ck is not None:
+                    for name, secret in next_message_keys(state.profile, ck):
+                        self.add(name, secret)
+
+    def items(self) -> Iterator[tuple[str, bytes]]:
+        for label, values in sorted(self._secrets.items()):
+            for value in sorted(values):
+                yield label, value
+
+    def __len__(self) -> int:
+        return sum(len(values) for values in self._secrets.values())
+
+    def write(self, path: Path | str) -> None:
+        secrets = {
+            label: sorted(v.hex() for v in values) for label, values in self._secrets.items()
+        }
+        Path(path).write_text(json.dumps({"format": FORMAT, "secrets": secrets}, sort_keys=True))
+
+    def __repr__(self) -> str:
+        return f"SecretLog(<{len(self)} secrets redacted>)"
+
+
+def _ratchet_states(value: object) -> Iterator[RatchetState]:
+    if isinstance(value, RatchetState):
+        yield value
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for field in dataclasses.fields(value):
+            yield from _ratchet_states(getattr(value, field.name))
+    elif isinstance(value, tuple | list):
+        for item in value:
+            yield from _ratchet_states(item)
+
+
+def read_secrets(path: Path | str) -> list[tuple[str, bytes]]:
+    """Parse a secrets dump strictly."""
+    try:
+        document = json.loads(Path(path).read_text())
+        if document["format"] != FORMAT or set(document) != {"format", "secrets"}:
+            raise MalformedMessage("not a demo secrets dump")
+        return [
+            (str(label), bytes.fromhex(value))
+            for label, values in document["secrets"].items()
+            for value in _strings(values)
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise MalformedMessage("not a demo secrets dump") from None
+
+
+def _strings(values: Iterable[object]) -> Iterator[str]:
+    for value in values:
+        if not isinstance(value, str):
+            raise MalformedMessage("secrets are hex strings")
+        yield value
