@@ -19,7 +19,7 @@ from protocol.bench.sequences import (
     handshake_sequence,
     pingpong_sequence,
 )
-from protocol.bench.timing import Measurement, Run, Workload, measure
+from protocol.bench.timing import Measurement, Run, Workload, measure, paired_ratio
 from protocol.cli import main
 from protocol.errors import MalformedMessage
 from protocol.profiles import PROFILES
@@ -99,8 +99,8 @@ def test_text_and_json_carry_every_row(report: Report) -> None:
 
 def test_targets_are_reported_met_or_not_met() -> None:
     def row(ratio: float) -> RowResult:
-        floor = Measurement(1.0, 1.0, 1.0, 1, 1)
-        ours = Measurement(ratio, ratio, ratio, 1, 1)
+        floor = Measurement((1.0, 2.0, 1.0), 1)
+        ours = Measurement((ratio, 2.0 * ratio, ratio), 1)
         return RowResult("pingpong", "classic", "t", ours, floor, 1.25)
 
     assert floor_verdict(row(1.2)) == "≤1.25 met"
@@ -153,7 +153,15 @@ def test_a_failing_row_is_reported_and_the_others_still_run() -> None:
         return lambda: None
 
     results = measure(
-        [Workload("broken", broken), Workload("fine", empty)], repeats=2, target_s=0.0
+        [[Workload("broken", broken), Workload("fine", empty)]], repeats=2, target_s=0.0
     )
     assert results["broken"] == "error: MalformedMessage: broken on purpose"
-    assert isinstance(results["fine"], Measurement) and results["fine"].batches == 2
+    assert isinstance(results["fine"], Measurement) and len(results["fine"].samples) == 2
+
+
+def test_ratios_are_taken_per_round_so_shared_load_cancels() -> None:
+    # Round 2 ran under load for both sides; round 3 under load for the floor only.
+    ours = Measurement((2.0, 20.0, 3.0), 1)
+    floor = Measurement((1.0, 10.0, 30.0), 1)
+    assert paired_ratio(ours, floor) == 2.0
+    assert ours.median / floor.median == 0.3  # what a ratio of medians would have said

@@ -63,13 +63,28 @@ def _peer_rows(config: BenchConfig) -> dict[str, peers.PeerRows]:
     }
 
 
-def _workloads(specs: list[RowSpec], peer_rows: dict[str, peers.PeerRows]) -> list[Workload]:
-    found: list[Workload] = []
+def _peer_row_kind(spec: RowSpec) -> str | None:
+    """The peer row kind a row of ours is compared in, if any."""
+    if spec.variant == PEER_PROFILE or spec.kind.startswith("sframe"):
+        return spec.kind
+    return None
+
+
+def _groups(specs: list[RowSpec], peer_rows: dict[str, peers.PeerRows]) -> list[list[Workload]]:
+    """One group per row of ours: ours, its floor, and the peers' workloads compared with it."""
+    groups: list[list[Workload]] = []
+    by_kind: dict[str, list[Workload]] = {}
     for spec in specs:
-        found += [w for w in (spec.ours, spec.floor) if isinstance(w, Workload)]
+        group = [w for w in (spec.ours, spec.floor) if isinstance(w, Workload)]
+        groups.append(group)
+        kind = _peer_row_kind(spec)
+        if kind is not None:
+            by_kind[kind] = group
     for rows in peer_rows.values():
-        found += [w for w in rows.values() if isinstance(w, Workload)]
-    return found
+        for kind, item in rows.items():
+            if isinstance(item, Workload):
+                by_kind.get("setup" if kind == "setup-pool-1" else kind, groups[0]).append(item)
+    return groups
 
 
 def _result(item: Workload | str, results: dict[str, Measurement | str]) -> Measurement | str:
@@ -82,9 +97,9 @@ def _peer_results(
     results: dict[str, Measurement | str],
 ) -> list[PeerResult]:
     ours_by_kind = {row.kind: row for row in rows if row.variant == PEER_PROFILE}
-    ours_by_kind.update({row.kind: row for row in rows if row.kind.startswith("sframe")})
-    fanout = [row for row in rows if row.kind == "fanout"]
-    ours_by_kind.update({"fanout": fanout[0]} if fanout else {})
+    ours_by_kind.update(
+        {row.kind: row for row in rows if row.kind in ("sframe-1200", "sframe-50k", "fanout")}
+    )
     out = []
     for kind in peers.ROW_KINDS:
         lookup = "setup" if kind == "setup-pool-1" else kind
@@ -109,7 +124,7 @@ def plot_key_distribution(config: BenchConfig, path: Path) -> None:
     for devices in config.plot_sizes:
         ours_workload, floor_workload = fanout_workloads(devices)
         results = measure(
-            [ours_workload, floor_workload],
+            [[ours_workload, floor_workload]],
             repeats=max(1, config.repeats // 2),
             target_s=config.target_s,
             seed=config.seed,
@@ -128,7 +143,7 @@ def run(config: BenchConfig = FULL) -> Report:
     specs = ours.our_rows(config.burst_length, config.fanout_devices)
     peer_rows = _peer_rows(config)
     results = measure(
-        _workloads(specs, peer_rows),
+        _groups(specs, peer_rows),
         repeats=config.repeats,
         target_s=config.target_s,
         seed=config.seed,

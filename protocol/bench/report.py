@@ -22,7 +22,7 @@ from protocol.bench.rows import (
     SYNDACE_TARGETS,
     VODOZEMAC_TARGETS,
 )
-from protocol.bench.timing import Measurement
+from protocol.bench.timing import Measurement, paired_ratio
 
 Result = Measurement | str  # a status such as "not installed" where nothing was measured
 
@@ -40,7 +40,7 @@ class RowResult:
     def ratio(self) -> float | None:
         if isinstance(self.ours, str) or not isinstance(self.floor, Measurement):
             return None
-        return self.ours.median / self.floor.median
+        return paired_ratio(self.ours, self.floor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +115,12 @@ def peer_verdicts(row: PeerResult) -> dict[str, str]:
         return verdicts
     syndace = row.peers.get("syndace")
     if isinstance(syndace, Measurement):
-        speedup = syndace.median / row.ours.median
+        speedup = paired_ratio(syndace, row.ours)
         target = SYNDACE_TARGETS.get(row.kind, AHEAD)
         verdicts["syndace"] = f"{speedup:.2f}x faster (≥{target:.1f} {_verdict(speedup >= target)})"
     vodozemac = row.peers.get("vodozemac")
     if isinstance(vodozemac, Measurement):
-        ratio = row.ours.median / vodozemac.median
+        ratio = paired_ratio(row.ours, vodozemac)
         limit = VODOZEMAC_TARGETS.get(row.kind)
         judged = "" if limit is None else f" (≤{limit:.1f} {_verdict(ratio <= limit)})"
         verdicts["vodozemac"] = f"ours = {ratio:.2f}x theirs{judged}"
@@ -204,7 +204,7 @@ def _result_json(result: Result | None) -> Any:
         "min_us": round(result.low * 1e6, 3),
         "max_us": round(result.high * 1e6, 3),
         "units_per_batch": result.units_per_batch,
-        "batches": result.batches,
+        "batches": len(result.samples),
     }
 
 

@@ -12,6 +12,12 @@ rounds times one batch of every workload, in a freshly shuffled order, so
 slow drifts of the machine spread over all rows alike; the garbage collector
 is off during a batch (as in ``timeit``); the median batch is reported,
 with the minimum and maximum so a reader sees the spread.
+
+Workloads come in groups (a row: ours and its floor). A group's workloads
+run back to back within a round, in random order, so a ratio can be taken
+per round between batches timed moments apart (``paired_ratio``): on a
+shared machine, load from other processes then changes both sides of a
+ratio alike instead of one of them.
 """
 
 from __future__ import annotations
@@ -42,17 +48,40 @@ class Workload:
 
 @dataclass(frozen=True, slots=True)
 class Measurement:
-    """Seconds per operation: the median batch, and the fastest and slowest batch."""
+    """Seconds per operation of each round's batch, in round order."""
 
-    median: float
-    low: float
-    high: float
+    samples: tuple[float, ...]
     units_per_batch: int
-    batches: int
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def low(self) -> float:
+        return min(self.samples)
+
+    @property
+    def high(self) -> float:
+        return max(self.samples)
 
     @property
     def micros(self) -> float:
         return self.median * 1e6
+
+
+def paired_ratio(numerator: Measurement, denominator: Measurement) -> float:
+    """The median over rounds of the per-round ratio (both timed in the same rounds)."""
+    if len(numerator.samples) != len(denominator.samples):
+        return numerator.median / denominator.median
+    return statistics.median(
+        a / b for a, b in zip(numerator.samples, denominator.samples, strict=True)
+    )
+
+
+def failure(error: Exception) -> str:
+    """The status of a row whose workload raised: the run goes on without it."""
+    return f"error: {type(error).__name__}: {str(error)[:60]}"
 
 
 def _time_batch(workload: Workload, units: int) -> float:
@@ -81,45 +110,56 @@ def calibrate(workload: Workload, target_s: float) -> int:
     return units
 
 
-def failure(error: Exception) -> str:
-    """The status of a row whose workload raised: the run goes on without it."""
-    return f"error: {type(error).__name__}: {str(error)[:60]}"
+class _Timer:
+    """Samples per workload; a workload that raises becomes an "error: ..." status."""
+
+    def __init__(self) -> None:
+        self.units: dict[str, int] = {}
+        self.samples: dict[str, list[float]] = {}
+        self.failed: dict[str, str] = {}
+
+    def calibrate(self, workload: Workload, target_s: float) -> None:
+        try:
+            self.units[workload.key] = calibrate(workload, target_s)
+            self.samples[workload.key] = []
+        except Exception as error:  # reported in the table; the other rows still run
+            self.failed[workload.key] = failure(error)
+
+    def sample(self, workload: Workload) -> None:
+        if workload.key in self.failed:
+            return
+        try:
+            self.samples[workload.key].append(_time_batch(workload, self.units[workload.key]))
+        except Exception as error:
+            self.failed[workload.key] = failure(error)
+
+    def results(self) -> dict[str, Measurement | str]:
+        results: dict[str, Measurement | str] = dict(self.failed)
+        for key, values in self.samples.items():
+            if key not in self.failed:
+                results[key] = Measurement(tuple(values), self.units[key])
+        return results
 
 
 def measure(
-    workloads: Sequence[Workload], *, repeats: int, target_s: float, seed: int = 0
+    groups: Sequence[Sequence[Workload]], *, repeats: int, target_s: float, seed: int = 0
 ) -> dict[str, Measurement | str]:
     """Calibrate every workload, then time ``repeats`` shuffled rounds of all of them.
 
-    A workload that raises is reported as an "error: ..." status, not timed further.
+    Groups run in a shuffled order each round, and the workloads of a group
+    back to back in a shuffled order. A workload that raises is reported as
+    an "error: ..." status and not timed further.
     """
-    units: dict[str, int] = {}
-    failed: dict[str, str] = {}
-    for workload in workloads:
-        try:
-            units[workload.key] = calibrate(workload, target_s)
-        except Exception as error:  # report it in the table; the other rows still run
-            failed[workload.key] = failure(error)
-    samples: dict[str, list[float]] = {key: [] for key in units}
-    order = [w for w in workloads if w.key in units]
+    timer = _Timer()
+    for group in groups:
+        for workload in group:
+            timer.calibrate(workload, target_s)
+    order = [list(group) for group in groups]
     shuffler = random.Random(seed)  # the order of rounds only; no key material
     for _ in range(repeats):
         shuffler.shuffle(order)
-        for workload in order:
-            if workload.key in failed:
-                continue
-            try:
-                samples[workload.key].append(_time_batch(workload, units[workload.key]))
-            except Exception as error:
-                failed[workload.key] = failure(error)
-    results: dict[str, Measurement | str] = dict(failed)
-    for key, values in samples.items():
-        if key not in failed:
-            results[key] = Measurement(
-                median=statistics.median(values),
-                low=min(values),
-                high=max(values),
-                units_per_batch=units[key],
-                batches=len(values),
-            )
-    return results
+        for group in order:
+            shuffler.shuffle(group)
+            for workload in group:
+                timer.sample(workload)
+    return timer.results()
