@@ -16,6 +16,23 @@ def _relay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from protocol.demo import DemoOptions, main
+
+    options = DemoOptions(
+        seconds=args.seconds,
+        realtime=args.realtime,
+        capture=Path(args.capture) if args.capture else None,
+        secrets_out=Path(args.secrets_out) if args.secrets_out else None,
+        seed=bytes.fromhex(args.seed) if args.seed else None,
+        progress=lambda line: print(line, file=sys.stderr, flush=True),
+    )
+    return main(options)
+
+
 def register(commands: Any) -> None:
     """Add the relay subcommands to the ``e2ee`` parser's subparsers."""
     relay = commands.add_parser("relay", help="run the untrusted relay on loopback")
@@ -24,3 +41,13 @@ def register(commands: Any) -> None:
     relay.add_argument("--db", required=True, help="SQLite database file")
     relay.add_argument("--capture", help="record every byte to this capture file")
     relay.set_defaults(func=_relay)
+
+    demo = commands.add_parser("demo", help="messages and a group call through a relay")
+    demo.add_argument("--seconds", type=float, default=4.0, help="call length (media time)")
+    demo.add_argument("--realtime", action="store_true", help="send frames at 30 per second")
+    demo.add_argument("--capture", help="capture file (default: in a temporary folder)")
+    demo.add_argument(
+        "--secrets-out", help="write every key and plaintext here for the audit (keep it private)"
+    )
+    demo.add_argument("--seed", help="hex seed: deterministic keys (never for real use)")
+    demo.set_defaults(func=_demo)

@@ -62,7 +62,7 @@ class Device:
         self.manager = manager
         self.client = client
         self._store = store
-        self._rng = rng
+        self.rng = rng
         self._secrets = secrets
         self._inbox = Inbox()
         self.sent = 0
@@ -106,7 +106,7 @@ class Device:
         self._snapshot(session_peer)
         data = self.manager.encrypt(session_peer, plaintext)
         self._remember(plaintext)
-        await self.client.send(peer, data, new_message_id(self._rng))
+        await self.client.send(peer, data, new_message_id(self.rng))
         self.sent += 1
 
     async def receive(self) -> list[Received]:
@@ -136,8 +136,8 @@ class Device:
 
     def _flush_draws(self) -> None:
         if self._secrets is not None:
-            self._secrets.add_draws(self._rng)
-        self._rng.draws.clear()
+            self._secrets.add_draws(self.rng)
+        self.rng.draws.clear()
 
     def _remember(self, plaintext: bytes) -> None:
         if self._secrets is not None:

@@ -1,0 +1,474 @@
+"""``e2ee demo``: messages and a group video call through the untrusted relay (spec/relay.md §8).
+
+Starts a relay on an ephemeral loopback port with a temporary database and
+a capture file, then five devices (alice.1, bob.1, bob.2, carol.1, dave.1,
+profile pq-default) that register, publish prekeys, set up PQXDH sessions
+through bundles the relay hands out, and exchange text messages. Then a
+group call of synthetic video (key frames of 30-50 KB once a second, deltas
+of 1-8 KB, 30 frames per second): alice, bob.1 and carol start; carol
+leaves (every remaining sender starts a new key generation, RFC 9605 §5.1);
+dave joins (every sender ratchets one step, the joiner gets the new step).
+MediaKey messages travel over the Double Ratchet sessions through the
+relay; SFrame frames are fanned out by the relay.
+
+The run succeeds only if every frame a member was entitled to decrypted,
+and every frame it was not entitled to failed when handed to it directly
+(as if the relay colluded): the joiner against frames from before its join,
+the leaver against frames under the generations made after it left. Frames
+in the rotation delay after a leave (``MediaLimits.rotation_delay``) are
+still under a key the leaver holds; the relay does not forward them to it,
+and the summary counts them separately instead of claiming them.
+
+Media time is simulated (frame n is at n / 30 s) unless ``--realtime``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from protocol.errors import ProtocolError
+from protocol.media.callkeys import CallReceiver, CallSender
+from protocol.media.limits import MediaLimits
+from protocol.media.sender import KeyDelivery
+from protocol.profiles import PQ_DEFAULT
+from protocol.randomness import SYSTEM_RANDOM, DrbgRandom, Random, RecordingRandom
+from protocol.relay.device import MEDIA_KEY, TEXT, Device, Received
+from protocol.relay.harness import running_relay
+from protocol.relay.schema import Address
+from protocol.relay.secrets import SecretLog
+from protocol.relay.server import RelayServer
+
+FPS: Final = 30
+DEVICES: Final = (("alice", 1), ("bob", 1), ("bob", 2), ("carol", 1), ("dave", 1))
+FIRST_MEMBERS: Final = ("alice.1", "bob.1", "carol.1")
+LEAVER, JOINER = "carol.1", "dave.1"
+# Short rotation delay and grace period so that a call of a few seconds goes
+# through a whole leave: new generation, switch, old key dropped.
+DEMO_MEDIA_LIMITS: Final = MediaLimits(rotation_delay=0.5, grace_period=1.0)
+FRAME_TIMEOUT: Final = 10.0
+
+
+@dataclass
+class DemoOptions:
+    seconds: float = 4.0
+    realtime: bool = False
+    capture: Path | None = None
+    secrets_out: Path | None = None
+    seed: bytes | None = None
+    progress: Callable[[str], None] = lambda line: None
+
+
+@dataclass
+class Member:
+    """A device's part in the call and what happened to it."""
+
+    device: Device
+    media_id: str
+    sender: CallSender | None = None
+    receiver: CallReceiver | None = None
+    frames_sent: int = 0
+    frames_received: int = 0
+    frames_decrypted: int = 0
+    refused_as_expected: int = 0
+    failures: int = 0
+    rekeys: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SentFrame:
+    sender: str
+    tick: int
+    plaintext: bytes
+    frame: bytes
+    generation: int
+
+
+@dataclass
+class DemoReport:
+    members: dict[str, Member]
+    devices: list[Device]
+    relay: RelayServer
+    frames: list[SentFrame]
+    capture: Path
+    elapsed: float
+    messages_expected: int
+    messages_ok: int
+    delay_window_frames: int = 0
+    entitlement_checks: int = 0
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        failures = sum(m.failures for m in self.members.values())
+        failures += sum(d.failures for d in self.devices)
+        return (
+            not self.violations
+            and failures == 0
+            and self.messages_ok == self.messages_expected
+            and self.entitlement_checks > 0
+        )
+
+
+class SimClock:
+    """Media time: frame n is at n / FPS seconds."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def media_id(address: Address) -> str:
+    return f"{address.user}.{address.device}"
+
+
+# --- Setup and messaging ---------------------------------------------------------------
+
+
+def _device_rng(options: DemoOptions, name: str) -> RecordingRandom:
+    inner: Random = (
+        SYSTEM_RANDOM if options.seed is None else DrbgRandom(options.seed + name.encode())
+    )
+    return RecordingRandom(inner)
+
+
+async def _create_devices(
+    relay: RelayServer, options: DemoOptions, log: SecretLog | None
+) -> list[Device]:
+    devices = []
+    for user, number in DEVICES:
+        address = Address(user, number)
+        rng = _device_rng(options, media_id(address))
+        devices.append(
+            await Device.create(relay.port, address, PQ_DEFAULT, rng, now=0, secrets=log)
+        )
+    return devices
+
+
+async def _exchange_messages(devices: list[Device], rng: Random) -> tuple[int, int]:
+    """Every device writes to every device of every other user, then they all answer.
+
+    Returns (messages sent, messages that arrived intact).
+    """
+    expected: dict[tuple[Address, Address], list[bytes]] = {}
+    for round_name in ("hello", "reply"):
+        for sender in devices:
+            for recipient in devices:
+                if recipient.address.user == sender.address.user:
+                    continue
+                tag = rng.draw("demo_text_tag", 8).hex()
+                text = f"{round_name} from {media_id(sender.address)} #{tag}".encode()
+                await sender.send(recipient.address, TEXT, text)
+                expected.setdefault((sender.address, recipient.address), []).append(text)
+        for recipient in devices:
+            for got in await recipient.receive():
+                _check_text(got, recipient, expected)
+    left = sum(len(texts) for texts in expected.values())
+    total = sum(d.sent for d in devices)
+    return total, total - left
+
+
+def _check_text(
+    got: Received, recipient: Device, expected: dict[tuple[Address, Address], list[bytes]]
+) -> None:
+    queue = expected.get((got.sender, recipient.address), [])
+    if got.kind == TEXT and queue and queue[0] == got.body:
+        queue.pop(0)
+
+
+# --- The call ---------------------------------------------------------------------------------
+
+
+class Call:
+    """The call as the devices run it; the relay only forwards."""
+
+    def __init__(self, devices: list[Device], call_id: bytes, clock: SimClock) -> None:
+        self.call_id = call_id
+        self.clock = clock
+        self.members = {media_id(d.address): Member(d, media_id(d.address)) for d in devices}
+        self.active: list[str] = []
+        self.frames: list[SentFrame] = []
+        self._sent: set[tuple[str, bytes]] = set()
+        self.left_at: dict[str, int] = {}
+        self.joined_at: dict[str, int] = {}
+
+    def _address(self, member: str) -> Address:
+        return self.members[member].device.address
+
+    async def deliver(self, sender: Member, deliveries: list[KeyDelivery]) -> None:
+        """Send each MediaKey over the session with its device, then let every device fetch."""
+        for delivery in deliveries:
+            await sender.device.send(self._address(delivery.device), MEDIA_KEY, delivery.message)
+        for name in self.active:
+            await self._fetch_keys(self.members[name])
+
+    async def _fetch_keys(self, member: Member) -> None:
+        for got in await member.device.receive():
+            if got.kind != MEDIA_KEY or member.receiver is None:
+                member.failures += 1
+                continue
+            released = member.receiver.install(media_id(got.sender), got.body)
+            member.frames_decrypted += sum(self._matches(r.sender, r.plaintext) for r in released)
+
+    def _matches(self, sender: str, plaintext: bytes) -> bool:
+        return (sender, plaintext) in self._sent
+
+    async def start(self, names: tuple[str, ...]) -> None:
+        for name in names:
+            await self.members[name].device.client.join(self.call_id)
+            self.active.append(name)
+            self._new_receiver(self.members[name], [n for n in names if n != name])
+        for name in names:
+            await self._start_sending(self.members[name], [n for n in names if n != name])
+
+    def _new_receiver(self, member: Member, others: list[str]) -> None:
+        member.receiver = CallReceiver(
+            self.call_id, member.media_id, others, clock=self.clock, limits=DEMO_MEDIA_LIMITS
+        )
+
+    async def _start_sending(self, member: Member, others: list[str]) -> None:
+        member.sender, deliveries = CallSender.start(
+            self.call_id,
+            member.media_id,
+            others,
+            clock=self.clock,
+            rng=member.device.rng,
+            limits=DEMO_MEDIA_LIMITS,
+        )
+        member.device.collect(member.sender.state)
+        await self.deliver(member, deliveries)
+
+    async def leave(self, name: str, tick: int) -> None:
+        leaver = self.members[name]
+        await leaver.device.client.leave(self.call_id)
+        self.active.remove(name)
+        self.left_at[name] = tick
+        for other in self._active_members():
+            assert other.sender is not None and other.receiver is not None
+            other.receiver.remove_members([name])
+            deliveries = other.sender.leave([name], other.device.rng)
+            other.rekeys += 1
+            other.device.collect(other.sender.state)
+            await self.deliver(other, deliveries)
+
+    async def join(self, name: str, tick: int) -> None:
+        joiner = self.members[name]
+        await joiner.device.client.join(self.call_id)
+        current = list(self.active)
+        self.active.append(name)
+        self.joined_at[name] = tick
+        self._new_receiver(joiner, current)
+        for other in (self.members[n] for n in current):
+            assert other.sender is not None and other.receiver is not None
+            other.receiver.add_members([name])
+            deliveries = other.sender.join([name], other.device.rng)
+            other.rekeys += 1
+            other.device.collect(other.sender.state)
+            await self.deliver(other, deliveries)
+        await self._start_sending(joiner, current)
+
+    def _active_members(self) -> list[Member]:
+        return [self.members[n] for n in self.active]
+
+    async def tick(self, tick: int) -> None:
+        """Every active member sends one frame; every member takes what the relay forwards."""
+        for member in self._active_members():
+            await self._send_frame(member, tick)
+        for member in self._active_members():
+            await self._take_frames(member, len(self.active) - 1)
+
+    async def _send_frame(self, member: Member, tick: int) -> None:
+        assert member.sender is not None
+        size = (
+            (30_000 + (tick * 7919) % 20_000)
+            if tick % FPS == 0
+            else 1_000 + (tick * 104_729) % 7_000
+        )
+        payload = member.device.rng.draw("demo_frame", size)
+        plaintext = member.media_id.encode() + tick.to_bytes(4, "big") + payload
+        frame = member.sender.encrypt(plaintext)
+        generation = member.sender.state.current.generation
+        self.frames.append(SentFrame(member.media_id, tick, plaintext, frame, generation))
+        self._sent.add((member.media_id, plaintext))
+        await member.device.client.send_media(self.call_id, frame)
+        member.frames_sent += 1
+
+    async def _take_frames(self, member: Member, count: int) -> None:
+        assert member.receiver is not None
+        for _ in range(count):
+            got = await asyncio.wait_for(member.device.client.media.get(), FRAME_TIMEOUT)
+            member.frames_received += 1
+            sender = media_id(got.sender)
+            try:
+                plaintext = member.receiver.receive(sender, got.frame)
+            except ProtocolError:
+                member.failures += 1
+                continue
+            if plaintext is not None and self._matches(sender, plaintext):
+                member.frames_decrypted += 1
+            elif plaintext is not None:
+                member.failures += 1
+
+
+# --- Entitlement (what a member must not decrypt) ---------------------------------------------
+
+
+def check_not_entitled(call: Call, report: DemoReport) -> None:
+    """Hand each member the frames it was not entitled to; every one must fail."""
+    for name, left in call.left_at.items():
+        member = call.members[name]
+        for frame in call.frames:
+            if frame.tick < left or frame.sender == name or frame.sender not in _known(member):
+                continue
+            if frame.generation <= _max_generation(member, frame.sender):
+                report.delay_window_frames += 1
+                continue
+            _must_fail(member, frame, report, "after it left")
+    for name, joined in call.joined_at.items():
+        member = call.members[name]
+        for frame in call.frames:
+            if frame.tick < joined and frame.sender in _known(member):
+                _must_fail(member, frame, report, "before it joined")
+
+
+def _known(member: Member) -> frozenset[str]:
+    assert member.receiver is not None
+    return frozenset(member.receiver.state.senders)
+
+
+def _max_generation(member: Member, sender: str) -> int:
+    assert member.receiver is not None
+    return max(g.generation for g in member.receiver.state.senders[sender])
+
+
+def _must_fail(member: Member, frame: SentFrame, report: DemoReport, why: str) -> None:
+    assert member.receiver is not None
+    report.entitlement_checks += 1
+    try:
+        member.receiver.decrypt(frame.sender, frame.frame)
+    except ProtocolError:
+        member.refused_as_expected += 1
+        return
+    report.violations.append(
+        f"{member.media_id} decrypted {frame.sender}'s frame {frame.tick} {why}"
+    )
+
+
+# --- Running it ----------------------------------------------------------------------------------
+
+
+async def _run_call(call: Call, options: DemoOptions, relay: RelayServer) -> None:
+    ticks = max(int(options.seconds * FPS), 6)
+    leave_tick, join_tick = int(ticks * 0.35), int(ticks * 0.65)
+    await call.start(FIRST_MEMBERS)
+    started = time.monotonic()
+    for tick in range(ticks):
+        call.clock.now = tick / FPS
+        if tick == leave_tick:
+            await call.leave(LEAVER, tick)
+        if tick == join_tick:
+            await call.join(JOINER, tick)
+        await call.tick(tick)
+        if tick % FPS == FPS - 1:
+            _progress(call, relay, options)
+        if options.realtime:
+            await asyncio.sleep(max(0.0, started + (tick + 1) / FPS - time.monotonic()))
+    for name in list(call.active):
+        await call.members[name].device.client.leave(call.call_id)
+
+
+def _progress(call: Call, relay: RelayServer, options: DemoOptions) -> None:
+    decrypted = sum(m.frames_decrypted for m in call.members.values())
+    options.progress(
+        f"[t={call.clock.now + 1 / FPS:4.1f}s] in call: {' '.join(call.active):<24} "
+        f"frames sent {len(call.frames):5d}, decrypted {decrypted:5d}, "
+        f"relay {relay.stats.bytes_received + relay.stats.bytes_sent:,} bytes"
+    )
+
+
+async def run_demo(options: DemoOptions) -> DemoReport:
+    """Run the whole demo; the caller prints ``summary(report)``."""
+    started = time.monotonic()
+    folder = Path(tempfile.mkdtemp(prefix="e2ee-demo-"))
+    capture = options.capture or folder / "relay.capture"
+    log = SecretLog() if options.secrets_out else None
+    rng = _device_rng(options, "demo")
+    async with running_relay(folder / "relay.db", capture_path=capture) as relay:
+        devices = await _create_devices(relay, options, log)
+        try:
+            sent, ok = await _exchange_messages(devices, rng)
+            options.progress(f"messages: {ok} of {sent} decrypted")
+            call = Call(
+                [d for d in devices if media_id(d.address) in (*FIRST_MEMBERS, JOINER)],
+                rng.draw("call_id", 16),
+                SimClock(),
+            )
+            await _run_call(call, options, relay)
+        finally:
+            for device in devices:
+                await device.close()
+    report = DemoReport(
+        call.members, devices, relay, call.frames, capture, time.monotonic() - started, sent, ok
+    )
+    check_not_entitled(call, report)
+    if log is not None and options.secrets_out is not None:
+        _collect_final(call, devices, log)
+        log.write(options.secrets_out)
+    return report
+
+
+def _collect_final(call: Call, devices: list[Device], log: SecretLog) -> None:
+    for member in call.members.values():
+        for state in (member.sender, member.receiver):
+            if state is not None:
+                member.device.collect(state.state)
+    for frame in call.frames:
+        log.add("frame_plaintext", frame.plaintext)
+    for device in devices:
+        device.collect(None)
+
+
+def summary(report: DemoReport) -> str:
+    """The table printed at the end of ``e2ee demo``."""
+    columns = ("sent", "received", "decrypted", "refused*", "failures", "rekeys")
+    header = f"{'participant':<11}" + "".join(f"{c:>10}" for c in columns)
+    lines = [header, "-" * len(header)]
+    for m in report.members.values():
+        counts = (
+            m.frames_sent,
+            m.frames_received,
+            m.frames_decrypted,
+            m.refused_as_expected,
+            m.failures,
+            m.rekeys,
+        )
+        lines.append(f"{m.media_id:<11}" + "".join(f"{c:10d}" for c in counts))
+    stats = report.relay.stats
+    lines += [
+        "* frames handed to a member not entitled to them; each must fail",
+        f"messages: {report.messages_ok}/{report.messages_expected} decrypted "
+        f"(text and MediaKey: {sum(d.sent for d in report.devices)} sent)",
+        "frames in the rotation delay after the leave (not forwarded to the leaver): "
+        f"{report.delay_window_frames}",
+        f"relay: {stats.bytes_received:,} bytes in, {stats.bytes_sent:,} bytes out, "
+        f"{stats.media_forwarded} frames forwarded, {stats.media_dropped} dropped, "
+        f"{stats.connections} connections",
+        f"capture: {report.capture}",
+        f"elapsed: {report.elapsed:.1f} s",
+        "RESULT: " + ("OK" if report.ok else "FAILED " + "; ".join(report.violations)),
+    ]
+    return "\n".join(lines)
+
+
+def main(options: DemoOptions) -> int:
+    """``e2ee demo``: exit 0 only if every entitled frame decrypted and no other did."""
+    report = asyncio.run(run_demo(options))
+    print(summary(report))
+    return 0 if report.ok else 1
