@@ -22,6 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from cryptography.exceptions import InvalidSignature as PycaInvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from protocol.errors import InvalidArgument, InvalidSignature
 from protocol.primitives import P25519 as P
 from protocol.primitives import X25519_LEN, clamp_scalar, constant_time_equal, require_bytes, sha512
@@ -284,10 +287,31 @@ def verify_edwards(a_point: bytes, message: bytes, r_point: bytes, s: int) -> No
         raise InvalidSignature("the public key is not a point on the curve")
     if _has_small_order(a):  # step 6, our addition to the spec
         raise InvalidSignature("the public key has small order")
+    if s < Q:  # step 7 in C: see _pyca_equation
+        _pyca_equation(a_point, message, r_point, s)
+        return
     h = reduce_q(sha512(r_point + a_point + message))  # step 7
     r_check = _multi_scalar_mult([(s, _BASE_TABLES[0]), (h, _window_table(_negate(a)))])
     if not constant_time_equal(_encode(r_check), r_point):
         raise InvalidSignature("R does not equal sB - hA")
+
+
+def _pyca_equation(a_point: bytes, message: bytes, r_point: bytes, s: int) -> None:
+    """Step 7 by pyca's Ed25519 verification, for s < q only.
+
+    Note that for a canonical A that decodes and s < q, RFC 8032 §5.1.7's
+    cofactorless check as OpenSSL runs it is exactly step 7: the same
+    h = SHA-512(R ‖ A ‖ M) mod q and the same bytewise comparison of R with
+    encode(sB − hA). It is about fifteen times faster than the Python
+    arithmetic, and bundle verification is on every session set-up. OpenSSL
+    refuses s >= q, which step 4 allows, so those s take the Python path.
+    """
+    try:
+        Ed25519PublicKey.from_public_bytes(a_point).verify(
+            r_point + s.to_bytes(32, "little"), message
+        )
+    except (PycaInvalidSignature, ValueError):
+        raise InvalidSignature("R does not equal sB - hA") from None
 
 
 def xeddsa_verify(
