@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final, Literal, TypeVar
 
-from protocol import ratchet, wire, x3dh
+from protocol import pqxdh, ratchet, wire, x3dh
 from protocol.bundle import PrekeyBundle, make_bundle
 from protocol.encoding import encode_ec
 from protocol.errors import (
@@ -501,17 +501,30 @@ class SessionManager:
 
     # --- Sessions (spec/session.md §3-§5) -------------------------------------------------
 
-    def initiate(self, peer: Address, bundle: PrekeyBundle) -> Session:
+    def initiate(
+        self,
+        peer: Address,
+        bundle: PrekeyBundle,
+        *,
+        kem_encapsulation: pqxdh.KemEncapsulation | None = None,
+    ) -> Session:
         """Implements the initiator's session set-up (spec/session.md §3).
 
         Verifies the bundle and runs X3DH/PQXDH (draws ``ephemeral_key``),
         then initializes the ratchet with SPK_B as the peer's ratchet key.
-        A session already there is archived, not lost.
+        A session already there is archived, not lost. ``kem_encapsulation``
+        replays a recorded ML-KEM (CT, SS) for vectors only (spec/pqxdh.md §7).
         """
         device = self._device
         with self._transaction() as txn:
             self._check_identity(txn, peer, bundle.identity_key)
-            result = x3dh.initiate(device.profile, device.identity, bundle, self._rng)
+            result = x3dh.initiate(
+                device.profile,
+                device.identity,
+                bundle,
+                self._rng,
+                kem_encapsulation=kem_encapsulation,
+            )
             state = ratchet.init_initiator(
                 device.profile, result.sk, bundle.signed_prekey, self._rng
             )

@@ -1,0 +1,683 @@
+"""Session and state-serialization vectors (spec/session.md §8, spec/storage.md §8).
+
+``session_<profile>_test.json``: two devices made from recorded entropy, the
+initiator's session from the responder's first prekey bundle, and the first
+messages both ways through ``SessionManager`` (prekey messages until the
+responder answers, out-of-order delivery, then normal messages). Negative
+tests change one message by one recorded ``mutation``; the failing receive
+is followed by a successful one, which proves that nothing was consumed.
+
+``state_serialization_test.json``: a stored ``SessionRecord`` (with skipped
+message keys) and a ``DeviceRecord`` as bytes; loading them back must give
+the same next decrypt and encrypt outputs and the same bytes again. Negative
+tests: a corrupted byte and a truncation (STATE_CORRUPT) and another format
+version (UNSUPPORTED_VERSION), each followed by a successful load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import msgpack
+
+from protocol import wire
+from protocol.errors import ProtocolError
+from protocol.prekeys import KemPrekey
+from protocol.primitives import kem_decapsulate
+from protocol.profiles import PROFILES, Profile, get_profile
+from protocol.randomness import Random, RecordingRandom, ScriptedRandom
+from protocol.ratchet import ratchet_decrypt, ratchet_encrypt
+from protocol.session import (
+    DEVICE,
+    KEM_PREKEYS,
+    SESSIONS,
+    Address,
+    DeviceRecord,
+    SessionManager,
+    SessionRecord,
+)
+from protocol.store import FORMAT_VERSION, MemoryStore, dump_state, load_state
+from protocol.vectors import kem_pins
+from protocol.vectors.common import (
+    ENTROPY_LIST,
+    ERROR_CODE,
+    HEX_BYTES,
+    TEST_ENVELOPE,
+    VectorFile,
+    VectorMismatch,
+    drbg_for,
+    entropy_entries,
+    entropy_list,
+    envelope,
+    expect_equal,
+    file_schema,
+    from_hex,
+    obj,
+)
+from protocol.vectors.kem_pins import Encapsulator
+
+FAMILY: Final = "session"
+SESSION_SCHEMA: Final = "session_transcript_schema_v1.json"
+STATE_SCHEMA: Final = "state_serialization_schema_v1.json"
+PINS_FILE: Final = Path(__file__).with_name("session_kem_pins.json")
+ACTORS: Final = ("initiator", "responder")
+ADDRESSES: Final = {"initiator": Address("initiator", 1), "responder": Address("responder", 1)}
+ONE_TIME_PREKEYS: Final = 2
+KEM_ONE_TIME_PREKEYS: Final = 1
+NOW: Final = 0
+
+# --- Schemas ------------------------------------------------------------------------------
+
+_ADDRESS = obj({"user": {"type": "string"}, "device": {"type": "integer", "minimum": 0}})
+_MUTATION = obj(
+    {"field": {"const": "bytes"}, "op": {"enum": ["xor", "truncate", "set_version"]}},
+    {
+        "offset": {"type": "integer", "minimum": 0},
+        "mask": HEX_BYTES,
+        "length": {"type": "integer", "minimum": 0},
+        "value": {"type": "integer"},
+    },
+)
+_MESSAGE = obj(
+    {
+        "id": {"type": "string"},
+        "sender": {"enum": list(ACTORS)},
+        "plaintext": HEX_BYTES,
+        "kind": {"enum": ["prekey", "normal"]},
+        "bytes": HEX_BYTES,
+    },
+    {"mutation_of": {"type": "string"}, "mutation": _MUTATION},
+)
+_SESSION_EVENT = obj(
+    {"op": {"enum": ["send", "recv"]}, "actor": {"enum": list(ACTORS)}, "msg": {"type": "string"}},
+    {"expect": {"anyOf": [{"const": "ok"}, ERROR_CODE]}},
+)
+_SESSION_TEST = obj(
+    {
+        **TEST_ENVELOPE,
+        "entropy": obj({actor: ENTROPY_LIST for actor in ACTORS}),
+        "kem_encapsulation": {
+            "anyOf": [{"type": "null"}, obj({"kem_ct": HEX_BYTES, "kem_ss": HEX_BYTES})]
+        },
+        "bundle": HEX_BYTES,
+        "identity_keys": obj({actor: HEX_BYTES for actor in ACTORS}),
+        "safety_number": {"type": "string", "pattern": "^[0-9]{60}$"},
+        "messages": {"type": "array", "items": _MESSAGE},
+        "events": {"type": "array", "items": _SESSION_EVENT},
+    }
+)
+_SESSION_GROUP = {
+    "type": {"const": "SessionTranscript"},
+    "profile": {"enum": sorted(PROFILES)},
+    "handshake": {"enum": ["X3DH", "PQXDH"]},
+    "kem": {"anyOf": [{"type": "null"}, {"type": "string"}]},
+    "aead": {"type": "string"},
+    "wire": {"type": "string"},
+    "initiator": _ADDRESS,
+    "responder": _ADDRESS,
+    "responder_one_time_prekeys": {"type": "integer"},
+    "responder_kem_one_time_prekeys": {"type": "integer"},
+    "now": {"type": "integer"},
+}
+_STATE_EVENT = obj(
+    {"op": {"enum": ["load", "decrypt", "encrypt", "dump"]}},
+    {
+        "state": {"type": "string"},
+        "expect": {"anyOf": [{"const": "ok"}, ERROR_CODE]},
+        "message": HEX_BYTES,
+        "plaintext": HEX_BYTES,
+        "entropy": ENTROPY_LIST,
+        "bytes": HEX_BYTES,
+    },
+)
+_STATE_TEST = obj(
+    {
+        **TEST_ENVELOPE,
+        "kind": {"enum": ["SessionRecord", "DeviceRecord"]},
+        "states": {"type": "object", "additionalProperties": HEX_BYTES},
+        "events": {"type": "array", "items": _STATE_EVENT},
+    },
+    {"mutation": _MUTATION},
+)
+_STATE_GROUP = {
+    "type": {"const": "StateSerialization"},
+    "profile": {"enum": sorted(PROFILES)},
+    "format_version": {"const": FORMAT_VERSION},
+    "envelope": {"type": "string"},
+}
+
+SCHEMAS: Final[dict[str, dict[str, Any]]] = {
+    SESSION_SCHEMA: file_schema("Session transcripts", _SESSION_GROUP, _SESSION_TEST),
+    STATE_SCHEMA: file_schema("State serialization", _STATE_GROUP, _STATE_TEST),
+}
+
+NOTES: Final = {
+    "TamperedInitialMessage": {
+        "bugType": "AUTH_BYPASS",
+        "description": "A flipped ciphertext byte in the first prekey message must fail "
+        "authentication without consuming the one-time prekeys; the intact message then works.",
+    },
+    "ReplayedInitialMessage": {
+        "bugType": "AUTH_BYPASS",
+        "description": "A prekey message delivered twice names the existing session by its base "
+        "key and is a duplicate there; it must not create a second session.",
+    },
+    "WrongVersion": {
+        "bugType": "MALFORMED_INPUT",
+        "description": "Another version byte is UNSUPPORTED_VERSION, never AUTH_FAILED.",
+    },
+    "Truncated": {"bugType": "MALFORMED_INPUT", "description": "A truncated input is refused."},
+    "CorruptState": {
+        "bugType": "MALFORMED_INPUT",
+        "description": "A stored state with a changed byte is refused whole (STATE_CORRUPT).",
+    },
+    "UnknownStateVersion": {
+        "bugType": "MALFORMED_INPUT",
+        "description": "A stored state of another format version is UNSUPPORTED_VERSION.",
+    },
+}
+
+# --- Session transcripts: generation --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    flag: str | None
+    comment: str
+    events: tuple[str, ...]
+    mutations: Mapping[str, tuple[str, str]]  # mutated id -> (original id, mutation kind)
+
+
+_BASE: Final = (
+    "send initiator a0",
+    "send initiator a1",
+    "recv responder a1",
+    "recv responder a0",
+    "send responder b0",
+    "recv initiator b0",
+    "send initiator a2",
+    "recv responder a2",
+)
+CASES: Final = (
+    Case(None, "handshake, two prekey messages delivered in reverse, answers both ways", _BASE, {}),
+    Case(
+        "TamperedInitialMessage",
+        "a ciphertext byte of the first prekey message flipped",
+        ("send initiator a0", "recv responder a0x", "recv responder a0", *_BASE[4:6]),
+        {"a0x": ("a0", "xor")},
+    ),
+    Case(
+        "ReplayedInitialMessage",
+        "the first prekey message delivered twice",
+        (
+            "send initiator a0",
+            "recv responder a0",
+            "recv responder a0",
+            "send initiator a1",
+            "recv responder a1",
+        ),
+        {},
+    ),
+    Case(
+        "WrongVersion",
+        "the version byte of the first prekey message changed",
+        ("send initiator a0", "recv responder a0v", "recv responder a0"),
+        {"a0v": ("a0", "version")},
+    ),
+    Case(
+        "Truncated",
+        "the last byte of the first prekey message removed",
+        ("send initiator a0", "recv responder a0t", "recv responder a0"),
+        {"a0t": ("a0", "truncate")},
+    ),
+)
+_EXPECTED_ERROR: Final = {"xor": "AUTH_FAILED", "version": "UNSUPPORTED_VERSION"}
+
+
+def _plaintext(message_id: str) -> bytes:
+    return f"message {message_id}".encode()
+
+
+def _mutation(profile: Profile, data: bytes, kind: str) -> dict[str, Any]:
+    """One documented change to a message (vector-formats §5.1 rule 6)."""
+    if kind == "truncate":
+        return {"field": "bytes", "op": "truncate", "length": len(data) - 1}
+    if kind == "version":
+        return {"field": "bytes", "op": "xor", "offset": 0, "mask": "7f"}
+    inner = wire.decode_prekey_message(profile, data).message
+    offset = data.index(inner) + len(inner) - 12  # inside the AEAD ciphertext or the MAC
+    return {"field": "bytes", "op": "xor", "offset": offset, "mask": "01"}
+
+
+def apply_mutation(data: bytes, mutation: Mapping[str, Any]) -> bytes:
+    """Apply a recorded ``mutation`` to bytes (messages and stored states)."""
+    if mutation["op"] == "truncate":
+        return data[: mutation["length"]]
+    if mutation["op"] == "set_version":
+        outer = msgpack.unpackb(data)
+        outer[1] = mutation["value"]
+        packed: bytes = msgpack.packb(outer, use_bin_type=True)
+        return packed
+    out = bytearray(data)
+    out[mutation["offset"]] ^= from_hex(mutation["mask"])[0]
+    return bytes(out)
+
+
+class _Pair:
+    """An initiator and a responder device, and the responder's bundle."""
+
+    def __init__(
+        self, profile: Profile, rngs: Mapping[str, Random], pin: str, kem: Encapsulator
+    ) -> None:
+        self.stores = {actor: MemoryStore() for actor in ACTORS}
+        self.managers = {
+            actor: SessionManager.create(
+                self.stores[actor], ADDRESSES[actor], profile, now=NOW, rng=rngs[actor]
+            )
+            for actor in ACTORS
+        }
+        responder = self.managers["responder"]
+        responder.generate_one_time_prekeys(ONE_TIME_PREKEYS)
+        if profile.kem is not None:
+            responder.generate_kem_prekeys(KEM_ONE_TIME_PREKEYS)
+        self.bundle = responder.prekey_bundles()[0]
+        self.kem_pair = None if profile.kem is None else kem(pin, self.kem_prekey())
+
+    def kem_prekey(self) -> KemPrekey:
+        assert self.bundle.kem_prekey is not None
+        data = self.stores["responder"].get(KEM_PREKEYS, str(self.bundle.kem_prekey.prekey_id))
+        assert data is not None
+        return load_state(KemPrekey, data)
+
+    def initiate(self) -> None:
+        self.managers["initiator"].initiate(
+            ADDRESSES["responder"], self.bundle, kem_encapsulation=self.kem_pair
+        )
+
+    def recv(self, actor: str, data: bytes) -> tuple[str, bytes | None]:
+        other = "initiator" if actor == "responder" else "responder"
+        try:
+            return "ok", self.managers[actor].decrypt(ADDRESSES[other], data)
+        except ProtocolError as exc:
+            return exc.code, None
+
+
+def _session_test(
+    profile: Profile, case: Case, tc_id: int, encapsulator: Encapsulator
+) -> dict[str, Any]:
+    rngs = {a: RecordingRandom(drbg_for(FAMILY, f"{profile.name} {tc_id} {a}")) for a in ACTORS}
+    pair = _Pair(profile, rngs, f"{profile.name}#{tc_id}", encapsulator)
+    pair.initiate()
+    messages: dict[str, dict[str, Any]] = {}
+    events = []
+    for line in case.events:
+        op, actor, msg = line.split()
+        event: dict[str, Any] = {"op": op, "actor": actor, "msg": msg}
+        if op == "send":
+            data = pair.managers[actor].encrypt(ADDRESSES[_peer(actor)], _plaintext(msg))
+            messages[msg] = _message(profile, msg, actor, data)
+        else:
+            if msg in case.mutations and msg not in messages:
+                original, kind = case.mutations[msg]
+                messages[msg] = _mutated_message(profile, messages[original], msg, kind)
+            event["expect"], _ = pair.recv(actor, from_hex(messages[msg]["bytes"]))
+        events.append(event)
+    initiator, responder = pair.managers["initiator"], pair.managers["responder"]
+    return {
+        "tcId": tc_id,
+        "comment": case.comment,
+        "flags": [case.flag] if case.flag else [],
+        "result": "invalid" if case.flag else "valid",
+        "entropy": {actor: entropy_list(rngs[actor].draws) for actor in ACTORS},
+        "kem_encapsulation": None
+        if pair.kem_pair is None
+        else {"kem_ct": pair.kem_pair[0].hex(), "kem_ss": pair.kem_pair[1].hex()},
+        "bundle": pair.bundle.to_bytes().hex(),
+        "identity_keys": {a: pair.managers[a].identity_key.hex() for a in ACTORS},
+        "safety_number": initiator.safety_number(responder.address),
+        "messages": list(messages.values()),
+        "events": events,
+    }
+
+
+def _peer(actor: str) -> str:
+    return "initiator" if actor == "responder" else "responder"
+
+
+def _message(profile: Profile, message_id: str, sender: str, data: bytes) -> dict[str, Any]:
+    kind = "prekey" if _is_prekey(profile, data) else "normal"
+    return {
+        "id": message_id,
+        "sender": sender,
+        "plaintext": _plaintext(message_id).hex(),
+        "kind": kind,
+        "bytes": data.hex(),
+    }
+
+
+def _mutated_message(
+    profile: Profile, original: Mapping[str, Any], message_id: str, kind: str
+) -> dict[str, Any]:
+    data = from_hex(original["bytes"])
+    mutation = _mutation(profile, data, kind)
+    return {
+        **original,
+        "id": message_id,
+        "bytes": apply_mutation(data, mutation).hex(),
+        "mutation_of": original["id"],
+        "mutation": mutation,
+    }
+
+
+def _is_prekey(profile: Profile, data: bytes) -> bool:
+    try:
+        wire.decode_prekey_message(profile, data)
+    except ProtocolError:
+        return False
+    return True
+
+
+def _session_group(profile: Profile, encapsulator: Encapsulator) -> dict[str, Any]:
+    tests = [_session_test(profile, case, i + 1, encapsulator) for i, case in enumerate(CASES)]
+    return {**_session_group_fields(profile), "tests": tests}
+
+
+def _session_group_fields(profile: Profile) -> dict[str, Any]:
+    return {
+        "type": "SessionTranscript",
+        "profile": profile.name,
+        "handshake": profile.handshake.upper(),
+        "kem": profile.kem,
+        "aead": profile.aead,
+        "wire": profile.wire,
+        "initiator": {"user": "initiator", "device": 1},
+        "responder": {"user": "responder", "device": 1},
+        "responder_one_time_prekeys": ONE_TIME_PREKEYS,
+        "responder_kem_one_time_prekeys": KEM_ONE_TIME_PREKEYS if profile.kem else 0,
+        "now": NOW,
+    }
+
+
+# --- State serialization: generation --------------------------------------------------------
+
+
+def _stored_states(
+    profile: Profile, encapsulator: Encapsulator
+) -> tuple[bytes, bytes, list[bytes]]:
+    """The responder's device and session records after a2 arrived before a0 and a1."""
+    rngs = {a: drbg_for(FAMILY, f"state {profile.name} {a}") for a in ACTORS}
+    pair = _Pair(profile, rngs, f"state {profile.name}", encapsulator)
+    pair.initiate()
+    initiator = pair.managers["initiator"]
+    sent = [initiator.encrypt(ADDRESSES["responder"], _plaintext(f"a{i}")) for i in range(3)]
+    pair.managers["responder"].decrypt(ADDRESSES["initiator"], sent[2])
+    store = pair.stores["responder"]
+    device, session = store.get(DEVICE, "self"), store.get(SESSIONS, ADDRESSES["initiator"].key)
+    assert device is not None and session is not None
+    return device, session, sent
+
+
+def _behaviour(profile: Profile, session: bytes, first: bytes) -> list[dict[str, Any]]:
+    """What the loaded session must do next: decrypt the skipped a0, answer, dump again."""
+    record = load_state(SessionRecord, session)
+    inner = wire.decode_prekey_message(profile, first).message
+    rng = RecordingRandom(drbg_for(FAMILY, f"state {profile.name} reply"))
+    after, plaintext, reply = _run_behaviour(record, inner, rng)
+    return [
+        {"op": "load", "state": "session", "expect": "ok"},
+        {"op": "dump", "bytes": session.hex()},
+        {"op": "decrypt", "message": inner.hex(), "plaintext": plaintext.hex()},
+        {
+            "op": "encrypt",
+            "plaintext": _REPLY.hex(),
+            "entropy": entropy_list(rng.draws),
+            "message": reply.hex(),
+        },
+        {"op": "dump", "bytes": dump_state(after).hex()},
+    ]
+
+
+_REPLY: Final = b"reply"
+
+
+def _run_behaviour(
+    record: SessionRecord, message: bytes, rng: Random
+) -> tuple[SessionRecord, bytes, bytes]:
+    """Decrypt ``message`` then encrypt the reply with the current session's ratchet."""
+    state = record.current
+    ratchet, plaintext = ratchet_decrypt(state.ratchet, message, state.ad, rng)
+    ratchet, reply = ratchet_encrypt(ratchet, _REPLY, state.ad, rng)
+    current = dataclasses.replace(state, ratchet=ratchet)
+    return dataclasses.replace(record, current=current), plaintext, reply
+
+
+def _state_tests(
+    profile: Profile, first_id: int, encapsulator: Encapsulator
+) -> list[dict[str, Any]]:
+    device, session, sent = _stored_states(profile, encapsulator)
+    corrupt = {"field": "bytes", "op": "xor", "offset": len(session) - 40, "mask": "01"}
+    truncate = {"field": "bytes", "op": "truncate", "length": len(session) - 1}
+    version = {"field": "bytes", "op": "set_version", "value": FORMAT_VERSION + 1}
+    tests = [
+        _state_test(
+            "SessionRecord",
+            None,
+            "a session with skipped keys reloads and behaves the same",
+            {"session": session},
+            _behaviour(profile, session, sent[0]),
+        ),
+        _state_test(
+            "DeviceRecord",
+            None,
+            "a device record reloads to the same bytes",
+            {"device": device},
+            [
+                {"op": "load", "state": "device", "expect": "ok"},
+                {"op": "dump", "bytes": device.hex()},
+            ],
+        ),
+    ]
+    for flag, mutation, code in (
+        ("CorruptState", corrupt, "STATE_CORRUPT"),
+        ("CorruptState", truncate, "STATE_CORRUPT"),
+        ("UnknownStateVersion", version, "UNSUPPORTED_VERSION"),
+    ):
+        states = {"session": session, "mutated": apply_mutation(session, mutation)}
+        events = [
+            {"op": "load", "state": "mutated", "expect": code},
+            {"op": "load", "state": "session", "expect": "ok"},
+        ]
+        test = _state_test(
+            "SessionRecord", flag, f"{mutation['op']} of a stored session", states, events
+        )
+        tests.append({**test, "mutation": mutation})
+    return [{"tcId": first_id + i, **test} for i, test in enumerate(tests)]
+
+
+def _state_test(
+    kind: str,
+    flag: str | None,
+    comment: str,
+    states: Mapping[str, bytes],
+    events: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "comment": comment,
+        "flags": [flag] if flag else [],
+        "result": "invalid" if flag else "valid",
+        "kind": kind,
+        "states": {name: value.hex() for name, value in states.items()},
+        "events": events,
+    }
+
+
+def _state_group_fields(profile: Profile) -> dict[str, Any]:
+    return {
+        "type": "StateSerialization",
+        "profile": profile.name,
+        "format_version": FORMAT_VERSION,
+        "envelope": 'msgpack ["e2ee-state", version, kind, body, sha256(body)]',
+    }
+
+
+# --- Files ----------------------------------------------------------------------------------
+
+HEADER: Final = (
+    "Sessions through SessionManager per spec/session.md; stored state per spec/storage.md.",
+)
+
+
+def _generate(encapsulator: Encapsulator) -> list[VectorFile]:
+    files = []
+    for profile in PROFILES.values():
+        group = _session_group(profile, encapsulator)
+        document = envelope(
+            algorithm="Session", schema=SESSION_SCHEMA, header=HEADER, notes=NOTES, groups=[group]
+        )
+        files.append(VectorFile(f"session_{profile.name}_test.json", SESSION_SCHEMA, document))
+    groups: list[dict[str, Any]] = []
+    for profile in PROFILES.values():
+        first_id = 1 + sum(len(group["tests"]) for group in groups)
+        groups.append(
+            {**_state_group_fields(profile), "tests": _state_tests(profile, first_id, encapsulator)}
+        )
+    document = envelope(
+        algorithm="StateSerialization",
+        schema=STATE_SCHEMA,
+        header=HEADER,
+        notes=NOTES,
+        groups=groups,
+    )
+    files.append(VectorFile("state_serialization_test.json", STATE_SCHEMA, document))
+    return files
+
+
+def generate() -> list[VectorFile]:
+    """Every session and state file, byte-identical on every run."""
+    return _generate(kem_pins.pinned(PINS_FILE))
+
+
+# --- Verification ---------------------------------------------------------------------------
+
+
+def verify_test(schema_name: str, group: Mapping[str, Any], test: Mapping[str, Any]) -> None:
+    """Replay one session transcript or state-serialization test against the library."""
+    profile = get_profile(str(group["profile"]))
+    fields = {key: value for key, value in group.items() if key != "tests"}
+    if schema_name == SESSION_SCHEMA:
+        expect_equal("group parameters", fields, _session_group_fields(profile))
+        _verify_session(profile, test)
+    elif schema_name == STATE_SCHEMA:
+        expect_equal("group parameters", fields, _state_group_fields(profile))
+        _verify_state(profile, test)
+    else:
+        raise VectorMismatch(f"unknown schema {schema_name!r}")
+
+
+def _recorded_pair(test: Mapping[str, Any]) -> Encapsulator:
+    def replay(key: str, prekey: KemPrekey) -> tuple[bytes, bytes]:
+        pair = test["kem_encapsulation"]
+        if pair is None:
+            raise VectorMismatch("a KEM profile needs kem_encapsulation")
+        ciphertext, shared = from_hex(pair["kem_ct"]), from_hex(pair["kem_ss"])
+        if kem_decapsulate(prekey.kem, prekey.seed, ciphertext) != shared:
+            raise VectorMismatch("kem_ct does not decapsulate to kem_ss")
+        return ciphertext, shared
+
+    return replay
+
+
+def _verify_session(profile: Profile, test: Mapping[str, Any]) -> None:
+    rngs = {a: ScriptedRandom(entropy_entries(test["entropy"][a])) for a in ACTORS}
+    pair = _Pair(profile, rngs, "", _recorded_pair(test))
+    expect_equal("bundle", pair.bundle.to_bytes().hex(), test["bundle"])
+    expect_equal(
+        "identity keys",
+        {a: pair.managers[a].identity_key.hex() for a in ACTORS},
+        test["identity_keys"],
+    )
+    pair.initiate()
+    messages = {m["id"]: m for m in test["messages"]}
+    for index, event in enumerate(test["events"]):
+        message = messages[event["msg"]]
+        if "mutation" in message:
+            original = from_hex(messages[message["mutation_of"]]["bytes"])
+            expect_equal(
+                f"mutated {message['id']}",
+                apply_mutation(original, message["mutation"]).hex(),
+                message["bytes"],
+            )
+        if event["op"] == "send":
+            sent = pair.managers[event["actor"]].encrypt(
+                ADDRESSES[_peer(event["actor"])], from_hex(message["plaintext"])
+            )
+            expect_equal(f"event {index} send {message['id']}", sent.hex(), message["bytes"])
+            continue
+        result, plaintext = pair.recv(event["actor"], from_hex(message["bytes"]))
+        expect_equal(f"event {index} result", result, event.get("expect"))
+        if plaintext is not None:
+            expect_equal(f"event {index} plaintext", plaintext.hex(), message["plaintext"])
+    responder = pair.managers["responder"]
+    expect_equal(
+        "safety number", responder.safety_number(ADDRESSES["initiator"]), test["safety_number"]
+    )
+    for actor in ACTORS:
+        rngs[actor].assert_exhausted()
+
+
+_KINDS: Final[dict[str, type[Any]]] = {"SessionRecord": SessionRecord, "DeviceRecord": DeviceRecord}
+
+
+def _verify_state(profile: Profile, test: Mapping[str, Any]) -> None:
+    kind = _KINDS[test["kind"]]
+    states = {name: from_hex(value) for name, value in test["states"].items()}
+    if "mutation" in test:
+        expect_equal(
+            "mutated state", apply_mutation(states["session"], test["mutation"]), states["mutated"]
+        )
+    loaded: Any = None
+    for index, event in enumerate(test["events"]):
+        op = event["op"]
+        if op == "load":
+            loaded = _load_result(kind, states[event["state"]], event["expect"], index)
+        elif op == "dump":
+            expect_equal(f"event {index} dump", dump_state(loaded).hex(), event["bytes"])
+        elif op == "decrypt":
+            state = loaded.current
+            ratchet, plaintext = ratchet_decrypt(
+                state.ratchet, from_hex(event["message"]), state.ad
+            )
+            expect_equal(f"event {index} plaintext", plaintext.hex(), event["plaintext"])
+            loaded = dataclasses.replace(
+                loaded, current=dataclasses.replace(state, ratchet=ratchet)
+            )
+        else:
+            state = loaded.current
+            rng = ScriptedRandom(entropy_entries(event["entropy"]))
+            ratchet, message = ratchet_encrypt(
+                state.ratchet, from_hex(event["plaintext"]), state.ad, rng
+            )
+            rng.assert_exhausted()
+            expect_equal(f"event {index} message", message.hex(), event["message"])
+            loaded = dataclasses.replace(
+                loaded, current=dataclasses.replace(state, ratchet=ratchet)
+            )
+
+
+def _load_result(kind: type[Any], data: bytes, expect: str, index: int) -> Any:
+    try:
+        value = load_state(kind, data)
+    except ProtocolError as exc:
+        expect_equal(f"event {index} load", exc.code, expect)
+        return None
+    expect_equal(f"event {index} load", "ok", expect)
+    return value
+
+
+if __name__ == "__main__":
+    fresh = kem_pins.record(PINS_FILE, _generate)
+    print(f"recorded {fresh} new ML-KEM encapsulations in {PINS_FILE.name}")
