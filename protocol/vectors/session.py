@@ -621,10 +621,9 @@ def _verify_session(profile: Profile, test: Mapping[str, Any]) -> None:
         expect_equal(f"event {index} result", result, event.get("expect"))
         if plaintext is not None:
             expect_equal(f"event {index} plaintext", plaintext.hex(), message["plaintext"])
-    responder = pair.managers["responder"]
-    expect_equal(
-        "safety number", responder.safety_number(ADDRESSES["initiator"]), test["safety_number"]
-    )
+    for actor in ACTORS:
+        number = pair.managers[actor].safety_number(ADDRESSES[_peer(actor)])
+        expect_equal(f"{actor} safety number", number, test["safety_number"])
     for actor in ACTORS:
         rngs[actor].assert_exhausted()
 
