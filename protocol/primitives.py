@@ -29,7 +29,7 @@ P25519: Final = 2**255 - 19
 # The canonical u-coordinates of the points of order 1, 2, 4 and 8 on
 # Curve25519 (RFC 7748 §6.1 says to check for the all-zero output instead;
 # we do both: these are refused as public keys, and a zero output is refused).
-_LOW_ORDER_U: Final = frozenset(
+LOW_ORDER_U: Final = frozenset(
     {
         0,
         1,
@@ -76,7 +76,7 @@ def check_x25519_public(u: bytes) -> bytes:
     value = int.from_bytes(u, "little")
     if value >= P25519:
         raise InvalidPublicKey("X25519 public key is not canonical")
-    if value in _LOW_ORDER_U:
+    if value in LOW_ORDER_U:
         raise InvalidPublicKey("X25519 public key has low order")
     return u
 

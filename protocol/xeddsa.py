@@ -26,8 +26,15 @@ from cryptography.exceptions import InvalidSignature as PycaInvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from protocol.errors import InvalidArgument, InvalidSignature
+from protocol.primitives import (
+    LOW_ORDER_U,
+    X25519_LEN,
+    clamp_scalar,
+    constant_time_equal,
+    require_bytes,
+    sha512,
+)
 from protocol.primitives import P25519 as P
-from protocol.primitives import X25519_LEN, clamp_scalar, constant_time_equal, require_bytes, sha512
 from protocol.randomness import SYSTEM_RANDOM, Random
 
 if TYPE_CHECKING:
@@ -343,7 +350,14 @@ def xeddsa_verify(
         raise InvalidSignature("the public key is not canonical (u >= p)")
     if int.from_bytes(r_point, "little") & _Y_MASK >= P:  # step 3
         raise InvalidSignature("R is not canonical (R.y >= p)")
+    if u in LOW_ORDER_U:  # step 6 on u: these are exactly the small-order points
+        raise InvalidSignature("the public key has small order")
     a_point = (u_to_y(u) | sign << 255).to_bytes(32, "little")
+    if s < Q:
+        # Fast path: pyca decodes A itself (refusing a u on the twist, step 5) and
+        # checks step 7, so the Python decoding in verify_edwards is not needed.
+        _pyca_equation(a_point, message, r_point, s)
+        return
     verify_edwards(a_point, message, r_point, s)
 
 
