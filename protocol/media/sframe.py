@@ -1,4 +1,4 @@
-"""RFC 9605 SFrame frame protection (spec/sframe.md §1-§8).
+"""RFC 9605 SFrame frame protection (spec/sframe.md §1-§9).
 
 Implements RFC 9605 byte for byte: the SFrame header (§4.3; spec/sframe.md
 §2), the key schedule (§4.4.2; spec §3), the cipher suites (§4.5; spec §4)
