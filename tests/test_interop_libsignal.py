@@ -1,6 +1,6 @@
 """The signal-v3 profile replays libsignal v3 sessions byte for byte (spec/interop-libsignal.md).
 
-Known answers: tests/kat/libsignal_v3_transcripts.json (copied from
+Known answers: tests/kat/libsignal_v3_transcripts.json (two transcripts, 16 orders, copied from
 libsignal-protocol-javascript test/testvectors.js) and, for the key schedule,
 libsignal-kat.json's chain-key-v3-1, root-key-v2-legacy-1 (v3 HKDF outputs from
 its DH intermediate) and x3dh-v3-ratcheting-session-1, copied below with their
@@ -26,7 +26,7 @@ from protocol.session import Address, SessionManager
 from protocol.store import MemoryStore
 
 KAT = json.loads((Path(__file__).parent / "kat" / "libsignal_v3_transcripts.json").read_text())
-MESSAGES = {m["id"]: m for m in KAT["messages"]}
+TRANSCRIPTS: dict[str, Any] = KAT["transcripts"]
 INITIATOR = Address("initiator", 1)
 RESPONDER = Address("responder", 1)
 # Our own signed prekey is never used by these transcripts: any valid key will do.
@@ -43,127 +43,132 @@ def raw_key(encoded: str) -> bytes:
     return h(encoded[2:])
 
 
-def signal_padded(text: str) -> bytes:
-    """What the transcript's sender encrypts: Signal's padded PushMessageContent.
+def signal_padded(content: bytes) -> bytes:
+    """What the transcript's sender encrypts: Signal's padded content.
 
-    The application plaintext is the protobuf ``PushMessageContent{body = text}``
-    (field 1, length-delimited), followed by 0x80 and zeros up to a multiple of
-    160 bytes minus one, as libsignal-protocol-javascript's SessionCipher test
-    pads it (spec/interop-libsignal.md §4). It is the application's layer, so
-    it lives here and not in the library.
+    The content (a PushMessageContent protobuf) is followed by 0x80 and zeros
+    up to a multiple of 160 bytes minus one, as libsignal-protocol-javascript
+    pads it (spec/interop-libsignal.md §4). It is the application's layer,
+    so it lives here and not in the library.
     """
-    content = b"\x0a" + bytes([len(text)]) + text.encode()
     padded_len = -(-(len(content) + 1) // 160) * 160 - 1
     return content + b"\x80" + bytes(padded_len - len(content) - 1)
 
 
-def scripted(registration_id: int, identity: str, ratchet_keys: list[str]) -> ScriptedRandom:
-    """Device creation then the session's draws, in the order the library makes them."""
-    draws = [
-        ("identity_key", h(identity)),
-        ("registration_id", (registration_id - 1).to_bytes(2, "big")),
-        *UNUSED_SPK,
-    ]
-    return ScriptedRandom(draws + [("ratchet_key", h(k)) for k in ratchet_keys])
-
-
-def initiator() -> tuple[SessionManager, ScriptedRandom]:
-    side = KAT["initiator"]
+def open_device(
+    side: dict[str, Any], address: Address, draws: list[tuple[str, bytes]]
+) -> tuple[SessionManager, ScriptedRandom]:
+    """A device made from the transcript's identity key, reopened with the order's draws."""
     store = MemoryStore()
-    rng = scripted(side["registration_id"], side["identity_private"], [])
-    SessionManager.create(store, INITIATOR, SIGNAL_V3, now=0, rng=rng)
-    # The session draws EK_A first, then the initiator's first ratchet key, then one per DH step.
-    rng = ScriptedRandom(
+    creation = ScriptedRandom(
         [
-            ("ephemeral_key", h(side["base_private"])),
-            *(("ratchet_key", h(k)) for k in side["ratchet_privates"]),
+            ("identity_key", h(side["identity_private"])),
+            ("registration_id", (side["registration_id"] - 1).to_bytes(2, "big")),
+            *UNUSED_SPK,
         ]
     )
+    SessionManager.create(store, address, SIGNAL_V3, now=0, rng=creation)
+    creation.assert_exhausted()
+    rng = ScriptedRandom(draws)
     return SessionManager(store, rng), rng
 
 
-def transcript_bundle() -> PrekeyBundle:
-    bundle = KAT["bundle"]
+def bundle(transcript: dict[str, Any], index: int) -> PrekeyBundle:
+    served = transcript["bundles"][index]
     return PrekeyBundle(
-        identity_key=raw_key(bundle["identity_key"]),
-        signed_prekey_id=bundle["signed_prekey_id"],
-        signed_prekey=raw_key(bundle["signed_prekey"]),
-        signed_prekey_signature=h(bundle["signed_prekey_signature"]),
+        identity_key=raw_key(served["identity_key"]),
+        signed_prekey_id=served["signed_prekey_id"],
+        signed_prekey=raw_key(served["signed_prekey"]),
+        signed_prekey_signature=h(served["signed_prekey_signature"]),
         one_time_prekey=BundleOneTimePrekey(
-            bundle["one_time_prekey_id"], raw_key(bundle["one_time_prekey"])
+            served["one_time_prekey_id"], raw_key(served["one_time_prekey"])
         ),
     )
 
 
-def responder() -> tuple[SessionManager, ScriptedRandom]:
-    side, bundle = KAT["responder"], KAT["bundle"]
-    rng = scripted(bundle["registration_id"], side["identity_private"], side["ratchet_privates"])
-    manager = SessionManager.create(MemoryStore(), RESPONDER, SIGNAL_V3, now=0, rng=rng)
+def import_responder_prekeys(manager: SessionManager, transcript: dict[str, Any]) -> None:
+    side = transcript["responder"]
     spk = SignedPrekey(
-        bundle["signed_prekey_id"],
+        side["signed_prekey_id"],
         X25519KeyPair.from_private(h(side["signed_prekey_private"])),
-        h(bundle["signed_prekey_signature"]),
+        h(transcript["bundles"][0]["signed_prekey_signature"]),
     )
-    opk = OneTimePrekey(
-        bundle["one_time_prekey_id"],
-        X25519KeyPair.from_private(h(side["one_time_prekey_private"])),
+    opks = tuple(
+        OneTimePrekey(k["id"], X25519KeyPair.from_private(h(k["private"])))
+        for k in side["one_time_prekeys"]
     )
-    manager.import_prekeys(spk, (opk,))
-    return manager, rng
+    manager.import_prekeys(spk, opks)
 
 
-def replay(manager: SessionManager, peer: Address, order: list[str]) -> None:
-    for event in order:
-        op, message_id = event.split()
-        message = MESSAGES[message_id]
+def draws_of(order: list[list[Any]]) -> list[tuple[str, bytes]]:
+    """The labelled draws an upstream order implies, in order (spec/interop-libsignal.md §2)."""
+    out = []
+    for op, _, keys in order:
+        labels = (
+            ["ephemeral_key", "ratchet_key"] if op == "initiate" else ["ratchet_key"] * len(keys)
+        )
+        out += [(label, h(key)) for label, key in zip(labels, keys, strict=True)]
+    return out
+
+
+def replay(name: str, order_name: str) -> ScriptedRandom:
+    transcript = TRANSCRIPTS[name]
+    order = transcript["orders"][order_name]
+    messages = {m["id"]: m for m in transcript["messages"]}
+    role = order_name.split("_")[0]
+    me, peer = (INITIATOR, RESPONDER) if role == "initiator" else (RESPONDER, INITIATOR)
+    manager, rng = open_device(transcript[role], me, draws_of(order))
+    if role == "responder":
+        import_responder_prekeys(manager, transcript)
+    for op, target, _ in order:
+        if op == "initiate":
+            manager.initiate(peer, bundle(transcript, int(target)))
+            continue
+        message = messages[target]
+        plaintext = signal_padded(h(message["content"]))
         if op == "send":
-            sent = manager.encrypt(peer, signal_padded(message["sms_text"]))
-            assert sent.hex() == message["bytes"], f"send {message_id}"
+            assert manager.encrypt(peer, plaintext).hex() == message["bytes"], f"send {target}"
         else:
-            received = manager.decrypt(peer, h(message["bytes"]))
-            assert received == signal_padded(message["sms_text"]), f"recv {message_id}"
+            assert manager.decrypt(peer, h(message["bytes"])) == plaintext, f"recv {target}"
+    return rng
 
 
-def test_library_reproduces_the_bundle_keys_of_the_transcript() -> None:
-    side, bundle = KAT["responder"], KAT["bundle"]
-    for private, public in (
-        ("identity_private", "identity_key"),
-        ("signed_prekey_private", "signed_prekey"),
-        ("one_time_prekey_private", "one_time_prekey"),
-    ):
-        assert X25519KeyPair.from_private(h(side[private])).public == raw_key(bundle[public])
+ORDERS = [(name, order) for name, t in sorted(TRANSCRIPTS.items()) for order in sorted(t["orders"])]
 
 
-@pytest.mark.parametrize("order", ["initiator_standard", "initiator_shuffled"])
-def test_initiator_side_produces_libsignal_wire_bytes(order: str) -> None:
-    manager, rng = initiator()
-    manager.initiate(RESPONDER, transcript_bundle())
-    replay(manager, RESPONDER, KAT["orders"][order])
-    rng.assert_exhausted()
+def test_library_reproduces_the_bundle_keys_of_the_transcripts() -> None:
+    for transcript in TRANSCRIPTS.values():
+        side = transcript["responder"]
+        for served in transcript["bundles"]:
+            ours = X25519KeyPair.from_private(h(side["identity_private"])).public
+            assert ours == raw_key(served["identity_key"])
+            spk = X25519KeyPair.from_private(h(side["signed_prekey_private"])).public
+            assert spk == raw_key(served["signed_prekey"])
+        privates = {k["id"]: k["private"] for k in side["one_time_prekeys"]}
+        for served in transcript["bundles"]:
+            opk = X25519KeyPair.from_private(h(privates[served["one_time_prekey_id"]])).public
+            assert opk == raw_key(served["one_time_prekey"])
 
 
-@pytest.mark.parametrize(
-    "order",
-    [
-        "responder_standard",
-        "responder_shuffled_1",
-        "responder_shuffled_2",
-        "responder_shuffled_3",
-        "responder_shuffled_4",
-    ],
-)
-def test_responder_side_decrypts_and_answers_with_libsignal_wire_bytes(order: str) -> None:
-    manager, rng = responder()
-    replay(manager, INITIATOR, KAT["orders"][order])
+@pytest.mark.parametrize(("name", "order"), ORDERS, ids=[f"{n}-{o}" for n, o in ORDERS])
+def test_every_upstream_order_replays_with_libsignal_wire_bytes(name: str, order: str) -> None:
+    """Sends produce libsignal's bytes; receives give its plaintexts; every draw is used."""
+    rng = replay(name, order)
     rng.assert_exhausted()
 
 
 def test_replayed_prekey_message_is_a_duplicate_and_consumes_nothing() -> None:
-    manager, _ = responder()
-    replay(manager, INITIATOR, ["recv A", "recv B"])
+    transcript = TRANSCRIPTS["standard"]
+    messages = {m["id"]: m for m in transcript["messages"]}
+    order = transcript["orders"]["responder_standard"]
+    manager, _ = open_device(transcript["responder"], RESPONDER, draws_of(order))
+    import_responder_prekeys(manager, transcript)
+    for message_id in ("A", "B"):
+        manager.decrypt(INITIATOR, h(messages[message_id]["bytes"]))
     with pytest.raises(DuplicateMessage):
-        manager.decrypt(INITIATOR, h(MESSAGES["A"]["bytes"]))
-    replay(manager, INITIATOR, ["send C"])
+        manager.decrypt(INITIATOR, h(messages["A"]["bytes"]))
+    sent = manager.encrypt(INITIATOR, signal_padded(h(messages["C"]["content"])))
+    assert sent.hex() == messages["C"]["bytes"]
 
 
 # --- Key-schedule known answers (libsignal-kat.json, copied with their sources) ------------
