@@ -21,7 +21,15 @@ from protocol.errors import ProtocolError
 from protocol.vectors.common import VectorFile, VectorMismatch, common_schema, dump
 
 # Family modules under protocol.vectors, in the order their files are written.
-FAMILIES: tuple[str, ...] = ("xeddsa", "handshake", "ratchet", "sframe", "accumulated", "session")
+FAMILIES: tuple[str, ...] = (
+    "xeddsa",
+    "handshake",
+    "ratchet",
+    "sframe",
+    "accumulated",
+    "session",
+    "callkeys",
+)
 
 INDEX = "index.json"
 SCHEMA_DIR = "schemas"
