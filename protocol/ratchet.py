@@ -21,9 +21,9 @@ Deviations from the pseudocode, each explained where it happens:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from itertools import islice
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from protocol.errors import (
     AuthFailed,
@@ -124,6 +124,15 @@ class RatchetState:
             f"pn={self.pn}, skipped={len(self.mkskipped)}, old_chains={len(self.old_chains)}, "
             "keys=<redacted>)"
         )
+
+
+_FIELDS: Final = tuple(field.name for field in fields(RatchetState))
+
+
+def _evolve(state: RatchetState, changes: dict[str, Any]) -> RatchetState:
+    """The state with ``changes`` applied (``dataclasses.replace`` without its per-call checks)."""
+    values = [changes[name] if name in changes else getattr(state, name) for name in _FIELDS]
+    return RatchetState(*values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,7 +363,7 @@ def ratchet_encrypt(
     message = _seal(state, mk, Header(state.dhs.public, state.pn, state.ns), plaintext, ad, rng)
     if len(message) > profile.max_message_size:
         raise LimitExceeded("message would exceed the profile's size limit")
-    return replace(state, cks=cks, ns=state.ns + 1), message
+    return _evolve(state, {"cks": cks, "ns": state.ns + 1}), message
 
 
 # --- RatchetDecrypt (spec §3.5, §4; spec/ratchet.md §3.5, §4) ------------------------------
@@ -368,7 +377,7 @@ class _Receipt:
     """What accepting a message would change, computed from locals only."""
 
     mk: bytes
-    changes: dict[str, object]
+    changes: dict[str, Any]
     ratchet: bool
 
 
@@ -473,7 +482,7 @@ def _receive_known(
         profile, chain_id, ck, start, header.n, state.mkskipped, state.evicted
     )
     ck, mk = kdf_ck(profile, ck)
-    changes: dict[str, object] = {"mkskipped": skipped, "evicted": evicted}
+    changes: dict[str, Any] = {"mkskipped": skipped, "evicted": evicted}
     if source == "current":
         changes |= {"ckr": ck, "nr": header.n + 1}
     else:
@@ -518,7 +527,7 @@ def _receive_new_chain(state: RatchetState, header: Header) -> _Receipt:
     assert chain_id is not None
     ckr, skipped, evicted = _skip(profile, chain_id, ckr, 0, header.n, skipped, evicted)
     ckr, mk = kdf_ck(profile, ckr)
-    changes: dict[str, object] = {
+    changes: dict[str, Any] = {
         "dhr": header.dh,
         "rk": rk,
         "ckr": ckr,
@@ -533,7 +542,7 @@ def _receive_new_chain(state: RatchetState, header: Header) -> _Receipt:
     return _Receipt(mk, changes, ratchet=True)
 
 
-def _send_half(state: RatchetState, rk: bytes, dhr: bytes, rng: Random) -> dict[str, object]:
+def _send_half(state: RatchetState, rk: bytes, dhr: bytes, rng: Random) -> dict[str, Any]:
     """The sending half of DHRatchet: new DHs, then (RK, CKs[, NHKs]) = KDF_RK(RK, DH(DHs, DHr)).
 
     PN is the number of messages of the chain that ends ("count"), or under
@@ -578,7 +587,5 @@ def ratchet_decrypt(
     plaintext = _open(state, receipt.mk, incoming, ad)
     changes = receipt.changes
     if receipt.ratchet:
-        rk = changes["rk"]
-        assert isinstance(rk, bytes)
-        changes = changes | _send_half(state, rk, header.dh, rng)
-    return replace(state, **changes), plaintext  # type: ignore[arg-type]
+        changes = changes | _send_half(state, changes["rk"], header.dh, rng)
+    return _evolve(state, changes), plaintext

@@ -162,20 +162,56 @@ def _header_len(profile: Profile) -> int:
     return ENCRYPTED_HEADER_LEN if profile.header_encryption else HEADER_LEN
 
 
+# The ratchet message has a fixed shape, so it is framed by hand: the bytes
+# are exactly what msgpack.packb({"h": header, "c": ciphertext}) writes (a
+# two-entry map, one-character keys, bin8/bin16/bin32 by length), and the
+# reader accepts nothing else. This keeps the per-message path cheap.
+_MAP2: Final = b"\x82"
+_KEY_H: Final = b"\xa1h"
+_KEY_C: Final = b"\xa1c"
+_BIN: Final = ((0xC4, 1), (0xC5, 2), (0xC6, 4))  # msgpack bin8, bin16, bin32
+_BIN_WIDTH: Final = dict(_BIN)
+
+
+def _bin(data: bytes) -> bytes:
+    for marker, width in _BIN:
+        if len(data) < 1 << (8 * width):
+            return bytes([marker]) + len(data).to_bytes(width, "big") + data
+    raise MalformedMessage("byte string too long")
+
+
+def _read_bin(data: bytes, offset: int) -> tuple[bytes, int]:
+    """One canonical msgpack bin at ``offset``: (value, next offset)."""
+    width = _BIN_WIDTH.get(data[offset]) if offset < len(data) else None
+    if width is None:
+        raise MalformedMessage("expected a msgpack bin")
+    start = offset + 1 + width
+    length = int.from_bytes(data[offset + 1 : start], "big")
+    if start > len(data) or start + length > len(data):
+        raise MalformedMessage("bin runs past the end")
+    if width > 1 and length < 1 << (8 * (width // 2)):
+        raise MalformedMessage("bin length is not minimally encoded")
+    return data[start : start + length], start + length
+
+
 def encode_message(header_bytes: bytes, ciphertext: bytes) -> bytes:
     """Frame a ratchet message: {"h": header or encrypted header, "c": ciphertext}."""
-    return _pack(KIND_MESSAGE, {"h": header_bytes, "c": ciphertext})
+    head = bytes([MSGPACK_VERSION, KIND_MESSAGE]) + _MAP2 + _KEY_H
+    return head + _bin(header_bytes) + _KEY_C + _bin(ciphertext)
 
 
 def _decode_msgpack_message(profile: Profile, data: bytes) -> RatchetMessage:
-    fields = _unpack(_framed_body(data, KIND_MESSAGE, profile.max_message_size))
-    if not isinstance(fields, dict) or list(fields) != ["h", "c"]:
-        raise MalformedMessage("a message has exactly the fields h, c")
-    header_bytes = _field(fields, "h", bytes)
-    ciphertext = _field(fields, "c", bytes)
+    body = _framed_body(data, KIND_MESSAGE, profile.max_message_size)
+    if body[:3] != _MAP2 + _KEY_H:
+        raise MalformedMessage("a message is the map {h, c}")
+    header_bytes, offset = _read_bin(body, 3)
+    if body[offset : offset + 2] != _KEY_C:
+        raise MalformedMessage("a message is the map {h, c}")
+    ciphertext, end = _read_bin(body, offset + 2)
+    if end != len(body):
+        raise MalformedMessage("trailing bytes after the message")
     if len(header_bytes) != _header_len(profile):
         raise MalformedMessage("header has the wrong length")
-    _canonical(data, lambda: encode_message(header_bytes, ciphertext))
     header = None if profile.header_encryption else decode_header(header_bytes)
     return RatchetMessage(header, header_bytes, ciphertext, b"")
 

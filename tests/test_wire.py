@@ -129,6 +129,24 @@ def test_msgpack_message_with_bad_fields_is_malformed(fields: dict[str, object])
         decode_message(CLASSIC, _msgpack(1, fields))
 
 
+@settings(max_examples=50, deadline=None)
+@given(length=st.sampled_from([0, 1, 255, 256, 65_535, 65_536, 70_000]))
+def test_ratchet_message_framing_is_exactly_what_msgpack_writes(length: int) -> None:
+    header, ciphertext = encode_header(Header(KEY_A, 0, 1)), bytes(length)
+    data = encode_message(header, ciphertext)
+    assert data[2:] == msgpack.packb({"h": header, "c": ciphertext}, use_bin_type=True)
+    assert decode_message(CLASSIC, data).ciphertext == ciphertext
+
+
+def test_non_minimal_bin_length_in_a_ratchet_message_is_malformed() -> None:
+    header = encode_header(Header(KEY_A, 0, 1))
+    data = encode_message(header, b"c" * 20)
+    wide = data.replace(b"\xc4\x28" + header, b"\xc5\x00\x28" + header)
+    assert wide != data
+    with pytest.raises(MalformedMessage):
+        decode_message(CLASSIC, wide)
+
+
 def test_msgpack_noncanonical_integer_and_trailing_bytes_are_malformed() -> None:
     valid = encode_prekey_message(CLASSIC, _prekey(CLASSIC))
     with pytest.raises(MalformedMessage):
