@@ -52,6 +52,10 @@ LEAVER, JOINER = "carol.1", "dave.1"
 # through a whole leave: new generation, switch, old key dropped.
 DEMO_MEDIA_LIMITS: Final = MediaLimits(rotation_delay=0.5, grace_period=1.0)
 FRAME_TIMEOUT: Final = 10.0
+# One-time prekeys (X25519 and ML-KEM) each device publishes: fewer than the
+# four sessions each device answers, so the relay also hands out bundles with
+# no one-time prekey left (the last-resort KEM prekey, PQXDH §3.3).
+DEMO_PREKEYS: Final = 2
 
 
 @dataclass
@@ -146,9 +150,10 @@ async def _create_devices(
     for user, number in DEVICES:
         address = Address(user, number)
         rng = _device_rng(options, media_id(address))
-        devices.append(
-            await Device.create(relay.port, address, PQ_DEFAULT, rng, now=0, secrets=log)
+        device = await Device.create(
+            relay.port, address, PQ_DEFAULT, rng, now=0, prekeys=DEMO_PREKEYS, secrets=log
         )
+        devices.append(device)
     return devices
 
 
@@ -189,8 +194,11 @@ def _check_text(
 class Call:
     """The call as the devices run it; the relay only forwards."""
 
-    def __init__(self, devices: list[Device], call_id: bytes, clock: SimClock) -> None:
+    def __init__(self, devices: list[Device], call_id: bytes, room: bytes, clock: SimClock) -> None:
+        # The call id inside MediaKey messages stays end to end; the relay
+        # routes by a separate room id, so it cannot link the two.
         self.call_id = call_id
+        self.room = room
         self.clock = clock
         self.members = {media_id(d.address): Member(d, media_id(d.address)) for d in devices}
         self.active: list[str] = []
@@ -222,7 +230,7 @@ class Call:
 
     async def start(self, names: tuple[str, ...]) -> None:
         for name in names:
-            await self.members[name].device.client.join(self.call_id)
+            await self.members[name].device.client.join(self.room)
             self.active.append(name)
             self._new_receiver(self.members[name], [n for n in names if n != name])
         for name in names:
@@ -247,7 +255,7 @@ class Call:
 
     async def leave(self, name: str, tick: int) -> None:
         leaver = self.members[name]
-        await leaver.device.client.leave(self.call_id)
+        await leaver.device.client.leave(self.room)
         self.active.remove(name)
         self.left_at[name] = tick
         for other in self._active_members():
@@ -260,7 +268,7 @@ class Call:
 
     async def join(self, name: str, tick: int) -> None:
         joiner = self.members[name]
-        await joiner.device.client.join(self.call_id)
+        await joiner.device.client.join(self.room)
         current = list(self.active)
         self.active.append(name)
         self.joined_at[name] = tick
@@ -297,7 +305,7 @@ class Call:
         generation = member.sender.state.current.generation
         self.frames.append(SentFrame(member.media_id, tick, plaintext, frame, generation))
         self._sent.add((member.media_id, plaintext))
-        await member.device.client.send_media(self.call_id, frame)
+        await member.device.client.send_media(self.room, frame)
         member.frames_sent += 1
 
     async def _take_frames(self, member: Member, count: int) -> None:
@@ -381,7 +389,7 @@ async def _run_call(call: Call, options: DemoOptions, relay: RelayServer) -> Non
         if options.realtime:
             await asyncio.sleep(max(0.0, started + (tick + 1) / FPS - time.monotonic()))
     for name in list(call.active):
-        await call.members[name].device.client.leave(call.call_id)
+        await call.members[name].device.client.leave(call.room)
 
 
 def _progress(call: Call, relay: RelayServer, options: DemoOptions) -> None:
@@ -405,9 +413,13 @@ async def run_demo(options: DemoOptions) -> DemoReport:
         try:
             sent, ok = await _exchange_messages(devices, rng)
             options.progress(f"messages: {ok} of {sent} decrypted")
+            call_id = rng.draw("call_id", 16)
+            if log is not None:
+                log.add("call_id", call_id)
             call = Call(
                 [d for d in devices if media_id(d.address) in (*FIRST_MEMBERS, JOINER)],
-                rng.draw("call_id", 16),
+                call_id,
+                rng.draw("relay_room_id", 16),
                 SimClock(),
             )
             await _run_call(call, options, relay)

@@ -9,8 +9,8 @@ of it is in what the relay saw) and must never be kept.
 * every labelled random draw of every device (private keys, KEM seeds,
   XEdDSA nonces, media base keys, frame payloads), except draws that are
   public by design (``PUBLIC_DRAWS``);
-* snapshots of state: every ``bytes`` field whose name is a secret's name in
-  the specifications (``SECRET_FIELDS``: rk, cks, ckr, hks, …, base_key),
+* snapshots of state: every ``bytes`` in a field that holds a secret
+  (``SECRET_FIELDS``, by class: rk, cks, ckr, hks, …, a MediaKey's base_key),
   found by walking the frozen dataclasses, plus the message keys the chain
   keys produce next (KDF_CK and the AEAD key expansion);
 * plaintexts of messages and frames.
@@ -34,42 +34,38 @@ from protocol.ratchet import RatchetState, kdf_ck, message_keys
 FORMAT: Final = "e2ee-demo-secrets-v1"
 # Draws whose values are sent in the clear on purpose.
 PUBLIC_DRAWS: Final = frozenset({"relay_message_id", "header_nonce", "registration_id"})
-# Field names that hold secrets (Double Ratchet §3.2, RFC 9605 §4.4, X3DH §2).
-SECRET_FIELDS: Final = frozenset(
-    {
-        "private",
-        "seed",
-        "rk",
-        "cks",
-        "ckr",
-        "ck",
-        "hks",
-        "hkr",
-        "nhks",
-        "nhkr",
-        "mkskipped",
-        "base_key",
-        "latest_base_key",
-        "key",
-        "salt",
-    }
-)
+# The fields that hold secrets, by class (Double Ratchet §3.2, RFC 9605 §4.4,
+# X3DH §2). By class, because a name alone misleads: the ``base_key`` of a
+# prekey message is the public EK_A, the ``base_key`` of a MediaKey is secret.
+SECRET_FIELDS: Final = {
+    "X25519KeyPair": frozenset({"private"}),
+    "KemPrekey": frozenset({"seed"}),
+    "RatchetState": frozenset({"rk", "cks", "ckr", "hks", "hkr", "nhks", "nhkr", "mkskipped"}),
+    "ReceivingChain": frozenset({"ck"}),
+    "MediaKey": frozenset({"base_key"}),
+    "SendKey": frozenset({"base_key"}),
+    "PendingKey": frozenset({"base_key"}),
+    "GenerationKeys": frozenset({"latest_base_key"}),
+    "FrameKey": frozenset({"key", "salt"}),
+}
 
 
-def secret_fields(value: object, name: str = "") -> Iterator[tuple[str, bytes]]:
-    """Every (field name, bytes) under ``value`` whose field name is in SECRET_FIELDS."""
+def secret_fields(value: object, secret: str = "") -> Iterator[tuple[str, bytes]]:
+    """Every (field name, bytes) under ``value`` held in a field listed in SECRET_FIELDS."""
     if isinstance(value, bytes):
-        if name in SECRET_FIELDS:
-            yield name, value
+        if secret:
+            yield secret, value
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        listed = SECRET_FIELDS.get(type(value).__name__, frozenset())
         for field in dataclasses.fields(value):
-            yield from secret_fields(getattr(value, field.name), field.name)
+            name = field.name if field.name in listed else ""
+            yield from secret_fields(getattr(value, field.name), name)
     elif isinstance(value, Mapping):
         for item in value.values():
-            yield from secret_fields(item, name)
+            yield from secret_fields(item, secret)
     elif isinstance(value, tuple | list | frozenset):
         for item in value:
-            yield from secret_fields(item, name)
+            yield from secret_fields(item, secret)
 
 
 def next_message_keys(profile: Profile, ck: bytes) -> Iterator[tuple[str, bytes]]:
