@@ -1,6 +1,6 @@
 """signal-v3 reproduces libsignal's v3 session transcript byte for byte at the ratchet level.
 
-The transcript (tests/kat/libsignal_v3_transcripts.json) comes from
+The transcript (tests/kat/libsignal_v3_ratchet_transcript.json) comes from
 libsignal-protocol-javascript test/testvectors.js. SK is the X3DH v3 master
 secret: HKDF-SHA256(0xFF*32 ‖ DH1 ‖ DH2 ‖ DH3 ‖ DH4, salt zeros, "WhisperText", 64)
 (signal-specs §1, §3.6). Each side decrypts the other's messages with its
@@ -22,7 +22,9 @@ from protocol.randomness import ScriptedRandom
 from protocol.ratchet import init_initiator, init_responder, ratchet_decrypt, ratchet_encrypt
 from protocol.wire import decode_prekey_message
 
-KAT = json.loads((Path(__file__).parent / "kat" / "libsignal_v3_transcripts.json").read_text())
+KAT = json.loads(
+    (Path(__file__).parent / "kat" / "libsignal_v3_ratchet_transcript.json").read_text()
+)
 
 
 def _pair(hexkey: str) -> X25519KeyPair:

@@ -35,7 +35,7 @@ from protocol.wire import (
 )
 
 TRANSCRIPT = json.loads(
-    (Path(__file__).parent / "kat" / "libsignal_v3_transcripts.json").read_text()
+    (Path(__file__).parent / "kat" / "libsignal_v3_ratchet_transcript.json").read_text()
 )
 LIBSIGNAL = {m["id"]: bytes.fromhex(m["bytes"]) for m in TRANSCRIPT["messages"]}
 KEY_A = x25519_public_key(b"\x11" * 32)
@@ -69,10 +69,10 @@ def _prekey(profile: Profile, one_time: int | None = 9) -> PrekeyMessage:
 @pytest.mark.parametrize("name", ["A", "B"])
 def test_libsignal_prekey_messages_decode_and_reencode_byte_for_byte(name: str) -> None:
     message = decode_prekey_message(SIGNAL_V3, LIBSIGNAL[name])
-    bundle = TRANSCRIPT["bundle"]
+    responder = TRANSCRIPT["responder"]
     assert message.registration_id == TRANSCRIPT["initiator"]["registration_id"]
-    assert message.signed_prekey_id == bundle["signed_prekey_id"]
-    assert message.one_time_prekey_id == bundle["one_time_prekey_id"]
+    assert message.signed_prekey_id == responder["signed_prekey_id"]
+    assert message.one_time_prekey_id == responder["one_time_prekey_id"]
     assert encode_prekey_message(SIGNAL_V3, message) == LIBSIGNAL[name]
 
 
