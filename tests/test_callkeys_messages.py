@@ -9,6 +9,7 @@ import pytest
 
 from protocol.errors import MalformedMessage, ProtocolError, UnsupportedVersion
 from protocol.media.messages import (
+    MAX_MESSAGE_LEN,
     CallAnswer,
     CallOffer,
     MediaKey,
@@ -120,3 +121,10 @@ def test_offer_with_a_wrong_length_x25519_key_is_malformed(length: int) -> None:
     with pytest.raises(ProtocolError) as info:
         decode_call_offer(data)
     assert info.value.code == "MALFORMED_MESSAGE"
+
+
+def test_a_message_longer_than_the_cap_is_refused_before_parsing() -> None:
+    oversized = _pack([*FIELDS[:-1], bytes(4096)])
+    assert len(oversized) > MAX_MESSAGE_LEN
+    with pytest.raises(MalformedMessage, match="longer than"):
+        decode_media_key(oversized)

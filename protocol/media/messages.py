@@ -192,7 +192,7 @@ def _optional_bytes(value: object, what: str) -> bytes | None:
 
 
 def encode_call_offer(offer: CallOffer) -> bytes:
-    """The wire form of a CallOffer (spec/media.md §4.1)."""
+    """The wire form of a CallOffer (spec/media.md §3.2)."""
     fields = [offer.call_id, int(offer.cipher_suite), offer.x25519_pub, offer.kem_pub]
     return _pack([VERSION, CALL_OFFER_TYPE, *fields])
 
@@ -211,7 +211,7 @@ def decode_call_offer(data: bytes) -> CallOffer:
 
 
 def encode_call_answer(answer: CallAnswer) -> bytes:
-    """The wire form of a CallAnswer (spec/media.md §4.1)."""
+    """The wire form of a CallAnswer (spec/media.md §3.2)."""
     fields = [answer.call_id, answer.x25519_pub, answer.kem_ciphertext]
     return _pack([VERSION, CALL_ANSWER_TYPE, *fields])
 
