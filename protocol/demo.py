@@ -25,6 +25,7 @@ Media time is simulated (frame n is at n / 30 s) unless ``--realtime``.
 from __future__ import annotations
 
 import asyncio
+import math
 import tempfile
 import time
 from collections.abc import Callable
@@ -329,13 +330,20 @@ class Call:
 
 
 def check_not_entitled(call: Call, report: DemoReport) -> None:
-    """Hand each member the frames it was not entitled to; every one must fail."""
+    """Hand each member the frames it was not entitled to; every one must fail.
+
+    The leaver is exempt only for frames inside the rotation delay (plus one
+    frame for rounding) that still use a generation it holds; a sender that
+    failed to rotate would show up as frames after the delay that decrypt.
+    """
+    delay = math.ceil(DEMO_MEDIA_LIMITS.rotation_delay * FPS) + 1
     for name, left in call.left_at.items():
         member = call.members[name]
         for frame in call.frames:
             if frame.tick < left or frame.sender == name or frame.sender not in _known(member):
                 continue
-            if frame.generation <= _max_generation(member, frame.sender):
+            in_delay = frame.tick < left + delay
+            if in_delay and frame.generation <= _max_generation(member, frame.sender):
                 report.delay_window_frames += 1
                 continue
             _must_fail(member, frame, report, "after it left")

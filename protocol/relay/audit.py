@@ -211,7 +211,7 @@ def audit(
     capture: Path | str,
     secrets_path: Path | str | None = None,
     profile: Profile = DEFAULT_PROFILE,
-    samples_per_kind: int = 2,
+    samples_per_kind: int = 1,
 ) -> AuditResult:
     """Run all four parts on a capture; see the module docstring."""
     result = AuditResult()

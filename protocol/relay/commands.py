@@ -27,10 +27,23 @@ def _demo(args: argparse.Namespace) -> int:
         realtime=args.realtime,
         capture=Path(args.capture) if args.capture else None,
         secrets_out=Path(args.secrets_out) if args.secrets_out else None,
-        seed=bytes.fromhex(args.seed) if args.seed else None,
+        seed=args.seed,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
     return main(options)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from protocol.errors import ProtocolError
+    from protocol.relay.audit import audit
+
+    try:
+        result = audit(args.capture, args.secrets, samples_per_kind=args.samples)
+    except (ProtocolError, OSError) as error:
+        print(f"audit: cannot read the capture or secrets: {error}")
+        return 2
+    print("\n".join(result.report))
+    return 0 if result.ok else 1
 
 
 def register(commands: Any) -> None:
@@ -49,5 +62,17 @@ def register(commands: Any) -> None:
     demo.add_argument(
         "--secrets-out", help="write every key and plaintext here for the audit (keep it private)"
     )
-    demo.add_argument("--seed", help="hex seed: deterministic keys (never for real use)")
+    demo.add_argument(
+        "--seed", type=bytes.fromhex, help="hex seed: deterministic keys (never for real use)"
+    )
     demo.set_defaults(func=_demo)
+
+    audit = commands.add_parser(
+        "audit", help="what a relay capture reveals, and that it decrypts nothing"
+    )
+    audit.add_argument("capture", help="capture file written by the relay")
+    audit.add_argument("--secrets", help="the demo's --secrets-out dump, to scan the capture for")
+    audit.add_argument(
+        "--samples", type=int, default=1, help="messages and frames (each) to try every key on"
+    )
+    audit.set_defaults(func=_audit)
