@@ -19,6 +19,7 @@ turns into a different SK rather than an error, shows as AUTH_FAILED.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -29,7 +30,7 @@ from protocol.bundle import (
     PrekeyBundle,
     make_bundle,
 )
-from protocol.encoding import KEM_TYPE
+from protocol.encoding import KEM_TYPE, encode_ec
 from protocol.errors import ProtocolError
 from protocol.prekeys import (
     IdentityKeyPair,
@@ -42,7 +43,7 @@ from protocol.prekeys import (
     generate_signed_prekey,
 )
 from protocol.profiles import CLASSIC, PQ_DEFAULT, SIGNAL_V3, Profile, get_profile
-from protocol.randomness import Random, RecordingRandom, ScriptedRandom
+from protocol.randomness import DrbgRandom, Random, RecordingRandom, ScriptedRandom
 from protocol.vectors import kem_pins
 from protocol.vectors.common import (
     VectorFile,
@@ -62,6 +63,7 @@ from protocol.vectors.handshake_schema import (
     check_ciphertext,
     open_check,
 )
+from protocol.vectors.xeddsa import libsignal_sign
 from protocol.x3dh import HKDF_SALT, InitialData, initiate, respond
 
 __all__ = ["SCHEMAS", "generate", "verify_test"]
@@ -86,6 +88,7 @@ class Shape:
     one_time: bool
     kem: bool
     kem_last_resort: bool = True
+    libsignal_signature: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,18 +97,29 @@ class ResponderKeys:
     spk: SignedPrekey
     opk: OneTimePrekey | None
     pqpk: KemPrekey | None
+    spk_sig_convention: str
 
     @classmethod
     def generate(cls, profile: Profile, shape: Shape, rng: Random) -> ResponderKeys:
-        """Draws identity_key, signed_prekey[1] (+ sig z), one_time_prekey[7], kem_prekey_*[2]."""
+        """Draws identity_key, signed_prekey[1] (+ sig z), one_time_prekey[7], kem_prekey_*[2].
+
+        With ``shape.libsignal_signature`` the SPK is signed again with the
+        same Z by libsignal's curve25519_sign, as a libsignal client would.
+        """
         identity = IdentityKeyPair.generate(rng)
-        spk = generate_signed_prekey(identity, SPK_ID, rng)
+        recorder = RecordingRandom(rng)
+        spk = generate_signed_prekey(identity, SPK_ID, recorder)
+        if shape.libsignal_signature:
+            message = encode_ec(spk.key_pair.public)
+            signature = libsignal_sign(identity.private, message, recorder.draws[-1][1])
+            spk = SignedPrekey(SPK_ID, spk.key_pair, signature)
         opk = generate_one_time_prekey(OPK_ID, rng) if shape.one_time else None
         pqpk = None
         if shape.kem and profile.kem is not None:
             last = shape.kem_last_resort
             pqpk = generate_kem_prekey(identity, KEM_ID, profile.kem, last_resort=last, rng=rng)
-        return cls(identity, spk, opk, pqpk)
+        convention = "libsignal" if shape.libsignal_signature else "xeddsa"
+        return cls(identity, spk, opk, pqpk, convention)
 
     def bundle(self) -> PrekeyBundle:
         return make_bundle(self.identity, self.spk, self.opk, self.pqpk)
@@ -126,6 +140,7 @@ def _inputs(keys: ResponderKeys, initiator: IdentityKeyPair, ek: bytes) -> dict[
             "ik_priv": keys.identity.private.hex(),
             "spk_id": keys.spk.prekey_id,
             "spk_priv": keys.spk.key_pair.private.hex(),
+            "spk_sig_convention": keys.spk_sig_convention,
             "opk_id": None if opk is None else opk.prekey_id,
             "opk_priv": None if opk is None else opk.key_pair.private.hex(),
             "pqspk_id": None if pqpk is None else pqpk.prekey_id,
@@ -187,6 +202,12 @@ INITIATOR_DETECTS: Final = {
         "INVALID_SIGNATURE",
         "the last bit of Sig(IK_B, EncodeKEM(PQPK_B))",
     ),
+    "LibsignalSpkSignature": (
+        "spk_sig",
+        "INVALID_SIGNATURE",
+        "Sig(IK_B, Encode(SPK_B)) made with libsignal's curve25519_sign (sign bit of A "
+        "in bit 7 of byte 63), refused by a strict XEdDSA verifier",
+    ),
     "LowOrderSpk": (
         "spk_pub",
         "INVALID_PUBLIC_KEY",
@@ -207,11 +228,13 @@ def _flip_last_bit(data: bytes) -> bytes:
     return data[:-1] + bytes([data[-1] ^ 0x01])
 
 
-def _mutate_bundle(name: str, bundle: Mapping[str, Any]) -> dict[str, Any]:
+def _mutate_bundle(name: str, bundle: Mapping[str, Any], libsignal_sig: bytes) -> dict[str, Any]:
     """The one changed bundle field of an initiator-detected negative."""
     field, _, description = INITIATOR_DETECTS[name]
     if name == "LowOrderSpk":
         value = LOW_ORDER_POINT
+    elif name == "LibsignalSpkSignature":
+        value = libsignal_sig
     else:
         value = _flip_last_bit(from_hex(bundle[field]))
         description = f"flipped: {description}"
@@ -288,6 +311,10 @@ def _cases(profile: Profile) -> list[Case]:
     names = [*INITIATOR_DETECTS, *RESPONDER_DETECTS]
     if not kem:
         names = [n for n in names if "Kem" not in n and "Pqspk" not in n]
+    if profile.xeddsa_accept_libsignal_sign_bit:
+        libsignal = dataclasses.replace(full, libsignal_signature=True)
+        positives.append(Case("SPK signed by libsignal's curve25519_sign", libsignal))
+        names.remove("LibsignalSpkSignature")
     return positives + [Case(f"negative: {name}", full, name) for name in names]
 
 
@@ -302,7 +329,7 @@ def _events(case: Case, original: bytes, mutated: bytes | None) -> list[dict[str
 def _generate_test(
     family: str, profile: Profile, case: Case, tc_id: int, encapsulator: kem_pins.Encapsulator
 ) -> dict[str, Any]:
-    drbg = drbg_for(family, tc_id)
+    drbg = _test_drbg(family, tc_id, profile, case)
     responder_rng, initiator_rng = RecordingRandom(drbg), RecordingRandom(drbg)
     keys = ResponderKeys.generate(profile, case.shape, responder_rng)
     initiator = IdentityKeyPair.generate(initiator_rng)
@@ -337,11 +364,33 @@ def _generate_test(
             "check_ciphertext": check_ciphertext(result.sk, result.ad).hex(),
         },
     }
-    _add_negative(test, case, result.message, drbg.draw("mutation_identity_key", 32))
+    libsignal_sig = _libsignal_signature(profile, case, ScriptedRandom(responder_rng.draws))
+    _add_negative(test, case, result.message, drbg.draw("mutation_identity_key", 32), libsignal_sig)
     return test
 
 
+def _libsignal_signature(profile: Profile, case: Case, rng: Random) -> bytes:
+    shape = dataclasses.replace(case.shape, libsignal_signature=True)
+    return ResponderKeys.generate(profile, shape, rng).spk.signature
+
+
+def _test_drbg(family: str, tc_id: int, profile: Profile, case: Case) -> DrbgRandom:
+    """The DRBG of one test: seeded by ``tcId``, or for a libsignal-signature test by the
+    first of ``tcId``, ``tcId.1``, ... whose identity key has Edwards sign bit 1. With
+    sign bit 0, libsignal's signature would also be a valid XEdDSA signature."""
+    needs_sign_bit = case.shape.libsignal_signature or case.negative == "LibsignalSpkSignature"
+    for attempt in itertools.count():
+        seed = str(tc_id) if attempt == 0 else f"{tc_id}.{attempt}"
+        if not needs_sign_bit:
+            break
+        if _libsignal_signature(profile, case, drbg_for(family, seed))[63] & 0x80:
+            break
+    return drbg_for(family, seed)
+
+
 def _positive_flag(shape: Shape) -> str:
+    if shape.libsignal_signature:
+        return "LibsignalSpk"
     if shape.kem and not shape.kem_last_resort:
         return "OneTimeKemPrekey"
     if shape.kem:
@@ -349,14 +398,16 @@ def _positive_flag(shape: Shape) -> str:
     return "WithOpk" if shape.one_time else "WithoutOpk"
 
 
-def _add_negative(test: dict[str, Any], case: Case, message: InitialData, seed: bytes) -> None:
+def _add_negative(
+    test: dict[str, Any], case: Case, message: InitialData, seed: bytes, libsignal_sig: bytes
+) -> None:
     original = message.to_bytes()
     test["inputs"]["responder"]["expected_initiator_ik"] = None
     if case.negative is None:
         test["events"] = _events(case, original, None)
         return
     if case.negative in INITIATOR_DETECTS:
-        test["mutation"] = _mutate_bundle(case.negative, test["bundle"])
+        test["mutation"] = _mutate_bundle(case.negative, test["bundle"], libsignal_sig)
         test["events"] = _events(case, original, None)
         test["error"] = INITIATOR_DETECTS[case.negative][1]
         test["detected_by"] = "initiator"
@@ -438,6 +489,7 @@ def verify_test(schema_name: str, group: Mapping[str, Any], test: Mapping[str, A
         one_time=responder["opk_id"] is not None,
         kem=responder["pqspk_id"] is not None,
         kem_last_resort=responder["pqspk_last_resort"] is not False,
+        libsignal_signature=responder["spk_sig_convention"] == "libsignal",
     )
     responder_rng = ScriptedRandom(entropy_entries(test["entropy"]["responder"]))
     keys = ResponderKeys.generate(profile, shape, responder_rng)

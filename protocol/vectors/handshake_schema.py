@@ -58,6 +58,7 @@ _TEST_SCHEMA: Final = {
                             "ik_priv": HEX_BYTES,
                             "spk_id": _ID,
                             "spk_priv": HEX_BYTES,
+                            "spk_sig_convention": {"enum": ["xeddsa", "libsignal"]},
                             "opk_id": _NULLABLE_ID,
                             "opk_priv": _NULLABLE_HEX,
                             "pqspk_id": _NULLABLE_ID,
@@ -190,6 +191,21 @@ NOTES: Final = {
     "BadPqspkSignature": {
         "bugType": "AUTH_BYPASS",
         "description": "The KEM-prekey signature does not verify: the initiator must abort.",
+    },
+    "LibsignalSpk": {
+        "bugType": "FUNCTIONALITY",
+        "description": (
+            "Sig(IK_B, Encode(SPK_B)) made by libsignal's curve25519_sign with the recorded Z, "
+            "for an identity key whose Edwards sign bit is 1 (so bit 7 of byte 63 is set): "
+            "signal-v3 accepts it, as libsignal does."
+        ),
+    },
+    "LibsignalSpkSignature": {
+        "bugType": "SIGNATURE_MALLEABILITY",
+        "description": (
+            "The bundle's SPK signature replaced by libsignal's curve25519_sign signature "
+            "(sign bit of A in bit 7 of byte 63): a strict XEdDSA verifier refuses it."
+        ),
     },
     "LowOrderSpk": {
         "bugType": "WEAK_KEY",
