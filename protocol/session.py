@@ -24,7 +24,7 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Final, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 from protocol import pqxdh, ratchet, wire, x3dh
 from protocol.bundle import PrekeyBundle, make_bundle
@@ -150,7 +150,6 @@ class DeviceRecord:
     next_signed_prekey_id: int
     next_one_time_prekey_id: int
     next_kem_prekey_id: int
-    last_resort_kem_prekey_id: int | None
 
     def __repr__(self) -> str:
         return f"DeviceRecord({self.address!r}, {self.profile!r}, identity=<{self.identity!r}>)"
@@ -296,16 +295,23 @@ class SessionManager:
         registration = int.from_bytes(rng.draw("registration_id", 2), "big") % REGISTRATION_ID_LIMIT
         spk = generate_signed_prekey(identity, 1, rng)
         device = DeviceRecord(
-            profile, address, registration + 1, identity, 1, None, now, 2, 1, 1, None
+            profile=profile,
+            address=address,
+            registration_id=registration + 1,
+            identity=identity,
+            signed_prekey_id=spk.prekey_id,
+            previous_signed_prekey_id=None,
+            signed_prekey_since=now,
+            next_signed_prekey_id=2,
+            next_one_time_prekey_id=1,
+            next_kem_prekey_id=1,
         )
         with store.transaction() as txn:
-            _put(txn, SIGNED_PREKEYS, "1", spk)
+            _put(txn, SIGNED_PREKEYS, str(spk.prekey_id), spk)
             if profile.kem is not None:
                 kem = generate_kem_prekey(identity, 1, profile.kem, last_resort=True, rng=rng)
                 _put(txn, KEM_PREKEYS, "1", kem)
-                device = dataclasses.replace(
-                    device, next_kem_prekey_id=2, last_resort_kem_prekey_id=1
-                )
+                device = dataclasses.replace(device, next_kem_prekey_id=2)
             _put(txn, DEVICE, _SELF, device)
         return cls(store, rng)
 
@@ -331,89 +337,81 @@ class SessionManager:
 
     @contextmanager
     def _transaction(self) -> Iterator[Transaction]:
-        """A store transaction; the cached device record follows only a commit."""
+        """A store transaction; ``self._device`` is the committed device record.
+
+        It is read again when the transaction starts (another process may
+        have changed it) and after it commits; a rolled-back change never
+        reaches it.
+        """
         with self._store.transaction() as txn:
+            self._device = _require(txn, DEVICE, _SELF, DeviceRecord, StateCorrupt("no device"))
             yield txn
-            device = _load(txn, DEVICE, _SELF, DeviceRecord)
-        if device is not None:
-            self._device = device
+            device = _require(txn, DEVICE, _SELF, DeviceRecord, StateCorrupt("no device"))
+        self._device = device
 
     # --- Prekeys (spec/session.md §2) -----------------------------------------------------
 
     def generate_one_time_prekeys(self, count: int) -> list[int]:
         """Add ``count`` one-time prekeys; draws ``one_time_prekey[id]`` for each."""
-        _check_count(count)
-        with self._transaction() as txn:
-            device = self._device
-            first = device.next_one_time_prekey_id
-            ids = [check_prekey_id(first + i) for i in range(count)]
-            for prekey_id in ids:
-                _put(
-                    txn,
-                    ONE_TIME_PREKEYS,
-                    str(prekey_id),
-                    generate_one_time_prekey(prekey_id, self._rng),
-                )
-            _put(
-                txn,
-                DEVICE,
-                _SELF,
-                dataclasses.replace(device, next_one_time_prekey_id=first + count),
-            )
-        return ids
+        return self._generate_batch(
+            count,
+            ONE_TIME_PREKEYS,
+            "next_one_time_prekey_id",
+            lambda device, prekey_id: generate_one_time_prekey(prekey_id, self._rng),
+        )
 
     def generate_kem_prekeys(self, count: int) -> list[int]:
-        """Add ``count`` signed one-time KEM prekeys (PQXDH §3.2); only for a KEM profile."""
-        _check_count(count)
+        """Add ``count`` signed one-time KEM prekeys (PQXDH §3.2); only for a KEM profile.
+
+        Draws ``kem_prekey_seed[id]`` and ``kem_prekey_sig_z[id]`` for each.
+        """
         kem = self.profile.kem
         if kem is None:
             raise InvalidArgument(f"profile {self.profile.name} has no KEM")
+        return self._generate_batch(
+            count,
+            KEM_PREKEYS,
+            "next_kem_prekey_id",
+            lambda device, prekey_id: generate_kem_prekey(
+                device.identity, prekey_id, kem, last_resort=False, rng=self._rng
+            ),
+        )
+
+    def _generate_batch(
+        self, count: int, table: str, counter: str, make: Callable[[DeviceRecord, int], object]
+    ) -> list[int]:
+        """Store ``count`` new prekeys with consecutive ids from the device's ``counter``."""
+        if (
+            isinstance(count, bool)
+            or not isinstance(count, int)
+            or not 1 <= count <= MAX_PREKEY_BATCH
+        ):
+            raise InvalidArgument(f"a prekey batch has 1..{MAX_PREKEY_BATCH} keys")
         with self._transaction() as txn:
             device = self._device
-            first = device.next_kem_prekey_id
+            first: int = getattr(device, counter)
             ids = [check_prekey_id(first + i) for i in range(count)]
             for prekey_id in ids:
-                key = generate_kem_prekey(
-                    device.identity, prekey_id, kem, last_resort=False, rng=self._rng
-                )
-                _put(txn, KEM_PREKEYS, str(prekey_id), key)
-            _put(txn, DEVICE, _SELF, dataclasses.replace(device, next_kem_prekey_id=first + count))
+                _put(txn, table, str(prekey_id), make(device, prekey_id))
+            advanced: dict[str, Any] = {counter: first + count}
+            _put(txn, DEVICE, _SELF, dataclasses.replace(device, **advanced))
         return ids
 
     def rotate_signed_prekey(self, now: int) -> int:
-        """Make a new signed prekey current; the previous one stays for the grace period.
-
-        The one before the previous is deleted now (X3DH §3.2: old signed
-        prekeys are kept a while for delayed messages, then deleted).
-        """
+        """Make a new signed prekey current (draws ``signed_prekey[id]`` and its Z)."""
         with self._transaction() as txn:
-            device = self._device
-            new_id = check_prekey_id(device.next_signed_prekey_id)
-            _put(
-                txn,
-                SIGNED_PREKEYS,
-                str(new_id),
-                generate_signed_prekey(device.identity, new_id, self._rng),
-            )
-            if device.previous_signed_prekey_id is not None:
-                txn.delete(SIGNED_PREKEYS, str(device.previous_signed_prekey_id))
-            rotated = dataclasses.replace(
-                device,
-                signed_prekey_id=new_id,
-                previous_signed_prekey_id=device.signed_prekey_id,
-                signed_prekey_since=now,
-                next_signed_prekey_id=new_id + 1,
-            )
-            _put(txn, DEVICE, _SELF, rotated)
+            new_id = check_prekey_id(self._device.next_signed_prekey_id)
+            spk = generate_signed_prekey(self._device.identity, new_id, self._rng)
+            _make_current(txn, self._device, spk, now)
         return new_id
 
     def expire_signed_prekeys(self, now: int) -> None:
         """Delete the previous signed prekey once its grace period is over."""
-        device = self._device
-        previous = device.previous_signed_prekey_id
-        if previous is None or now < device.signed_prekey_since + SIGNED_PREKEY_GRACE_SECONDS:
-            return
         with self._transaction() as txn:
+            device = self._device
+            previous = device.previous_signed_prekey_id
+            if previous is None or now < device.signed_prekey_since + SIGNED_PREKEY_GRACE_SECONDS:
+                return
             txn.delete(SIGNED_PREKEYS, str(previous))
             _put(txn, DEVICE, _SELF, dataclasses.replace(device, previous_signed_prekey_id=None))
 
@@ -421,31 +419,26 @@ class SessionManager:
         self,
         signed_prekey: SignedPrekey | None = None,
         one_time_prekeys: tuple[OneTimePrekey, ...] = (),
+        *,
+        now: int,
     ) -> None:
         """Keep prekeys made elsewhere: a migration, or a replay of recorded keys.
 
-        An imported signed prekey becomes current, as ``rotate_signed_prekey``
-        would make it; later generated ids continue above every imported id.
+        An imported signed prekey becomes current as a rotation would make it;
+        later generated ids continue above every imported id.
         """
         with self._transaction() as txn:
             device = self._device
             for opk in one_time_prekeys:
                 _put(txn, ONE_TIME_PREKEYS, str(opk.prekey_id), opk)
             next_opk = max(
-                [device.next_one_time_prekey_id, *(k.prekey_id + 1 for k in one_time_prekeys)]
+                device.next_one_time_prekey_id, *(k.prekey_id + 1 for k in one_time_prekeys)
             )
             device = dataclasses.replace(device, next_one_time_prekey_id=check_prekey_id(next_opk))
-            if signed_prekey is not None:
-                _put(txn, SIGNED_PREKEYS, str(signed_prekey.prekey_id), signed_prekey)
-                device = dataclasses.replace(
-                    device,
-                    signed_prekey_id=signed_prekey.prekey_id,
-                    previous_signed_prekey_id=device.signed_prekey_id,
-                    next_signed_prekey_id=check_prekey_id(
-                        max(device.next_signed_prekey_id, signed_prekey.prekey_id + 1)
-                    ),
-                )
-            _put(txn, DEVICE, _SELF, device)
+            if signed_prekey is None:
+                _put(txn, DEVICE, _SELF, device)
+            else:
+                _make_current(txn, device, signed_prekey, now)
 
     def prekey_bundles(self) -> list[PrekeyBundle]:
         """What a server hands out, one bundle per request (X3DH §3.3, PQXDH §3.3).
@@ -652,9 +645,26 @@ class SessionManager:
         return f"SessionManager({self.address!r}, {self.profile!r})"
 
 
-def _check_count(count: int) -> None:
-    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_PREKEY_BATCH:
-        raise InvalidArgument(f"a prekey batch has 1..{MAX_PREKEY_BATCH} keys")
+def _make_current(txn: Transaction, device: DeviceRecord, spk: SignedPrekey, now: int) -> None:
+    """Store ``spk`` as the current signed prekey (spec/session.md §2.1).
+
+    The current one becomes the previous one, kept for the grace period
+    (X3DH §3.2: old signed prekeys are kept a while for delayed messages);
+    the one before it is deleted now.
+    """
+    if spk.prekey_id in (device.signed_prekey_id, device.previous_signed_prekey_id):
+        raise InvalidArgument("that signed prekey id is already in use")
+    _put(txn, SIGNED_PREKEYS, str(spk.prekey_id), spk)
+    if device.previous_signed_prekey_id is not None:
+        txn.delete(SIGNED_PREKEYS, str(device.previous_signed_prekey_id))
+    current = dataclasses.replace(
+        device,
+        signed_prekey_id=spk.prekey_id,
+        previous_signed_prekey_id=device.signed_prekey_id,
+        signed_prekey_since=now,
+        next_signed_prekey_id=check_prekey_id(max(device.next_signed_prekey_id, spk.prekey_id + 1)),
+    )
+    _put(txn, DEVICE, _SELF, current)
 
 
 def _find_handshake(record: SessionRecord, message: wire.PrekeyMessage) -> int | None:

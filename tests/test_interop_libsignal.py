@@ -97,7 +97,7 @@ def import_responder_prekeys(manager: SessionManager, transcript: dict[str, Any]
         OneTimePrekey(k["id"], X25519KeyPair.from_private(h(k["private"])))
         for k in side["one_time_prekeys"]
     )
-    manager.import_prekeys(spk, opks)
+    manager.import_prekeys(spk, opks, now=0)
 
 
 def draws_of(order: list[list[Any]]) -> list[tuple[str, bytes]]:
