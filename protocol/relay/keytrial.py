@@ -107,8 +107,9 @@ def candidate_keys(values: PublicValues) -> set[bytes]:
     publics = sorted(values.x25519)
     ikms = [*publics, *sorted(values.kem), *_pairwise_dh(publics)]
     candidates = {ikm for ikm in ikms if len(ikm) == KEY_LEN}
+    infos = info_strings()
     for ikm in ikms:
-        for info in info_strings():
+        for info in infos:
             out = hkdf_sha256(ikm, None, info, 3 * KEY_LEN)
             candidates |= {out[:32], out[32:64], out[64:]}
     return candidates

@@ -1,0 +1,139 @@
+"""The audit: the symbolic model derives exactly what leaked keys allow, the secret
+scan finds any 16-byte window, and an audit with a planted leak fails."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from protocol.demo import DemoOptions, run_demo
+from protocol.profiles import PQ_DEFAULT
+from protocol.relay.audit import AuditResult, describe, model_of, scan_secrets
+from protocol.relay.keytrial import candidate_keys, public_values, samples, trial
+from protocol.relay.knowledge import Atom, Model, call_model, session_model
+from protocol.relay.observe import observe
+from protocol.relay.secrets import SecretLog, read_secrets
+
+# --- The symbolic model is not vacuous (spec/relay.md §9.4) --------------------------------
+
+
+def one_session() -> tuple[Model, list[object]]:
+    model = Model()
+    last = session_model(model, "s", "a", "b", [2, 1, 2])
+    return model, list(last)
+
+
+def test_relay_derives_no_secret_of_a_session_and_a_call() -> None:
+    model, last = one_session()
+    call_model(model, "a", [last[0], last[2]], steps=2, frames=2)
+    assert model.derivable_secrets() == []
+
+
+def test_classical_private_keys_alone_do_not_reveal_the_pqxdh_secret() -> None:
+    model, _ = one_session()
+    leaked = [Atom("IK:a"), Atom("IK:b"), Atom("SPK:b"), Atom("OPK:s"), Atom("EK:s")]
+    derivable = model.derivable_secrets(leaked)
+    assert "SK s" not in derivable
+    assert not [name for name in derivable if name.startswith(("mk ", "text "))]
+
+
+def test_the_responders_prekeys_reveal_the_first_chain_and_the_ratchet_heals_the_rest() -> None:
+    model, _ = one_session()
+    leaked = [Atom("IK:b"), Atom("SPK:b"), Atom("OPK:s"), Atom("PQSPK:b")]
+    derivable = model.derivable_secrets(leaked)
+    texts = sorted(name for name in derivable if name.startswith("text "))
+    assert "SK s" in derivable
+    assert texts == ["text s/0/0", "text s/0/1"]  # later chains need fresh ratchet keys
+
+
+def test_a_leaked_message_key_reveals_its_message_only() -> None:
+    model, _ = one_session()
+    derivable = model.derivable_secrets([model.secrets["mk s/1/0"]])
+    assert [name for name in derivable if name.startswith("text ")] == ["text s/1/0"]
+
+
+def test_a_leaked_base_key_reveals_later_steps_of_its_generation_only() -> None:
+    model, last = one_session()
+    call_model(model, "a", [last[0], last[2]], steps=2, frames=1)
+    derivable = model.derivable_secrets([model.secrets["base a/0/1"]])
+    frames = sorted(name for name in derivable if name.startswith("frame a/"))
+    assert frames == ["frame a/0/1/0", "frame a/0/2/0"]
+
+
+# --- The secret scan (spec/relay.md §9.2) -----------------------------------------------
+
+
+@pytest.mark.parametrize("offset", range(17))
+def test_secret_scan_finds_a_16_byte_window_at_any_offset(offset: int) -> None:
+    secret = bytes(range(100, 140))
+    stream = bytes(offset) + b"\xaa" * 7 + secret[5:21] + b"\xbb" * 9
+    assert scan_secrets([stream], [("key", secret)]) == ["key"]
+
+
+def test_secret_scan_ignores_a_15_byte_overlap() -> None:
+    secret = bytes(range(100, 140))
+    assert scan_secrets([b"\xaa" * 8 + secret[3:18] + b"\xbb" * 8], [("key", secret)]) == []
+
+
+# --- The audit on a demo capture ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("demo")
+    options = DemoOptions(
+        seconds=1.0, capture=folder / "c", secrets_out=folder / "s.json", seed=b"\x04"
+    )
+    assert asyncio.run(run_demo(options)).ok
+    return folder / "c", folder / "s.json"
+
+
+def test_audit_report_states_the_metadata_the_relay_learns(demo_run: tuple[Path, Path]) -> None:
+    result = AuditResult()
+    describe(observe(demo_run[0]), result)
+    text = "\n".join(result.report)
+    assert "alice.1 -> bob.1" in text and "join  dave.1" in text and "leave carol.1" in text
+
+
+def test_a_planted_secret_is_found_in_the_capture_and_among_computable_keys(
+    demo_run: tuple[Path, Path],
+) -> None:
+    # An identity key stands in for a leaked secret: it is in the capture, and
+    # it is also a key the relay can compute.
+    seen = observe(demo_run[0])
+    planted = next(iter(seen.identity_keys.values()))
+    secrets = [*read_secrets(demo_run[1]), ("planted", planted)]
+    assert scan_secrets(seen.streams, secrets) == ["planted"]
+    assert planted in candidate_keys(public_values(seen, PQ_DEFAULT))
+
+
+def test_real_keys_open_the_sampled_message_and_frame(demo_run: tuple[Path, Path]) -> None:
+    # The control that makes "no computable key opens anything" meaningful.
+    seen = observe(demo_run[0])
+    values = public_values(seen, PQ_DEFAULT)
+    picked = samples(seen, values, PQ_DEFAULT, 1)
+    opened = trial([value for _, value in read_secrets(demo_run[1])], picked, PQ_DEFAULT)
+    assert len(opened) == 2 and all(opened.values())
+
+
+def test_symbolic_model_of_the_demo_has_its_sessions_and_call(demo_run: tuple[Path, Path]) -> None:
+    model = model_of(observe(demo_run[0]))
+    # 5 devices make 10 pairs; the two devices of bob write each other nothing.
+    assert sum(name.startswith("SK ") for name in model.secrets) == 9
+    assert any(name.startswith("frame key dave.1/") for name in model.secrets)
+    assert model.derivable_secrets() == []
+
+
+def test_secrets_dump_holds_every_kind_of_secret_and_its_log_redacts_them(
+    demo_run: tuple[Path, Path],
+) -> None:
+    labels = {label for label, _ in read_secrets(demo_run[1])}
+    expected = {"private", "identity_key", "rk", "cks", "hks", "mk", "message_enc_key", "base_key"}
+    expected |= {"media_base_key", "key", "plaintext", "frame_plaintext", "call_id", "xeddsa_z"}
+    assert expected <= labels
+    assert any(label.startswith("kem_prekey_seed") for label in labels)
+    log = SecretLog()
+    log.add("rk", bytes(range(32)))
+    assert bytes(range(32)).hex() not in repr(log) and "redacted" in repr(log)
