@@ -432,7 +432,7 @@ class SessionManager:
             for opk in one_time_prekeys:
                 _put(txn, ONE_TIME_PREKEYS, str(opk.prekey_id), opk)
             next_opk = max(
-                device.next_one_time_prekey_id, *(k.prekey_id + 1 for k in one_time_prekeys)
+                [device.next_one_time_prekey_id, *(k.prekey_id + 1 for k in one_time_prekeys)]
             )
             device = dataclasses.replace(device, next_one_time_prekey_id=check_prekey_id(next_opk))
             if signed_prekey is None:

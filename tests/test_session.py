@@ -397,3 +397,25 @@ def test_prekey_batches_and_addresses_refuse_bad_arguments() -> None:
     for user, device_id in (("", 1), ("bob", -1), ("bob", 2**31)):
         with pytest.raises(InvalidArgument):
             Address(user, device_id)
+
+
+def test_imported_prekeys_serve_initial_messages_and_new_ids_continue_above_them() -> None:
+    from protocol.prekeys import generate_one_time_prekey, generate_signed_prekey
+
+    bob = device(BOB, CLASSIC, opks=1)
+    rng = DrbgRandom(b"imported elsewhere")
+    identity = bob._device.identity
+    spk = generate_signed_prekey(identity, 500, rng)
+    opk = generate_one_time_prekey(700, rng)
+    bob.import_prekeys(spk, (opk,), now=5)
+    with pytest.raises(InvalidArgument):
+        bob.import_prekeys(spk, now=6)  # the id is the current one already
+    bundle = next(
+        b for b in bob.prekey_bundles() if b.one_time_prekey and b.one_time_prekey.prekey_id == 700
+    )
+    assert bundle.signed_prekey_id == 500
+    alice = device(ALICE, CLASSIC)
+    alice.initiate(BOB, bundle)
+    assert bob.decrypt(ALICE, alice.encrypt(BOB, b"to imported keys")) == b"to imported keys"
+    assert bob.generate_one_time_prekeys(1) == [701]
+    assert bob.rotate_signed_prekey(now=7) == 501
