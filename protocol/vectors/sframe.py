@@ -130,7 +130,12 @@ _FRAME_TEST: Final = obj(
         "ct": HEX_BYTES,
     },
     {"mutation": _MUTATION, "events": {"type": "array", "items": _EVENT, "minItems": 2}},
-)
+) | {
+    # An invalid test has its mutation and events; a valid one has neither.
+    "if": {"properties": {"result": {"const": "invalid"}}},
+    "then": {"required": ["mutation", "events"]},
+    "else": {"not": {"anyOf": [{"required": ["mutation"]}, {"required": ["events"]}]}},
+}
 _RATCHET_GROUP: Final = obj(
     {
         "type": {"const": "SFrameSenderKeyRatchet"},
@@ -194,7 +199,12 @@ _KID_GROUP: Final = obj(
                         }
                     ),
                 },
-            ),
+            )
+            | {
+                "if": {"properties": {"result": {"const": "invalid"}}},
+                "then": {"required": ["error", "mutation_of", "mutation"]},
+                "else": {"required": ["kid", "header"]},
+            },
         },
     }
 )
@@ -346,7 +356,6 @@ def _verify_frame(group: Mapping[str, Any], test: Mapping[str, Any]) -> None:
     expect_equal("ct", ct.hex(), test["ct"])
     expect_equal("opened pt", open_frame(key, ct, metadata), pt)
     if test["result"] == "valid":
-        expect_equal("valid test without mutation", "mutation" in test or "events" in test, False)
         return
     mutation = test["mutation"]
     expected = _events(ct, metadata, pt, mutation, test["events"][0]["expect"])
@@ -426,7 +435,11 @@ def verify_test(schema_name: str, group: Mapping[str, Any], test: Mapping[str, A
         "SFrameSenderKeyRatchet": lambda: _verify_ratchet(test),
         "SFrameSenderKeyKid": lambda: _verify_kid(group, test),
     }
-    verifiers[group["type"]]()
+    try:
+        verifiers[group["type"]]()
+    except (KeyError, IndexError, TypeError, ValueError) as error:
+        # A test the schema lets through but the verifier cannot read is a mismatch.
+        raise VectorMismatch(f"unreadable test: {error.__class__.__name__}") from None
 
 
 # --- Generator --------------------------------------------------------------------------
