@@ -67,7 +67,7 @@ class Device:
         self._inbox = Inbox()
         self.sent = 0
         self.received = 0
-        self.failures = 0
+        self.refused: list[str] = []  # the error code of each message that did not decrypt
 
     @classmethod
     async def create(
@@ -96,6 +96,10 @@ class Device:
             await client.add_prekeys("kem", publication.kem)
         return cls(address, manager, store, client, rng, secrets)
 
+    @property
+    def failures(self) -> int:
+        return len(self.refused)
+
     async def send(self, peer: Address, kind: int, body: bytes) -> None:
         """Encrypt over the session with ``peer`` (set up from a fetched bundle if new)."""
         session_peer = _peer(peer)
@@ -120,8 +124,8 @@ class Device:
         self._snapshot(peer)
         try:
             plaintext = self.manager.decrypt(peer, envelope.body)
-        except ProtocolError:
-            self.failures += 1
+        except ProtocolError as error:
+            self.refused.append(error.code)
             return
         self._snapshot(peer)
         self._remember(plaintext)
