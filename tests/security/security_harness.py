@@ -1,0 +1,285 @@
+"""Shared pieces of the security property suite (spec/security.md).
+
+* Stores as the adversary sees them when it steals a device: ``snapshot``
+  copies every record of a store as bytes, ``restore`` builds a working store
+  from such a copy, and ``stored_states`` loads each record with the library's
+  own state types.
+* Secrets, deny by default: ``Secrets.add_state`` walks any state and takes
+  every ``bytes`` value that is not public by name (``PUBLIC_FIELDS``) or by
+  type (``PUBLIC_TYPES``); ``record_derived`` additionally records every
+  output of the key-schedule functions (DH outputs, SK, KDF_RK, KDF_CK, the
+  AEAD key expansion, header subkeys, ML-KEM shared secrets, SFrame keys and
+  salts) while a run is in progress.
+* ``find_leaks``: which secrets have a 12-byte window inside some bytes
+  (stricter than the 16-byte windows spec/security.md §3.1 promises).
+* ``Pair``: two devices with a session, in memory, for the tests in which the
+  relay rewrites, replays, reorders or drops what it carries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any, Final
+from unittest import mock
+
+from protocol import pqxdh, ratchet, x3dh
+from protocol.media import receiver, sender, sframe
+from protocol.media.limits import MediaLimits
+from protocol.prekeys import KemPrekey, OneTimePrekey, SignedPrekey
+from protocol.profiles import Profile
+from protocol.randomness import DrbgRandom
+from protocol.session import (
+    DEVICE,
+    IDENTITIES,
+    KEM_PREKEYS,
+    ONE_TIME_PREKEYS,
+    SESSIONS,
+    SIGNED_PREKEYS,
+    Address,
+    DeviceRecord,
+    SessionManager,
+    SessionRecord,
+    TrustedIdentity,
+)
+from protocol.store import MemoryStore, load_state
+from protocol.wire import PrekeyMessage
+
+STATE_TYPES: Final[dict[str, type]] = {
+    DEVICE: DeviceRecord,
+    SIGNED_PREKEYS: SignedPrekey,
+    ONE_TIME_PREKEYS: OneTimePrekey,
+    KEM_PREKEYS: KemPrekey,
+    SESSIONS: SessionRecord,
+    IDENTITIES: TrustedIdentity,
+}
+"""Every table a ``SessionManager`` writes, with the state type of its records."""
+
+Snapshot = dict[tuple[str, str], bytes]
+
+
+def snapshot(store: MemoryStore) -> Snapshot:
+    """Every record of the store, as bytes: what a thief copies."""
+    records: Snapshot = {}
+    for table in STATE_TYPES:
+        for key in store.keys(table):
+            value = store.get(table, key)
+            assert value is not None
+            records[(table, key)] = value
+    return records
+
+
+def restore(records: Snapshot) -> MemoryStore:
+    """A working store holding exactly ``records``."""
+    store = MemoryStore()
+    with store.transaction() as txn:
+        for (table, key), value in records.items():
+            txn.put(table, key, value)
+    return store
+
+
+def stored_states(records: Snapshot) -> Iterator[object]:
+    """Each record loaded strictly with its state type."""
+    for (table, _), value in records.items():
+        yield load_state(STATE_TYPES[table], value)
+
+
+def session_state(store: MemoryStore, peer: Address) -> SessionRecord:
+    data = store.get(SESSIONS, peer.key)
+    assert data is not None
+    return load_state(SessionRecord, data)
+
+
+# --- Secrets, deny by default -----------------------------------------------------------
+
+PUBLIC_FIELDS: Final = frozenset(
+    {"public", "signature", "dhr", "peer_identity", "ad", "_kid_field"}
+)
+"""Fields whose bytes are public by design: public keys, signatures, AD, KID encodings.
+
+A call id is not among them: it travels only inside MediaKey messages, and the
+relay routes frames by a room id of its own (spec/media.md §3)."""
+PUBLIC_TYPES: Final = (PrekeyMessage, TrustedIdentity, Profile, MediaLimits)
+"""State types with no secret in them: the initial message's fields, trusted identity keys."""
+PUBLIC_DRAWS: Final = frozenset({"relay_message_id", "header_nonce", "registration_id"})
+"""Random draws sent in the clear on purpose (message ids, header-encryption salts)."""
+MIN_SECRET_LEN: Final = 12
+"""The shortest secret: an AES-GCM nonce or SFrame salt (12 bytes)."""
+
+
+class Secrets:
+    """Secret byte strings by label, and the public values seen beside them."""
+
+    def __init__(self) -> None:
+        self.by_label: dict[str, set[bytes]] = {}
+        self.public: set[bytes] = set()
+
+    def add(self, label: str, value: bytes) -> None:
+        if len(value) >= MIN_SECRET_LEN:
+            self.by_label.setdefault(label, set()).add(value)
+
+    def add_state(self, value: object, name: str = "state") -> None:
+        """Every bytes value under ``value`` not public by field name or type."""
+        if isinstance(value, PUBLIC_TYPES):
+            self.public.update(_all_bytes(value))
+        elif isinstance(value, bytes):
+            (self.public.add(value) if name in PUBLIC_FIELDS else self.add(name, value))
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            for field in dataclasses.fields(value):
+                self.add_state(getattr(value, field.name), field.name)
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                self.add_state(key, name)
+                self.add_state(item, name)
+        elif isinstance(value, tuple | list | frozenset | set):
+            for item in value:
+                self.add_state(item, name)
+
+    def add_records(self, records: Snapshot) -> None:
+        for state in stored_states(records):
+            self.add_state(state)
+
+    def add_draws(self, draws: Iterable[tuple[str, bytes]]) -> None:
+        for label, value in draws:
+            if label not in PUBLIC_DRAWS:
+                self.add(label, value)
+
+    def labels(self) -> set[str]:
+        """The labels under which some non-public value was collected."""
+        return {label for label, values in self.by_label.items() if values - self.public}
+
+    def items(self) -> dict[bytes, str]:
+        """Each secret once, with its label; values also seen in a public field are dropped.
+
+        A chain id is a public ratchet key without header encryption and a
+        header key with it; only the first is ever also a public value.
+        """
+        return {
+            value: label
+            for label, values in self.by_label.items()
+            for value in values
+            if value not in self.public
+        }
+
+
+def _all_bytes(value: object) -> Iterator[bytes]:
+    if isinstance(value, bytes):
+        yield value
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for field in dataclasses.fields(value):
+            yield from _all_bytes(getattr(value, field.name))
+
+
+def _outputs(value: object) -> Iterator[bytes]:
+    if isinstance(value, bytes):
+        yield value
+    elif isinstance(value, tuple) or dataclasses.is_dataclass(value):
+        items = value if isinstance(value, tuple) else dataclasses.astuple(value)  # type: ignore[arg-type]
+        for item in items:
+            yield from _outputs(item)
+
+
+# (module, function, label, which outputs are public) of every key-schedule step.
+_DERIVATIONS: Final[tuple[tuple[Any, str, str, frozenset[int]], ...]] = (
+    (x3dh, "x25519", "dh_output", frozenset()),
+    (x3dh, "kdf", "sk", frozenset()),
+    (pqxdh, "kem_encapsulate", "kem_shared_secret", frozenset({0})),
+    (pqxdh, "kem_decapsulate", "kem_shared_secret", frozenset()),
+    (ratchet, "x25519", "dh_output", frozenset()),
+    (ratchet, "kdf_rk", "kdf_rk_output", frozenset()),
+    (ratchet, "kdf_ck", "kdf_ck_output", frozenset()),
+    (ratchet, "message_keys", "message_key_expansion", frozenset()),
+    (ratchet, "header_subkey", "header_subkey", frozenset()),
+    (sframe, "derive_key_salt", "sframe_key_salt", frozenset()),
+    (sframe, "sframe_secret", "sframe_secret", frozenset()),
+    (sender, "ratchet_base_key", "media_base_key", frozenset()),
+    (receiver, "ratchet_base_key", "media_base_key", frozenset()),
+)
+
+
+def _recording(
+    function: Callable[..., Any], label: str, public: frozenset[int], secrets: Secrets
+) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        result = function(*args, **kwargs)
+        parts = result if public and isinstance(result, tuple) else (result,)
+        for index, part in enumerate(parts):
+            if index not in public:
+                for value in _outputs(part):
+                    secrets.add(label, value)
+        return result
+
+    return wrapper
+
+
+@contextmanager
+def record_derived(secrets: Secrets) -> Iterator[None]:
+    """Record every output of the key schedule computed inside the block."""
+    with ExitStack() as stack:
+        for module, name, label, public in _DERIVATIONS:
+            original = getattr(module, name)
+            wrapped = _recording(original, label, public, secrets)
+            stack.enter_context(mock.patch.object(module, name, wrapped))
+        yield
+
+
+# --- Scanning ---------------------------------------------------------------------------
+
+WINDOW: Final = MIN_SECRET_LEN
+
+
+def find_leaks(secrets: Mapping[bytes, str], haystack: bytes) -> set[str]:
+    """The labels of the secrets with some ``WINDOW``-byte window inside ``haystack``."""
+    windows: dict[bytes, str] = {}
+    for value, label in secrets.items():
+        for start in range(len(value) - WINDOW + 1):
+            windows[value[start : start + WINDOW]] = label
+    found: set[str] = set()
+    for start in range(len(haystack) - WINDOW + 1):
+        label = windows.get(haystack[start : start + WINDOW])
+        if label is not None:
+            found.add(label)
+    return found
+
+
+# --- Two devices in memory ----------------------------------------------------------------
+
+INITIATOR, RESPONDER = Address("alice", 1), Address("bob", 1)
+
+
+@dataclass
+class Pair:
+    """An initiator and a responder with a session; the relay is the test in between."""
+
+    profile: Profile
+    stores: dict[Address, MemoryStore]
+    managers: dict[Address, SessionManager]
+
+    @classmethod
+    def create(cls, profile: Profile, seed: bytes) -> Pair:
+        stores, managers = {}, {}
+        for address in (INITIATOR, RESPONDER):
+            store = MemoryStore()
+            rng = DrbgRandom(seed + address.key.encode())
+            managers[address] = SessionManager.create(store, address, profile, now=0, rng=rng)
+            stores[address] = store
+        managers[RESPONDER].generate_one_time_prekeys(1)
+        if profile.kem is not None:
+            managers[RESPONDER].generate_kem_prekeys(1)
+        managers[INITIATOR].initiate(RESPONDER, managers[RESPONDER].prekey_bundles()[0])
+        return cls(profile, stores, managers)
+
+    def send(self, sender: Address, plaintext: bytes) -> bytes:
+        return self.managers[sender].encrypt(peer_of(sender), plaintext)
+
+    def receive(self, receiver: Address, data: bytes) -> bytes:
+        return self.managers[receiver].decrypt(peer_of(receiver), data)
+
+    def records(self, address: Address) -> Snapshot:
+        return snapshot(self.stores[address])
+
+
+def peer_of(address: Address) -> Address:
+    return RESPONDER if address == INITIATOR else INITIATOR
