@@ -18,6 +18,7 @@ from protocol.errors import (
     LimitExceeded,
     MalformedMessage,
     UnknownDevice,
+    UnsupportedVersion,
 )
 from protocol.prekeys import IdentityKeyPair
 from protocol.randomness import DrbgRandom
@@ -467,3 +468,42 @@ def test_truncated_capture_is_malformed(tmp_path: Path) -> None:
     capture.write_bytes(b"E2EECAP1" + struct.pack(">BIQI", 2, 1, 0, 10) + b"short")
     with pytest.raises(MalformedMessage):
         list(read_capture(capture))
+
+
+def test_connection_beyond_the_limit_is_refused_and_closed(tmp_path: Path) -> None:
+    async def body(server: RelayServer) -> None:
+        alice = await device(server, ALICE)
+        response, closed = await raw_exchange(server.port, b"")
+        assert response is not None and response["error"]["code"] == "LIMIT_EXCEEDED" and closed
+        assert await alice.devices("alice") == [1]  # the first connection is unaffected
+        await alice.close()
+
+    with_relay(tmp_path, body, max_connections=1)
+
+
+def test_a_device_that_reconnects_replaces_its_old_connection(tmp_path: Path) -> None:
+    async def body(server: RelayServer) -> None:
+        old = await device(server, BOB)
+        await old.join(b"call")
+        new = await device(server, BOB)
+        with pytest.raises(ConnectionError):
+            for _ in range(50):  # the relay closes the old connection
+                await old.devices("bob")
+                await asyncio.sleep(0.01)
+        assert await new.join(b"call") == []  # the old membership went with it
+        await old.close()
+        await new.close()
+
+    with_relay(tmp_path, body)
+
+
+def test_a_database_of_an_unknown_schema_version_is_refused(tmp_path: Path) -> None:
+    import sqlite3
+
+    from protocol.relay.storage import RelayStore
+
+    database = sqlite3.connect(tmp_path / "relay.db")
+    database.execute("PRAGMA user_version=99")
+    database.close()
+    with pytest.raises(UnsupportedVersion):
+        RelayStore(tmp_path / "relay.db", max_queued=1, max_prekeys=1)

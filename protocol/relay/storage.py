@@ -18,7 +18,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
-from protocol.errors import AccessDenied, LimitExceeded, MalformedMessage, UnknownDevice
+from protocol.errors import (
+    AccessDenied,
+    LimitExceeded,
+    MalformedMessage,
+    UnknownDevice,
+    UnsupportedVersion,
+)
 from protocol.primitives import constant_time_equal
 from protocol.relay.schema import Address, Envelope, FetchedBundle, Prekey
 
@@ -53,12 +59,16 @@ class RelayStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._max_queued = max_queued
         self._max_prekeys = max_prekeys
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:
+            self._db.close()
+            raise
 
     def _migrate(self) -> None:
         (version,) = self._db.execute("PRAGMA user_version").fetchone()
         if version not in (0, SCHEMA_VERSION):
-            raise MalformedMessage(f"relay database has schema version {version}")
+            raise UnsupportedVersion(f"relay database has schema version {version}")
         with self._transaction():
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
