@@ -227,6 +227,43 @@ def _put(txn: Transaction, table: str, key: str, value: object) -> None:
     txn.put(table, key, dump_state(value))
 
 
+class _Decoded:
+    """The last bytes read or written for each record, with their decoded value.
+
+    Records are frozen, so bytes equal to the cached bytes decode to the
+    cached value: a hit skips only the decoding, never a check of what the
+    store holds. A write that is rolled back leaves bytes the store does not
+    hold, so the next read misses and decodes.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], tuple[bytes, object]] = {}
+
+    def load(self, txn: Transaction, table: str, key: str, cls: type[T]) -> T | None:
+        data = txn.get(table, key)
+        if data is None:
+            return None
+        entry = self._entries.get((table, key))
+        if entry is not None and entry[0] == data and isinstance(entry[1], cls):
+            return entry[1]
+        value = load_state(cls, data)
+        self._entries[(table, key)] = (data, value)
+        return value
+
+    def require(
+        self, txn: Transaction, table: str, key: str, cls: type[T], error: ProtocolError
+    ) -> T:
+        value = self.load(txn, table, key, cls)
+        if value is None:
+            raise error
+        return value
+
+    def put(self, txn: Transaction, table: str, key: str, value: object) -> None:
+        data = dump_state(value)
+        txn.put(table, key, data)
+        self._entries[(table, key)] = (data, value)
+
+
 class _StoredPrekeys:
     """``PrekeySource`` over the store's prekey tables, inside one transaction."""
 
@@ -270,8 +307,9 @@ class SessionManager:
         """Open the device kept in ``store`` (created earlier with ``create``)."""
         self._store = store
         self._rng = rng
+        self._records = _Decoded()
         with store.transaction() as txn:
-            self._device = _require(
+            self._device = self._records.require(
                 txn, DEVICE, _SELF, DeviceRecord, StateCorrupt("no device in store")
             )
 
@@ -344,9 +382,9 @@ class SessionManager:
         reaches it.
         """
         with self._store.transaction() as txn:
-            self._device = _require(txn, DEVICE, _SELF, DeviceRecord, StateCorrupt("no device"))
+            self._device = self._records.require(txn, DEVICE, _SELF, DeviceRecord, StateCorrupt())
             yield txn
-            device = _require(txn, DEVICE, _SELF, DeviceRecord, StateCorrupt("no device"))
+            device = self._records.require(txn, DEVICE, _SELF, DeviceRecord, StateCorrupt())
         self._device = device
 
     # --- Prekeys (spec/session.md §2) -----------------------------------------------------
@@ -394,7 +432,7 @@ class SessionManager:
             for prekey_id in ids:
                 _put(txn, table, str(prekey_id), make(device, prekey_id))
             advanced: dict[str, Any] = {counter: first + count}
-            _put(txn, DEVICE, _SELF, dataclasses.replace(device, **advanced))
+            self._records.put(txn, DEVICE, _SELF, dataclasses.replace(device, **advanced))
         return ids
 
     def rotate_signed_prekey(self, now: int) -> int:
@@ -413,7 +451,9 @@ class SessionManager:
             if previous is None or now < device.signed_prekey_since + SIGNED_PREKEY_GRACE_SECONDS:
                 return
             txn.delete(SIGNED_PREKEYS, str(previous))
-            _put(txn, DEVICE, _SELF, dataclasses.replace(device, previous_signed_prekey_id=None))
+            self._records.put(
+                txn, DEVICE, _SELF, dataclasses.replace(device, previous_signed_prekey_id=None)
+            )
 
     def import_prekeys(
         self,
@@ -436,7 +476,7 @@ class SessionManager:
             )
             device = dataclasses.replace(device, next_one_time_prekey_id=check_prekey_id(next_opk))
             if signed_prekey is None:
-                _put(txn, DEVICE, _SELF, device)
+                self._records.put(txn, DEVICE, _SELF, device)
             else:
                 _make_current(txn, device, signed_prekey, now)
 
@@ -530,8 +570,8 @@ class SessionManager:
                 ad=result.ad,
                 ratchet=state,
             )
-            record = _load(txn, SESSIONS, peer.key, SessionRecord)
-            _put(
+            record = self._records.load(txn, SESSIONS, peer.key, SessionRecord)
+            self._records.put(
                 txn,
                 SESSIONS,
                 peer.key,
@@ -559,14 +599,14 @@ class SessionManager:
         message afterwards.
         """
         with self._transaction() as txn:
-            record = _require(
+            record = self._records.require(
                 txn, SESSIONS, peer.key, SessionRecord, NoSession("no session with that peer")
             )
             current = record.current
             state, message = ratchet.ratchet_encrypt(
                 current.ratchet, plaintext, current.ad, self._rng
             )
-            _put(
+            self._records.put(
                 txn,
                 SESSIONS,
                 peer.key,
@@ -598,7 +638,7 @@ class SessionManager:
                 record, index, inner = self._prekey_session(txn, sender, data)
                 candidates = [(index, record.states()[index])]
             else:
-                record = _require(
+                record = self._records.require(
                     txn,
                     SESSIONS,
                     sender.key,
@@ -608,7 +648,7 @@ class SessionManager:
                 candidates, inner = list(enumerate(record.states())), data
             index, state, plaintext = _decrypt_first(candidates, inner, self._rng)
             state = dataclasses.replace(state, answered=True)
-            _put(txn, SESSIONS, sender.key, record.with_state(index, state))
+            self._records.put(txn, SESSIONS, sender.key, record.with_state(index, state))
             if deliver is not None:
                 deliver(txn, plaintext)
         return plaintext
@@ -620,7 +660,7 @@ class SessionManager:
         device = self._device
         message = wire.decode_prekey_message(device.profile, data)
         self._check_identity(txn, sender, message.identity_key)
-        record = _load(txn, SESSIONS, sender.key, SessionRecord)
+        record = self._records.load(txn, SESSIONS, sender.key, SessionRecord)
         if record is not None:
             index = _find_handshake(record, message)
             if index is not None:
