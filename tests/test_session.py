@@ -419,3 +419,23 @@ def test_imported_prekeys_serve_initial_messages_and_new_ids_continue_above_them
     assert bob.decrypt(ALICE, alice.encrypt(BOB, b"to imported keys")) == b"to imported keys"
     assert bob.generate_one_time_prekeys(1) == [701]
     assert bob.rotate_signed_prekey(now=7) == 501
+
+
+def test_a_stored_session_corrupted_behind_the_managers_back_is_refused(profile: Profile) -> None:
+    from protocol.errors import StateCorrupt
+
+    alice, bob = pair(profile)
+    assert bob.decrypt(ALICE, alice.encrypt(BOB, b"first")) == b"first"
+    message = alice.encrypt(BOB, b"second")
+    intact = bob._store.get(SESSIONS, ALICE.key)
+    assert intact is not None
+    corrupted = bytearray(intact)
+    corrupted[len(corrupted) // 2] ^= 0x01
+    with bob._store.transaction() as txn:
+        txn.put(SESSIONS, ALICE.key, bytes(corrupted))
+    with pytest.raises(StateCorrupt):
+        bob.decrypt(ALICE, message)
+    assert bob._store.get(SESSIONS, ALICE.key) == bytes(corrupted)
+    with bob._store.transaction() as txn:
+        txn.put(SESSIONS, ALICE.key, intact)
+    assert bob.decrypt(ALICE, message) == b"second"
