@@ -439,3 +439,26 @@ def test_a_stored_session_corrupted_behind_the_managers_back_is_refused(profile:
     with bob._store.transaction() as txn:
         txn.put(SESSIONS, ALICE.key, intact)
     assert bob.decrypt(ALICE, message) == b"second"
+
+
+_STORED = _SESSIONS_FOR_FUZZ[SIGNAL_V3.name][1]._store
+
+
+@settings(max_examples=80, deadline=None)
+@given(data=st.data())
+def test_any_changed_byte_of_a_stored_record_is_refused_as_corrupt_or_unsupported(
+    data: st.DataObject,
+) -> None:
+    from protocol.errors import StateCorrupt
+    from protocol.session import DeviceRecord, SessionRecord
+    from protocol.store import load_state
+
+    table, key, cls = data.draw(
+        st.sampled_from([(SESSIONS, ALICE.key, SessionRecord), ("device", "self", DeviceRecord)])
+    )
+    stored = _STORED.get(table, key)
+    assert stored is not None
+    changed = bytearray(stored)
+    changed[data.draw(st.integers(0, len(changed) - 1))] ^= data.draw(st.integers(1, 255))
+    with pytest.raises((StateCorrupt, UnsupportedVersion)):
+        load_state(cls, bytes(changed))
