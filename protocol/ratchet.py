@@ -445,7 +445,11 @@ def _current_id(state: RatchetState) -> bytes | None:
 
 
 def _locate(state: RatchetState, message: RatchetMessage) -> tuple[Header, bytes, Source]:
-    """Find the header and the chain of a message: its chain id and Source."""
+    """Find the header and the chain of a message: its chain id and Source.
+
+    With header encryption, trial decryption under HKr, NHKr, then the old
+    chains' header keys, newest first (spec/header-encryption.md §3).
+    """
     profile = state.profile
     if not profile.header_encryption:
         assert message.header is not None
@@ -457,7 +461,8 @@ def _locate(state: RatchetState, message: RatchetMessage) -> tuple[Header, bytes
                 return header, header.dh, index
         return header, header.dh, "next"
     candidates: list[tuple[bytes | None, Source]] = [(state.hkr, "current"), (state.nhkr, "next")]
-    candidates += [(chain.chain_id, index) for index, chain in enumerate(state.old_chains)]
+    newest_first = reversed(list(enumerate(state.old_chains)))
+    candidates += [(chain.chain_id, index) for index, chain in newest_first]
     for hk, source in candidates:
         if hk is not None and (plain := hdecrypt(profile, hk, message.authenticated)) is not None:
             return decode_header(plain), hk, source
