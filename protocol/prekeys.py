@@ -258,6 +258,8 @@ class PrekeyStore:
         Raises UnknownPrekey if either key is already gone, and then the
         caller's store is unchanged (it is immutable).
         """
+        if not isinstance(consumed, ConsumedPrekeys):
+            raise InvalidArgument("consume takes the ConsumedPrekeys of a handshake")
         one_time = dict(self.one_time_prekeys)
         kem = dict(self.kem_prekeys)
         if consumed.one_time_prekey_id is not None:

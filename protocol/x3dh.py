@@ -227,6 +227,8 @@ def initiate(
     (32 bytes). ``kem_encapsulation`` replays a recorded (CT, SS) for vectors
     (spec/pqxdh.md §7); leave it None otherwise.
     """
+    _require(identity, IdentityKeyPair, "identity")
+    _require(bundle, PrekeyBundle, "bundle")
     verify_bundle(bundle, profile)
     ephemeral = X25519KeyPair.from_private(rng.draw("ephemeral_key", X25519_LEN))
     opk = bundle.one_time_prekey
@@ -275,6 +277,8 @@ def respond(
     INVALID_PUBLIC_KEY for an all-zero DH output. The initiator's keys were
     checked when ``message`` was constructed.
     """
+    _require(identity, IdentityKeyPair, "identity")
+    _require(message, InitialData, "message")
     if expected_initiator is not None and not _same_key(expected_initiator, message.identity_key):
         raise UntrustedIdentity("the initiator's identity key is not the expected one")
     if (profile.kem is None) != (message.kem_ciphertext is None):
@@ -313,6 +317,11 @@ def _decapsulate(
 
 def _one_time_prekey(prekeys: PrekeySource, prekey_id: int | None) -> OneTimePrekey | None:
     return None if prekey_id is None else prekeys.one_time_prekey(prekey_id)
+
+
+def _require(value: object, kind: type, what: str) -> None:
+    if not isinstance(value, kind):
+        raise InvalidArgument(f"{what} must be a {kind.__name__}")
 
 
 def _same_key(expected: bytes, actual: bytes) -> bool:

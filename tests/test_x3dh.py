@@ -336,3 +336,21 @@ def test_other_versions_are_unsupported_and_other_encodings_malformed(kind: str)
         decode(msgpack.packb(items, use_bin_type=True) + b"\x00")
     with pytest.raises(MalformedMessage):
         decode(msgpack.packb([*items, None], use_bin_type=True))
+
+
+def test_wrong_argument_types_are_invalid_argument() -> None:
+    responder = Responder(b"types")
+    rng = DrbgRandom(b"a")
+    alice = IdentityKeyPair.generate(rng)
+    sent = initiate(CLASSIC, alice, responder.bundle(), rng)
+    bad: Any = b"not a key"
+    with pytest.raises(InvalidArgument):
+        initiate(CLASSIC, bad, responder.bundle(), rng)
+    with pytest.raises(InvalidArgument):
+        initiate(CLASSIC, alice, bad, rng)
+    with pytest.raises(InvalidArgument):
+        respond(CLASSIC, responder.identity, responder.store, bad)
+    with pytest.raises(InvalidArgument):
+        respond(
+            CLASSIC, responder.identity, responder.store, sent.message, expected_initiator=bad.hex()
+        )
