@@ -1,4 +1,4 @@
-"""The responder's private key material and its prekey store (spec/x3dh.md §2, spec/pqxdh.md §2).
+"""The responder's private keys and its prekey store (spec/x3dh.md §2, §7; spec/pqxdh.md §2).
 
 Each type is frozen, checks its lengths and that its public half belongs to
 its private half, and keeps its private half out of ``repr``. Generation
