@@ -235,7 +235,13 @@ CASES: Final = (
         {"a0t": ("a0", "truncate")},
     ),
 )
-_EXPECTED_ERROR: Final = {"xor": "AUTH_FAILED", "version": "UNSUPPORTED_VERSION"}
+# The result each mutation must produce (spec/session.md §5); a repeated
+# delivery of an unchanged message is DUPLICATE_MESSAGE.
+_EXPECTED: Final = {
+    "xor": "AUTH_FAILED",
+    "version": "UNSUPPORTED_VERSION",
+    "truncate": "MALFORMED_MESSAGE",
+}
 
 
 def _plaintext(message_id: str) -> bytes:
@@ -299,9 +305,8 @@ class _Pair:
         )
 
     def recv(self, actor: str, data: bytes) -> tuple[str, bytes | None]:
-        other = "initiator" if actor == "responder" else "responder"
         try:
-            return "ok", self.managers[actor].decrypt(ADDRESSES[other], data)
+            return "ok", self.managers[actor].decrypt(ADDRESSES[_peer(actor)], data)
         except ProtocolError as exc:
             return exc.code, None
 
@@ -313,6 +318,7 @@ def _session_test(
     pair = _Pair(profile, rngs, f"{profile.name}#{tc_id}", encapsulator)
     pair.initiate()
     messages: dict[str, dict[str, Any]] = {}
+    received: set[str] = set()
     events = []
     for line in case.events:
         op, actor, msg = line.split()
@@ -324,7 +330,11 @@ def _session_test(
             if msg in case.mutations and msg not in messages:
                 original, kind = case.mutations[msg]
                 messages[msg] = _mutated_message(profile, messages[original], msg, kind)
-            event["expect"], _ = pair.recv(actor, from_hex(messages[msg]["bytes"]))
+            event["expect"] = _intended(case, msg, received)
+            result, _ = pair.recv(actor, from_hex(messages[msg]["bytes"]))
+            if result != event["expect"]:
+                raise VectorMismatch(f"generator: {case.comment}: {msg} gave {result}")
+            received.add(msg)
         events.append(event)
     initiator, responder = pair.managers["initiator"], pair.managers["responder"]
     return {
@@ -342,6 +352,13 @@ def _session_test(
         "messages": list(messages.values()),
         "events": events,
     }
+
+
+def _intended(case: Case, msg: str, received: set[str]) -> str:
+    """The result the case is built to produce for receiving ``msg``."""
+    if msg in case.mutations:
+        return _EXPECTED[case.mutations[msg][1]]
+    return "DUPLICATE_MESSAGE" if msg in received else "ok"
 
 
 def _peer(actor: str) -> str:
