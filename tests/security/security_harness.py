@@ -238,9 +238,9 @@ def find_leaks(secrets: Mapping[bytes, str], haystack: bytes) -> set[str]:
             windows[value[start : start + WINDOW]] = label
     found: set[str] = set()
     for start in range(len(haystack) - WINDOW + 1):
-        label = windows.get(haystack[start : start + WINDOW])
-        if label is not None:
-            found.add(label)
+        hit = windows.get(haystack[start : start + WINDOW])
+        if hit is not None:
+            found.add(hit)
     return found
 
 
@@ -283,3 +283,13 @@ class Pair:
 
 def peer_of(address: Address) -> Address:
     return RESPONDER if address == INITIATOR else INITIATOR
+
+
+def converse(pair: Pair, bursts: list[int], rng: DrbgRandom) -> None:
+    """Bursts of messages, alternating from the initiator, each delivered at once and checked."""
+    sender = INITIATOR
+    for count in bursts:
+        for _ in range(count):
+            plaintext = rng.draw("plaintext", 24)
+            assert pair.receive(peer_of(sender), pair.send(sender, plaintext)) == plaintext
+        sender = peer_of(sender)
