@@ -407,6 +407,8 @@ def encrypt_frame(key: FrameKey, ctr: int, metadata: bytes, plaintext: bytes) ->
     return header + key._aead.encrypt(nonce, plaintext, header + metadata)
 
 
+# pyca takes a memoryview through a slower path than bytes; below this size,
+# slicing the body off the header (a copy) is the cheaper of the two.
 _COPY_BELOW: Final = 32 * 1024
 
 
@@ -445,10 +447,5 @@ def open_frame(
         raise LimitExceeded(f"SFrame payload would exceed {MAX_FRAME_SIZE} bytes")
     # The CTR is in range: decode_header or _check_parsed checked it.
     nonce = (key._salt_int ^ ctr).to_bytes(len(key.salt), "big")
-    # pyca reads a memoryview through a slower path (about 1 µs); below _COPY_BELOW
-    # bytes, copying the body is the cheaper way not to pass the header along.
     body = frame[header_len:] if len(frame) < _COPY_BELOW else memoryview(frame)[header_len:]
-    try:
-        return key._aead.decrypt(nonce, body, frame[:header_len] + metadata)
-    except InvalidTag:
-        raise AuthFailed("SFrame authentication tag check failed") from None
+    return _open(key._aead, nonce, body, frame[:header_len] + metadata)
