@@ -76,6 +76,8 @@ SPK_ID: Final = 1
 OPK_ID: Final = 7
 KEM_ID: Final = 2
 UNKNOWN_OPK_ID: Final = 8
+SPK_Z: Final = f"signed_prekey_sig_z[{SPK_ID}]"
+KEM_Z: Final = f"kem_prekey_sig_z[{KEM_ID}]"
 
 
 # --- The actors, rebuilt identically by generator and verifier -------------------------
@@ -98,6 +100,7 @@ class ResponderKeys:
     opk: OneTimePrekey | None
     pqpk: KemPrekey | None
     spk_sig_convention: str
+    sig_z: Mapping[str, bytes]  # the XEdDSA Z of each signature, by draw label
 
     @classmethod
     def generate(cls, profile: Profile, shape: Shape, rng: Random) -> ResponderKeys:
@@ -106,20 +109,23 @@ class ResponderKeys:
         With ``shape.libsignal_signature`` the SPK is signed again with the
         same Z by libsignal's curve25519_sign, as a libsignal client would.
         """
-        identity = IdentityKeyPair.generate(rng)
         recorder = RecordingRandom(rng)
+        identity = IdentityKeyPair.generate(recorder)
         spk = generate_signed_prekey(identity, SPK_ID, recorder)
-        if shape.libsignal_signature:
+        if shape.libsignal_signature:  # the last draw was the SPK signature's Z
             message = encode_ec(spk.key_pair.public)
             signature = libsignal_sign(identity.private, message, recorder.draws[-1][1])
             spk = SignedPrekey(SPK_ID, spk.key_pair, signature)
-        opk = generate_one_time_prekey(OPK_ID, rng) if shape.one_time else None
+        opk = generate_one_time_prekey(OPK_ID, recorder) if shape.one_time else None
         pqpk = None
         if shape.kem and profile.kem is not None:
             last = shape.kem_last_resort
-            pqpk = generate_kem_prekey(identity, KEM_ID, profile.kem, last_resort=last, rng=rng)
+            pqpk = generate_kem_prekey(
+                identity, KEM_ID, profile.kem, last_resort=last, rng=recorder
+            )
+        z = {label: value for label, value in recorder.draws if "_sig_z[" in label}
         convention = "libsignal" if shape.libsignal_signature else "xeddsa"
-        return cls(identity, spk, opk, pqpk, convention)
+        return cls(identity, spk, opk, pqpk, convention, z)
 
     def bundle(self) -> PrekeyBundle:
         return make_bundle(self.identity, self.spk, self.opk, self.pqpk)
@@ -140,12 +146,14 @@ def _inputs(keys: ResponderKeys, initiator: IdentityKeyPair, ek: bytes) -> dict[
             "ik_priv": keys.identity.private.hex(),
             "spk_id": keys.spk.prekey_id,
             "spk_priv": keys.spk.key_pair.private.hex(),
+            "spk_sig_z": keys.sig_z[SPK_Z].hex(),
             "spk_sig_convention": keys.spk_sig_convention,
             "opk_id": None if opk is None else opk.prekey_id,
             "opk_priv": None if opk is None else opk.key_pair.private.hex(),
             "pqspk_id": None if pqpk is None else pqpk.prekey_id,
             "pqspk_seed": None if pqpk is None else pqpk.seed.hex(),
             "pqspk_last_resort": None if pqpk is None else pqpk.last_resort,
+            "pqspk_sig_z": None if pqpk is None else keys.sig_z[KEM_Z].hex(),
         },
     }
 
