@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from callkeys_harness import CALL_ID, Call, Clock
 
@@ -89,8 +87,8 @@ def test_checkpoint_resumes_at_the_reservation_limit() -> None:
 
 
 def _at_counter(sender: CallSender, ctr: int, step: int = 0) -> CallSender:
-    current = replace(sender.state.current, next_ctr=ctr, reserved_ctr=ctr, step=step)
-    return CallSender(replace(sender.state, current=current), clock=Clock())
+    current = sender.state.current._replace(next_ctr=ctr, reserved_ctr=ctr, step=step)
+    return CallSender(sender.state._replace(current=current), clock=Clock())
 
 
 def test_last_counter_is_used_then_the_sender_ratchets_instead_of_wrapping() -> None:
@@ -166,8 +164,8 @@ def test_a_join_during_a_pending_rotation_delivers_both_keys_to_the_joiner() -> 
 def test_a_join_at_the_last_step_starts_a_new_generation_for_everyone() -> None:
     call = Call(["a", "b"])
     sender = call.senders["a"]
-    current = replace(sender.state.current, step=255)
-    call.senders["a"] = CallSender(replace(sender.state, current=current), clock=call.clock)
+    current = sender.state.current._replace(step=255)
+    call.senders["a"] = CallSender(sender.state._replace(current=current), clock=call.clock)
     call.join("c")
     assert call.senders["a"].state.pending is not None
     assert [g.generation for g in call.receivers["c"].state.senders["a"]] == [1]

@@ -16,7 +16,7 @@ the frame.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from protocol.errors import (
     DuplicateMessage,
@@ -39,17 +39,20 @@ from protocol.media.sframe import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class StepKey:
-    """The frame key of one (generation, step) and the counters seen under it."""
+class StepKey(NamedTuple):
+    """The frame key of one (generation, step) and the counters seen under it.
+
+    The receiver's records (StepKey, GenerationKeys, ReceiverState) are
+    immutable named tuples rather than frozen dataclasses: every frame
+    rebuilds them, and a tuple is the cheapest immutable record Python has.
+    """
 
     step: int
     frame_key: FrameKey
     window: ReplayWindow
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class GenerationKeys:
+class GenerationKeys(NamedTuple):
     """What a receiver holds of one sender's generation.
 
     ``latest_base_key`` is the base_key of ``latest_step``, the newest step
@@ -74,8 +77,7 @@ class GenerationKeys:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class ReceiverState:
+class ReceiverState(NamedTuple):
     """One device's receiving keys for one call (its repr has no secrets).
 
     ``senders`` maps a sender device to its generations, ascending; the
@@ -88,6 +90,11 @@ class ReceiverState:
     members: frozenset[str]
     senders: Mapping[str, tuple[GenerationKeys, ...]]
     limits: MediaLimits
+
+    def with_sender(self, device: str, gens: tuple[GenerationKeys, ...]) -> ReceiverState:
+        """This state with ``device``'s generations replaced (a new mapping; the hot path)."""
+        senders = {**self.senders, device: gens}
+        return ReceiverState(self.call_id, self.device, self.r, self.members, senders, self.limits)
 
 
 def new_receiver(
@@ -106,18 +113,20 @@ def new_receiver(
 def add_members(state: ReceiverState, devices: Iterable[str]) -> ReceiverState:
     """Accept keys and frames from more devices."""
     added = frozenset(check_device_id(device) for device in devices) - {state.device}
-    return replace(state, members=state.members | added)
+    return state._replace(members=state.members | added)
 
 
 def remove_members(state: ReceiverState, devices: Iterable[str]) -> ReceiverState:
     """Stop accepting anything from ``devices`` and forget their keys."""
     removed = frozenset(check_device_id(device) for device in devices)
     senders = {d: gens for d, gens in state.senders.items() if d not in removed}
-    return replace(state, members=state.members - removed, senders=senders)
+    return state._replace(members=state.members - removed, senders=senders)
 
 
 def _live(gens: tuple[GenerationKeys, ...], now: float, grace: float) -> tuple[GenerationKeys, ...]:
     """Drop generations whose grace period ended: a newer one has been in use for ``grace`` s."""
+    if len(gens) < 2:
+        return gens  # the common case: nothing older can expire
     cutoff = max(
         (
             g.generation
@@ -162,7 +171,7 @@ def receive_media_key(
     installed = GenerationKeys(key.generation, key.cipher_suite, key.step, key.base_key, (step,))
     merged = sorted((*gens, installed), key=lambda g: g.generation)
     kept = tuple(merged[-state.limits.max_generations :])
-    return replace(state, senders={**state.senders, from_device: kept})
+    return state.with_sender(from_device, kept)
 
 
 def _window(state: ReceiverState) -> ReplayWindow:
@@ -187,19 +196,26 @@ def _catch_up(state: ReceiverState, gen: GenerationKeys, step: int) -> Generatio
             steps.append(
                 StepKey(current, derive_frame_key(gen.suite, base_key, kid), _window(state))
             )
-    return replace(gen, latest_step=step, latest_base_key=base_key, steps=tuple(steps[-retain:]))
+    return gen._replace(latest_step=step, latest_base_key=base_key, steps=tuple(steps[-retain:]))
 
 
-def _step_key(
-    state: ReceiverState, gen: GenerationKeys, step: int
-) -> tuple[GenerationKeys, StepKey]:
-    for known in gen.steps:
-        if known.step == step:
-            return gen, known
+def _index(items: tuple[StepKey, ...] | tuple[GenerationKeys, ...], value: int) -> int:
+    """The position of the step or generation numbered ``value`` (each record's first field), or -1."""
+    for position, item in enumerate(items):
+        if item[0] == value:
+            return position
+    return -1
+
+
+def _step_key(state: ReceiverState, gen: GenerationKeys, step: int) -> tuple[GenerationKeys, int]:
+    """The generation (caught up if needed) and the position of ``step`` in its steps."""
+    position = _index(gen.steps, step)
+    if position >= 0:
+        return gen, position
     if step < gen.latest_step:
         raise UnknownKeyId("this ratchet step is no longer retained")
     advanced = _catch_up(state, gen, step)
-    return advanced, advanced.steps[-1]
+    return advanced, len(advanced.steps) - 1
 
 
 def decrypt_frame(
@@ -215,19 +231,17 @@ def decrypt_frame(
     kid, ctr, header_len = decode_header(frame)
     generation, step = kid >> state.r, kid & ((1 << state.r) - 1)
     gens = _live(state.senders.get(sender, ()), now, state.limits.grace_period)
-    gen = next((g for g in gens if g.generation == generation), None)
-    if gen is None:
+    at = _index(gens, generation)
+    if at < 0:
         raise UnknownKeyId("no key of this sender for the frame's KID")
-    gen, step_key = _step_key(state, gen, step)
+    gen, position = _step_key(state, gens[at], step)
+    step_key = gen.steps[position]
     step_key.window.check(ctr)
     plaintext = open_frame(step_key.frame_key, frame, metadata, (kid, ctr, header_len))
-    recorded = replace(step_key, window=step_key.window.record(ctr))
-    steps = tuple(recorded if s.step == step else s for s in gen.steps)
+    # Authenticated: commit the counter, the caught-up steps and the first-frame time.
+    recorded = StepKey(step, step_key.frame_key, step_key.window.record(ctr))
+    steps = (*gen.steps[:position], recorded, *gen.steps[position + 1 :])
     first = now if gen.first_frame_at is None else gen.first_frame_at
-    gen = replace(gen, steps=steps, first_frame_at=first)
-    updated = _live(
-        tuple(gen if g.generation == generation else g for g in gens),
-        now,
-        state.limits.grace_period,
-    )
-    return replace(state, senders={**state.senders, sender: updated}), plaintext
+    gen = GenerationKeys(generation, gen.suite, gen.latest_step, gen.latest_base_key, steps, first)
+    updated = _live((*gens[:at], gen, *gens[at + 1 :]), now, state.limits.grace_period)
+    return state.with_sender(sender, updated), plaintext

@@ -14,17 +14,18 @@ unauthenticated frames).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from protocol.errors import FrameReplay
 
 
-@dataclass(frozen=True, slots=True)
-class ReplayWindow:
+class ReplayWindow(NamedTuple):
     """Seen counters of one (sender device, KID): the highest and a bitmap below it.
 
     Bit ``i`` of ``seen`` is set when counter ``highest - i`` was authenticated;
     bit 0 is ``highest`` itself. ``highest`` is None before the first frame.
+    An immutable tuple: it is rebuilt for every frame, and a tuple is the
+    cheapest immutable record Python has.
     """
 
     size: int

@@ -19,7 +19,7 @@ state.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from protocol.errors import InvalidArgument, LimitExceeded
@@ -48,12 +48,14 @@ class KeyDelivery(NamedTuple):
     message: bytes
 
 
-@dataclass(frozen=True, slots=True, repr=False)
-class SendKey:
+class SendKey(NamedTuple):
     """The key the sender encrypts with now: one (generation, step) and its counters.
 
     Counters below ``next_ctr`` were used; counters below ``reserved_ctr`` are
     covered by a reservation the caller persisted (spec/media.md §5.4).
+    SendKey and SenderState are immutable named tuples rather than frozen
+    dataclasses: every frame rebuilds them, and a tuple is the cheapest
+    immutable record Python has.
     """
 
     generation: int
@@ -62,6 +64,12 @@ class SendKey:
     frame_key: FrameKey
     next_ctr: int = 0
     reserved_ctr: int = 0
+
+    def with_counters(self, next_ctr: int, reserved_ctr: int) -> SendKey:
+        """This key with other counters (a direct constructor call: this is the hot path)."""
+        return SendKey(
+            self.generation, self.step, self.base_key, self.frame_key, next_ctr, reserved_ctr
+        )
 
     def __repr__(self) -> str:
         return (
@@ -82,8 +90,7 @@ class PendingKey:
         return f"PendingKey(generation={self.generation}, switch_at={self.switch_at})"
 
 
-@dataclass(frozen=True, slots=True)
-class SenderState:
+class SenderState(NamedTuple):
     """Everything one sending device keeps for one call (its repr has no secrets)."""
 
     call_id: bytes
@@ -94,6 +101,19 @@ class SenderState:
     current: SendKey
     pending: PendingKey | None
     limits: MediaLimits
+
+    def with_current(self, current: SendKey) -> SenderState:
+        """This state with another current key (a direct constructor call: the hot path)."""
+        return SenderState(
+            self.call_id,
+            self.device,
+            self.suite,
+            self.r,
+            self.members,
+            current,
+            self.pending,
+            self.limits,
+        )
 
 
 PersistHook = Callable[[SenderState], None]
@@ -185,13 +205,13 @@ def sender_join(
     members = state.members | joiners
     if state.current.step + 1 < 1 << state.r:
         stepped = _ratchet_step(state)
-        new = replace(state, members=members, current=stepped)
+        new = state._replace(members=members, current=stepped)
         keys = [_media_key(new, stepped.generation, stepped.step, stepped.base_key)]
         if new.pending is not None:
             keys.append(_media_key(new, new.pending.generation, 0, new.pending.base_key))
         return new, _deliver(joiners, keys)
     pending = state.pending or _rotate(state, rng, now)
-    new = replace(state, members=members, pending=pending)
+    new = state._replace(members=members, pending=pending)
     receivers = joiners if state.pending is not None else members
     return new, _deliver(receivers, [_media_key(new, pending.generation, 0, pending.base_key)])
 
@@ -209,7 +229,7 @@ def sender_leave(
     if not leavers <= state.members:
         raise InvalidArgument("a leaving device is not a member")
     pending = _rotate(state, rng, now)
-    new = replace(state, members=state.members - leavers, pending=pending)
+    new = state._replace(members=state.members - leavers, pending=pending)
     return new, _deliver(new.members, [_media_key(new, pending.generation, 0, pending.base_key)])
 
 
@@ -218,7 +238,7 @@ def _switch_if_due(state: SenderState, now: float) -> SenderState:
     if pending is None or now < pending.switch_at:
         return state
     current = _send_key(state.suite, state.r, pending.generation, 0, pending.base_key)
-    return replace(state, current=current, pending=None)
+    return state._replace(current=current, pending=None)
 
 
 def _step_if_exhausted(state: SenderState) -> SenderState:
@@ -228,12 +248,13 @@ def _step_if_exhausted(state: SenderState) -> SenderState:
         return state
     if current.step + 1 >= 1 << state.r:
         raise LimitExceeded("counters and ratchet steps of this generation are exhausted")
-    return replace(state, current=_ratchet_step(state))
+    return state.with_current(_ratchet_step(state))
 
 
 def checkpoint(state: SenderState) -> SenderState:
     """The state a restarted sender resumes from: counters continue after the reservation."""
-    return replace(state, current=replace(state.current, next_ctr=state.current.reserved_ctr))
+    current = state.current
+    return state.with_current(current.with_counters(current.reserved_ctr, current.reserved_ctr))
 
 
 def _reserve(state: SenderState, persist: PersistHook | None) -> SenderState:
@@ -242,7 +263,7 @@ def _reserve(state: SenderState, persist: PersistHook | None) -> SenderState:
     if current.next_ctr < current.reserved_ctr:
         return state
     limit = min(current.next_ctr + state.limits.reservation_block, MAX_CTR + 1)
-    reserved = replace(state, current=replace(current, reserved_ctr=limit))
+    reserved = state.with_current(current.with_counters(current.next_ctr, limit))
     if persist is not None:
         try:
             persist(checkpoint(reserved))
@@ -268,4 +289,5 @@ def sender_encrypt(
     ready = _reserve(_step_if_exhausted(_switch_if_due(state, now)), persist)
     current = ready.current
     frame = encrypt_frame(current.frame_key, current.next_ctr, metadata, plaintext)
-    return replace(ready, current=replace(current, next_ctr=current.next_ctr + 1)), frame
+    advanced = current.with_counters(current.next_ctr + 1, current.reserved_ctr)
+    return ready.with_current(advanced), frame
