@@ -229,9 +229,7 @@ async def load_run(relay: RelayProcess, load: Load) -> None:
 
 def test_small_load_delivers_every_message_and_frame_exactly_once(relay: RelayProcess) -> None:
     run(
-        load_run(
-            relay, Load(devices=12, messages_per_device=40, call_size=3, frames_per_member=30)
-        ),
+        load_run(relay, Load(devices=9, messages_per_device=30, call_size=3, frames_per_member=30)),
         60,
     )
 
@@ -291,7 +289,7 @@ def test_relay_killed_mid_load_and_restarted_loses_and_duplicates_nothing(
     relay: RelayProcess,
 ) -> None:
     run(
-        crash_run(relay, Load(devices=8, messages_per_device=60, call_size=0, frames_per_member=0)),
+        crash_run(relay, Load(devices=6, messages_per_device=50, call_size=0, frames_per_member=0)),
         90,
     )
 

@@ -11,7 +11,7 @@ of it is in what the relay saw) and must never be kept.
   public by design (``PUBLIC_DRAWS``);
 * snapshots of state: every ``bytes`` in a field that holds a secret
   (``SECRET_FIELDS``, by class: rk, cks, ckr, hks, …, a MediaKey's base_key),
-  found by walking the frozen dataclasses, plus the message keys the chain
+  found by walking the frozen dataclasses and named tuples, plus the message keys the chain
   keys produce next (KDF_CK and the AEAD key expansion);
 * plaintexts of messages and frames.
 
@@ -50,16 +50,25 @@ SECRET_FIELDS: Final = {
 }
 
 
+def _named_fields(value: object) -> list[tuple[str, object]] | None:
+    """The (name, value) pairs of a dataclass or named tuple; None for anything else."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return list(zip(value._fields, value, strict=True))
+    return None
+
+
 def secret_fields(value: object, secret: str = "") -> Iterator[tuple[str, bytes]]:
     """Every (field name, bytes) under ``value`` held in a field listed in SECRET_FIELDS."""
+    named = _named_fields(value)
     if isinstance(value, bytes):
         if secret:
             yield secret, value
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+    elif named is not None:
         listed = SECRET_FIELDS.get(type(value).__name__, frozenset())
-        for field in dataclasses.fields(value):
-            name = field.name if field.name in listed else ""
-            yield from secret_fields(getattr(value, field.name), name)
+        for name, item in named:
+            yield from secret_fields(item, name if name in listed else "")
     elif isinstance(value, Mapping):
         for item in value.values():
             yield from secret_fields(item, secret)
@@ -121,11 +130,12 @@ class SecretLog:
 
 
 def _ratchet_states(value: object) -> Iterator[RatchetState]:
+    named = _named_fields(value)
     if isinstance(value, RatchetState):
         yield value
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for field in dataclasses.fields(value):
-            yield from _ratchet_states(getattr(value, field.name))
+    elif named is not None:
+        for _, item in named:
+            yield from _ratchet_states(item)
     elif isinstance(value, tuple | list):
         for item in value:
             yield from _ratchet_states(item)
