@@ -27,6 +27,7 @@ one transaction (spec/storage.md §7).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sqlite3
 import types
 import typing
@@ -122,12 +123,21 @@ def _decode_dict(raw: object, args: tuple[Any, ...]) -> dict[object, object]:
     return out
 
 
+@functools.cache
+def _layout(cls: type) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The field names and resolved type hints of a state dataclass, once per class.
+
+    ``typing.get_type_hints`` evaluates every annotation string again on each
+    call; per decoded object it was most of the cost of loading a session.
+    """
+    return tuple(f.name for f in dataclasses.fields(cls)), typing.get_type_hints(cls)
+
+
 def _decode_dataclass(raw: object, cls: type[T]) -> T:
     if not isinstance(raw, dict):
         raise _corrupt(f"{cls.__name__} must be a map")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    if list(raw) != names:
+    names, hints = _layout(typing.cast(type, cls))
+    if tuple(raw) != names:
         raise _corrupt(f"{cls.__name__} fields differ")
     values = {name: _decode(raw[name], hints[name]) for name in names}
     try:
