@@ -200,7 +200,10 @@ def _catch_up(state: ReceiverState, gen: GenerationKeys, step: int) -> Generatio
 
 
 def _index(items: tuple[StepKey, ...] | tuple[GenerationKeys, ...], value: int) -> int:
-    """The position of the step or generation numbered ``value`` (each record's first field), or -1."""
+    """The position of the step or generation numbered ``value``, or -1.
+
+    Both records carry their number in their first field.
+    """
     for position, item in enumerate(items):
         if item[0] == value:
             return position
