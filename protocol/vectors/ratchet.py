@@ -466,6 +466,8 @@ def _recv_record(before: RatchetState, after: RatchetState) -> dict[str, Any]:
 
 # --- Mutations (spec/ratchet.md §8: one per negative test) ------------------------------
 
+_MUTATION_SALT: Final = bytes(16)
+
 
 def _flip_last(data: bytes) -> bytes:
     return data[:-1] + bytes([data[-1] ^ 1])
@@ -501,12 +503,15 @@ def _mutate(
                 profile,
                 sender.hks,
                 encode_header(low),
-                ScriptedRandom([("header_nonce", body[:16])]),
+                ScriptedRandom([("header_nonce", _MUTATION_SALT)]),
             )
         elif not signal:
             body = encode_header(low)
         header = low
-        description = "ratchet key replaced by u = 0 (header re-encrypted under HKs when encrypted)"
+        description = (
+            "ratchet key replaced by u = 0; an encrypted header is sealed again under HKs "
+            "with r = 16 zero bytes (not the original r: a subkey never seals two headers)"
+        )
     if signal:
         assert header is not None
         return (
