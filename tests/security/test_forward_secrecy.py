@@ -1,0 +1,271 @@
+"""Forward secrecy against a thief of a device's whole state: spec/security.md §3.5.
+
+The relay captures everything; at time t it obtains a device's complete
+state (every record of its store, or its call key states). Messages the
+device had received before t then stay undecryptable with that state, both
+through the session API and by trying every message key the state yields;
+messages still in flight at t are readable (they must be, for the device to
+read them), which shows the stolen state is complete. Frames: exactly the
+frames under a (generation, ratchet step) whose key the state still holds
+open with it; all earlier frames stay closed (FS granularity of RFC 9605
+§5.1 sender keys is the ratchet step and the generation, spec/media.md §5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Final
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from security_harness import (
+    INITIATOR,
+    Pair,
+    Secrets,
+    Snapshot,
+    peer_of,
+    restore,
+    session_state,
+    stored_states,
+)
+
+from protocol import wire
+from protocol.errors import ProtocolError
+from protocol.media.callkeys import CallReceiver, CallSender
+from protocol.media.limits import DEFAULT_R, MediaLimits
+from protocol.media.sender import KeyDelivery
+from protocol.media.sframe import (
+    DEFAULT_SUITE,
+    MIN_BASE_KEY_LEN,
+    FrameKey,
+    decode_header,
+    derive_frame_key,
+    open_frame,
+    ratchet_base_key,
+)
+from protocol.profiles import PROFILES
+from protocol.randomness import DrbgRandom
+from protocol.ratchet import kdf_ck
+from protocol.relay.keytrial import Sample, opens
+from protocol.session import Address, SessionManager, SessionRecord
+
+SETTINGS: Final = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+CHAIN_LOOKAHEAD: Final = 16
+
+
+@dataclass(frozen=True)
+class Captured:
+    """One message as the relay carried it, and whether it was delivered before the theft."""
+
+    sender: Address
+    data: bytes
+    plaintext: bytes
+    delivered: bool
+
+
+def run_conversation(pair: Pair, bursts: list[int], held: int, rng: DrbgRandom) -> list[Captured]:
+    """Bursts alternating from the initiator; the last ``held`` messages stay in flight."""
+    captured, sender = [], INITIATOR
+    for number, count in enumerate(bursts):
+        for index in range(count):
+            plaintext = rng.draw("plaintext", 24)
+            data = pair.send(sender, plaintext)
+            in_flight = number == len(bursts) - 1 and index >= count - held
+            if not in_flight:
+                assert pair.receive(peer_of(sender), data) == plaintext
+            captured.append(Captured(sender, data, plaintext, not in_flight))
+        sender = peer_of(sender)
+    return captured
+
+
+def thief_decrypts(stolen: Snapshot, message: Captured, victim: Address) -> bool:
+    """Whether the stolen store, used as the victim's device, opens the message."""
+    manager = SessionManager(restore(stolen), DrbgRandom(b"thief"))
+    try:
+        return manager.decrypt(peer_of(victim), message.data) == message.plaintext
+    except ProtocolError:
+        return False
+
+
+def message_keys_in(stolen: Snapshot) -> Iterator[bytes]:
+    """Every message key the stolen records hold, or yield by KDF_CK from a chain key they hold."""
+    for state in stored_states(stolen):
+        if not isinstance(state, SessionRecord):
+            continue
+        for session in state.states():
+            r = session.ratchet
+            yield from r.mkskipped.values()
+            for ck in (r.cks, r.ckr, *(chain.ck for chain in r.old_chains)):
+                for _ in range(CHAIN_LOOKAHEAD if ck is not None else 0):
+                    assert ck is not None
+                    ck, mk = kdf_ck(r.profile, ck)
+                    yield mk
+
+
+def sample(pair: Pair, message: Captured) -> Sample:
+    """The message as keytrial takes it: its ratchet message and the session's AD."""
+    try:
+        inner = wire.decode_prekey_message(pair.profile, message.data).message
+    except ProtocolError:
+        inner = message.data
+    ad = session_state(pair.stores[INITIATOR], peer_of(INITIATOR)).current.ad
+    return Sample("message", ad, wire.decode_message(pair.profile, inner), b"")
+
+
+@SETTINGS
+@given(
+    profile=st.sampled_from(sorted(PROFILES)),
+    seed=st.binary(min_size=4, max_size=4),
+    bursts=st.lists(st.integers(1, 3), min_size=1, max_size=6),
+    held=st.integers(0, 3),
+    victim_is_initiator=st.booleans(),
+)
+def test_state_stolen_at_t_opens_no_message_received_before_t(
+    profile: str, seed: bytes, bursts: list[int], held: int, victim_is_initiator: bool
+) -> None:
+    pair = Pair.create(PROFILES[profile], seed)
+    captured = run_conversation(pair, bursts, min(held, bursts[-1]), DrbgRandom(seed))
+    victim = INITIATOR if victim_is_initiator else peer_of(INITIATOR)
+    stolen = pair.records(victim)
+    for message in captured:
+        if message.sender != victim:
+            assert thief_decrypts(stolen, message, victim) == (not message.delivered)
+    if pair.profile.aead != "AES-256-GCM":
+        return
+    keys = set(message_keys_in(stolen))
+    for message in captured:
+        if message.delivered or message.sender == victim:
+            assert not any(opens(key, sample(pair, message), pair.profile) for key in keys)
+
+
+# --- Frames -------------------------------------------------------------------------------
+
+CALL_ID: Final = bytes(16)
+SENDER, VICTIM = "sender.1", "victim.1"
+FRAME_LIMITS: Final = MediaLimits(rotation_delay=1.0, grace_period=2.0, max_retained_steps=3)
+LOOKAHEAD_STEPS: Final = 8
+Event = str  # "frame", "join", "leave" or "wait"
+
+
+class CallRun:
+    """One sender and the victim in a call that others join and leave; frames are captured."""
+
+    def __init__(self, seed: bytes) -> None:
+        self.now = 0.0
+        self.rng = DrbgRandom(seed)
+        self.others = ["other.0"]
+        clock = lambda: self.now  # noqa: E731
+        self.receiver = CallReceiver(
+            CALL_ID, VICTIM, [SENDER, *self.others], clock=clock, limits=FRAME_LIMITS
+        )
+        self.sender, deliveries = CallSender.start(
+            CALL_ID, SENDER, [VICTIM, *self.others], clock=clock, rng=self.rng, limits=FRAME_LIMITS
+        )
+        self.install(deliveries)
+        self.frames: list[bytes] = []
+        self.sent_at: list[float] = []
+        self.joined = 1
+
+    def install(self, deliveries: list[KeyDelivery]) -> None:
+        for device, message in deliveries:
+            if device == VICTIM:
+                self.receiver.install(SENDER, message)
+
+    def step(self, event: Event) -> None:
+        if event == "frame":
+            frame = self.sender.encrypt(self.rng.draw("frame", 40))
+            assert self.receiver.receive(SENDER, frame) is not None
+            self.frames.append(frame)
+            self.sent_at.append(self.now)
+        elif event == "join":
+            newcomer = f"other.{self.joined}"
+            self.joined += 1
+            self.others.append(newcomer)
+            self.receiver.add_members([newcomer])
+            self.install(self.sender.join([newcomer], self.rng))
+        elif event == "leave" and self.others:
+            leaver = self.others.pop(0)
+            self.receiver.remove_members([leaver])
+            self.install(self.sender.leave([leaver], self.rng))
+        elif event == "wait":
+            self.now += 1.5
+
+
+def thief_frame_keys(run: CallRun, kids: set[int]) -> list[FrameKey]:
+    """Every frame key for ``kids`` a thief of both call states can try.
+
+    It does not need to know which bytes are what: each secret value of the
+    states (deny by default, as in the leak scan) is tried as a base key, and
+    every ratchet step ahead of it (RFC 9605 §5.1), and each (key, salt) pair
+    the states hold is tried under every KID.
+    """
+    secrets = Secrets()
+    secrets.add_state(run.receiver.state)
+    secrets.add_state(run.sender.state)
+    values = [v for v in secrets.items() if len(v) >= MIN_BASE_KEY_LEN]
+    keys = [
+        FrameKey(DEFAULT_SUITE, kid, k.key, k.salt) for k in held_frame_keys(run) for kid in kids
+    ]
+    for base_key in values:
+        for _ in range(LOOKAHEAD_STEPS):
+            keys += [derive_frame_key(DEFAULT_SUITE, base_key, kid) for kid in kids]
+            base_key = ratchet_base_key(DEFAULT_SUITE, base_key)
+    return keys
+
+
+def held_frame_keys(run: CallRun) -> list[FrameKey]:
+    keys = [run.sender.state.current.frame_key]
+    for generation in run.receiver.state.senders.get(SENDER, ()):
+        keys += [step.frame_key for step in generation.steps]
+    return keys
+
+
+def opens_frame(keys: list[FrameKey], frame: bytes) -> bool:
+    kid = decode_header(frame)[0]
+    for key in (k for k in keys if k.kid == kid):
+        try:
+            open_frame(key, frame, b"")
+        except ProtocolError:
+            continue
+        return True
+    return False
+
+
+def closed_by_the_rules(run: CallRun, frame: bytes) -> bool:
+    """What spec/media.md §6 says no one holds at t any more: a generation whose grace
+    period after a newer one ended, or a step at least max_retained_steps behind the
+    newest seen, and for the sender anything before its current (generation, step)."""
+    g, s = split(decode_header(frame)[0])
+    seen = [(split(decode_header(f)[0]), at) for f, at in zip(run.frames, run.sent_at, strict=True)]
+    retired = any(g2 > g and at + FRAME_LIMITS.grace_period <= run.now for (g2, _), at in seen)
+    newest = max(s2 for (g2, s2), _ in seen if g2 == g)
+    stale = newest - s >= FRAME_LIMITS.max_retained_steps
+    current = run.sender.state.current
+    return (retired or stale) and (g, s) < (current.generation, current.step)
+
+
+def split(kid: int) -> tuple[int, int]:
+    return kid >> DEFAULT_R, kid & ((1 << DEFAULT_R) - 1)
+
+
+@SETTINGS
+@example(seed=b"\x00", events=["frame", "join", "frame", "join", "frame", "join", "join", "frame"])
+@example(seed=b"\x01", events=["frame", "leave", "wait", "frame", "wait", "wait", "frame"])
+@given(
+    seed=st.binary(min_size=1, max_size=4),
+    events=st.lists(st.sampled_from(["frame", "join", "leave", "wait"]), max_size=24),
+)
+def test_call_state_stolen_at_t_opens_no_frame_under_a_retired_generation_or_step(
+    seed: bytes, events: list[Event]
+) -> None:
+    run = CallRun(seed)
+    for event in [*events, "frame"]:
+        run.step(event)
+    keys = thief_frame_keys(run, {decode_header(frame)[0] for frame in run.frames})
+    for frame in run.frames:
+        if closed_by_the_rules(run, frame):
+            assert not opens_frame(keys, frame)
+    assert opens_frame(keys, run.frames[-1])  # the thief's keys are real: the current one opens
