@@ -13,7 +13,8 @@ sender's membership operation delivered it. Then, for every delivery:
 * a frame that fails changes no receiver state.
 
 The limits are raised so that only these rules decide; each limit is tested
-at its boundary in test_callkeys_receiver.py.
+at its boundary in test_callkeys_receiver.py. Below that: the replay window
+against a set-based model, and arbitrary input to the decoders.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ from callkeys_harness import Call
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.errors import ProtocolError
+from protocol.errors import FrameReplay, MalformedMessage, ProtocolError, UnsupportedVersion
 from protocol.media.limits import MediaLimits
 from protocol.media.messages import decode_media_key
+from protocol.media.replay import ReplayWindow
 from protocol.media.sender import KeyDelivery
 from protocol.media.sframe import decode_header
 
@@ -183,11 +185,7 @@ class Run:
         self.call.clock.now += 1.0
 
 
-@settings(max_examples=60, deadline=None)
-@given(initial=st.integers(2, 4), ops=OPS)
-def test_members_decrypt_exactly_the_frames_of_keys_they_held_and_each_only_once(
-    initial: int, ops: list[tuple[object, ...]]
-) -> None:
+def _run_schedule(initial: int, ops: list[tuple[object, ...]]) -> None:
     run = Run(initial)
     for op in ops:
         name, *args = op
@@ -196,3 +194,69 @@ def test_members_decrypt_exactly_the_frames_of_keys_they_held_and_each_only_once
     for index in range(len(run.frames)):
         for device in range(8):
             run.deliver(index, device)
+
+
+@settings(max_examples=60, deadline=None)
+@given(initial=st.integers(2, 4), ops=OPS)
+def test_members_decrypt_exactly_the_frames_of_keys_they_held_and_each_only_once(
+    initial: int, ops: list[tuple[object, ...]]
+) -> None:
+    _run_schedule(initial, ops)
+
+
+@pytest.mark.slow
+@settings(max_examples=2000, deadline=None)
+@given(initial=st.integers(2, 4), ops=OPS)
+def test_many_schedules_keep_the_membership_rules(
+    initial: int, ops: list[tuple[object, ...]]
+) -> None:
+    _run_schedule(initial, ops)
+
+
+@settings(max_examples=200, deadline=None)
+@given(size=st.integers(1, 70), counters=st.lists(st.integers(0, 300), max_size=80))
+def test_replay_window_accepts_exactly_what_a_set_of_seen_counters_allows(
+    size: int, counters: list[int]
+) -> None:
+    window, seen = ReplayWindow(size), set[int]()
+    for ctr in counters:
+        fresh = not seen or ctr > max(seen) or (max(seen) - ctr < size and ctr not in seen)
+        try:
+            window.check(ctr)
+        except FrameReplay:
+            assert not fresh
+            continue
+        assert fresh
+        window = window.record(ctr)
+        seen.add(ctr)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=200))
+def test_arbitrary_bytes_as_a_media_key_raise_only_parse_errors(data: bytes) -> None:
+    with pytest.raises((MalformedMessage, UnsupportedVersion)):
+        decode_media_key(data)
+
+
+RECEIVING_CALL = Call(["a", "b"])
+GENUINE_FRAME = RECEIVING_CALL.senders["a"].encrypt(b"genuine")
+
+
+def _flip(position: int, mask: int) -> bytes:
+    """The genuine frame with the byte at ``position`` (mod its length) XORed with ``mask``."""
+    frame = bytearray(GENUINE_FRAME)
+    frame[position % len(frame)] ^= mask
+    return bytes(frame)
+
+
+FRAMES = st.binary(max_size=64) | st.builds(_flip, st.integers(0, 1000), st.integers(1, 255))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=FRAMES)
+def test_arbitrary_or_mutated_frames_raise_protocol_errors_and_change_nothing(data: bytes) -> None:
+    receiver = RECEIVING_CALL.receivers["b"]
+    before = receiver.state
+    with pytest.raises(ProtocolError):
+        receiver.decrypt("a", data)
+    assert receiver.state is before
