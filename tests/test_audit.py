@@ -10,7 +10,7 @@ import pytest
 
 from protocol.demo import DemoOptions, run_demo
 from protocol.profiles import PQ_DEFAULT
-from protocol.relay.audit import AuditResult, describe, model_of, scan_secrets
+from protocol.relay.audit import AuditResult, audit, describe, model_of, scan_secrets
 from protocol.relay.keytrial import candidate_keys, public_values, samples, trial
 from protocol.relay.knowledge import Atom, Model, call_model, session_model
 from protocol.relay.observe import observe
@@ -137,3 +137,32 @@ def test_secrets_dump_holds_every_kind_of_secret_and_its_log_redacts_them(
     log = SecretLog()
     log.add("rk", bytes(range(32)))
     assert bytes(range(32)).hex() not in repr(log) and "redacted" in repr(log)
+
+
+def test_audit_reports_garbage_traffic_and_unparsable_frames_without_failing(
+    tmp_path: Path,
+) -> None:
+    from protocol.prekeys import IdentityKeyPair
+    from protocol.relay.harness import LOOPBACK, connect_device, running_relay
+
+    capture = tmp_path / "relay.capture"
+
+    async def main() -> None:
+        async with running_relay(tmp_path / "relay.db", capture_path=capture) as server:
+            a = await connect_device(server.port, "alice", 1, IdentityKeyPair.generate())
+            b = await connect_device(server.port, "bob", 1, IdentityKeyPair.generate())
+            await a.join(b"room")
+            await b.join(b"room")
+            await a.send_media(b"room", b"\x80")  # a KID byte is missing
+            reader, writer = await asyncio.open_connection(LOOPBACK, server.port)
+            writer.write(b"\x00\x00\x00\x02\xc1\xc1")
+            await reader.read()
+            writer.close()
+            await a.close()
+            await b.close()
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+    result = audit(capture)
+    text = "\n".join(result.report)
+    assert "'unparsable'" in text and "malformed frames: [3]" in text
+    assert result.ok, result.problems

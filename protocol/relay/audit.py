@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from protocol.errors import ProtocolError
 from protocol.media.sframe import decode_header
 from protocol.profiles import DEFAULT_PROFILE, Profile
 from protocol.relay.keytrial import candidate_keys, public_values, samples, trial
@@ -102,16 +103,24 @@ def _describe_calls(seen: Observation, result: AuditResult) -> None:
         room = event.call.hex()[:8]
         result.say(f"    +{when:7.3f} s  room {room}  {event.event:<5} {name(event.device)}")
     per_sender: dict[str, list[int]] = {}
-    kids: dict[str, set[int]] = {}
+    kids: dict[str, set[int | str]] = {}
     for media in seen.media:
         per_sender.setdefault(name(media.sender), []).append(len(media.frame))
-        kids.setdefault(name(media.sender), set()).add(decode_header(media.frame)[0])
+        kids.setdefault(name(media.sender), set()).add(_kid(media.frame))
     for sender, sizes in sorted(per_sender.items()):
         result.say(
             f"  frames from {sender}: {len(sizes)}, {sum(sizes):,} bytes, "
             f"sizes {min(sizes)}-{max(sizes)}, "
-            f"SFrame KIDs {sorted(kids[sender])} (key generation << 8 | ratchet step)"
+            f"SFrame KIDs {sorted(kids[sender], key=str)} (key generation << 8 | ratchet step)"
         )
+
+
+def _kid(frame: bytes) -> int | str:
+    """The frame's SFrame KID; the relay forwards any bytes, so it may not parse."""
+    try:
+        return decode_header(frame)[0]
+    except ProtocolError:
+        return "unparsable"
 
 
 # --- 2. Secret scan -----------------------------------------------------------------------------

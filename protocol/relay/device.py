@@ -89,11 +89,11 @@ class Device:
         if profile.kem is not None:
             manager.generate_kem_prekeys(prekeys)
         client = await connect_device(port, address.user, address.device, identity, rng)
-        publication = split_bundles(manager.prekey_bundles())
-        await client.put_bundle(publication.signed)
-        await client.add_prekeys("ec", publication.ec)
-        if publication.kem:
-            await client.add_prekeys("kem", publication.kem)
+        try:
+            await _publish(client, manager)
+        except BaseException:
+            await client.close()
+            raise
         return cls(address, manager, store, client, rng, secrets)
 
     @property
@@ -155,6 +155,14 @@ class Device:
 
     async def close(self) -> None:
         await self.client.close()
+
+
+async def _publish(client: RelayClient, manager: SessionManager) -> None:
+    publication = split_bundles(manager.prekey_bundles())
+    await client.put_bundle(publication.signed)
+    await client.add_prekeys("ec", publication.ec)
+    if publication.kem:
+        await client.add_prekeys("kem", publication.kem)
 
 
 def _identity_of(manager: SessionManager, rng: RecordingRandom) -> IdentityKeyPair:
