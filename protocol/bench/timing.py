@@ -13,6 +13,11 @@ slow drifts of the machine spread over all rows alike; the garbage collector
 is off during a batch (as in ``timeit``); the median batch is reported,
 with the minimum and maximum so a reader sees the spread.
 
+Time is the CPU time of this process (``time.process_time``), not wall
+time: on a shared machine, time the scheduler gives to other processes is
+not counted. The code measured is single-threaded and does no I/O, so on an
+idle machine the two agree.
+
 Workloads come in groups (a row: ours and its floor). A group's workloads
 run back to back within a round, in random order, so a ratio can be taken
 per round between batches timed moments apart (``paired_ratio``): on a
@@ -90,9 +95,9 @@ def _time_batch(workload: Workload, units: int) -> float:
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        start = time.perf_counter()
+        start = time.process_time()
         run()
-        elapsed = time.perf_counter() - start
+        elapsed = time.process_time() - start
     finally:
         if gc_was_enabled:
             gc.enable()
