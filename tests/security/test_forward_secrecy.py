@@ -186,7 +186,9 @@ class CallRun:
             self.others.append(newcomer)
             self.receiver.add_members([newcomer])
             self.install(self.sender.join([newcomer], self.rng))
-        elif event == "leave" and self.others:
+        elif event == "leave" and self.others and self.sender.state.pending is None:
+            # One leave per rotation delay: a burst of leaves installs more
+            # generations than MediaLimits.max_generations before any is used.
             leaver = self.others.pop(0)
             self.receiver.remove_members([leaver])
             self.install(self.sender.leave([leaver], self.rng))
