@@ -187,6 +187,10 @@ NOTES: Final = {
         "bugType": "EDGE_CASE",
         "description": "Key evicted at max_stored_skipped: MESSAGE_KEY_EVICTED, not a replay.",
     },
+    "ForgottenChain": {
+        "bugType": "EDGE_CASE",
+        "description": "A chain older than max_receiving_chains is forgotten: AUTH_FAILED.",
+    },
     "LowOrderRatchetKey": {
         "bugType": "DEFINED",
         "description": "The header's ratchet key is a low-order point (u = 0).",
@@ -206,14 +210,14 @@ def _exchange(sender: str, receiver: str, ids: list[str]) -> list[Step]:
     return [("send", sender, i) for i in ids] + [("recv", receiver, i, "ok") for i in ids]
 
 
-def _start(profile: Profile) -> list[Step]:
+def _start() -> list[Step]:
     """a0 from the initiator, received: afterwards both parties may send."""
     return _exchange(A, B, ["a0"])
 
 
 def _ping_pong(profile: Profile) -> list[Step]:
     return [
-        *_start(profile),
+        *_start(),
         *_exchange(B, A, ["b0", "b1"]),
         *_exchange(A, B, ["a1"]),
         *_exchange(B, A, ["b2"]),
@@ -240,8 +244,15 @@ def _delayed(profile: Profile) -> list[Step]:
 
 
 def _both_send(profile: Profile) -> list[Step]:
+    if profile.initial_chains == "libsignal":  # the responder may send on SK's chain at once
+        return [
+            ("send", B, "b0"),
+            ("send", A, "a0"),
+            ("recv", A, "b0", "ok"),
+            ("recv", B, "a0", "ok"),
+        ]
     return [
-        *_start(profile),
+        *_start(),
         ("send", B, "b0"),
         ("send", A, "a1"),
         ("recv", A, "b0", "ok"),
@@ -333,6 +344,25 @@ def _evicted(profile: Profile) -> list[Step]:
     ]
 
 
+def _forgotten_chain(profile: Profile) -> list[Step]:
+    """Three DH turns on, the first chain is past max_receiving_chains = 2; the second is not."""
+    return [
+        ("send", A, "a0"),
+        ("send", A, "a1"),
+        ("recv", B, "a0", "ok"),
+        *_exchange(B, A, ["b0"]),
+        ("send", A, "c0"),
+        ("send", A, "c1"),
+        ("recv", B, "c0", "ok"),
+        *_exchange(B, A, ["b1"]),
+        *_exchange(A, B, ["d0"]),
+        *_exchange(B, A, ["b2"]),
+        *_exchange(A, B, ["e0"]),
+        ("recv", B, "a1", "AUTH_FAILED"),
+        ("recv", B, "c1", "ok"),
+    ]
+
+
 def _low_order(profile: Profile) -> list[Step]:
     return _negative("header_dh", "INVALID_PUBLIC_KEY")(profile)
 
@@ -356,6 +386,7 @@ SMALL_SCENARIOS: Final[list[Scenario]] = [
     ("exactly max_skip keys skipped", ["MaxSkip"], _max_skip),
     ("n = Nr + max_skip + 1", ["TooManySkipped"], _too_many_skipped),
     ("evicted key at max_stored_skipped, then the rest", ["EvictedSkippedKey"], _evicted),
+    ("a chain beyond max_receiving_chains is forgotten", ["ForgottenChain"], _forgotten_chain),
 ]
 
 
