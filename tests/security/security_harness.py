@@ -25,12 +25,15 @@ from dataclasses import dataclass
 from typing import Any, Final
 from unittest import mock
 
-from protocol import pqxdh, ratchet, x3dh
+from protocol import pqxdh, ratchet, wire, x3dh
+from protocol.errors import ProtocolError
 from protocol.media import receiver, sender, sframe
 from protocol.media.limits import MediaLimits
 from protocol.prekeys import KemPrekey, OneTimePrekey, SignedPrekey
 from protocol.profiles import Profile
 from protocol.randomness import DrbgRandom
+from protocol.ratchet import kdf_ck
+from protocol.relay.keytrial import Sample, opens
 from protocol.session import (
     DEVICE,
     IDENTITIES,
@@ -225,6 +228,10 @@ def record_derived(secrets: Secrets) -> Iterator[None]:
         yield
 
 
+CHAIN_LOOKAHEAD: Final = 16
+"""How far a thief runs KDF_CK from each chain key it holds."""
+
+
 # --- Scanning ---------------------------------------------------------------------------
 
 WINDOW: Final = MIN_SECRET_LEN
@@ -242,6 +249,35 @@ def find_leaks(secrets: Mapping[bytes, str], haystack: bytes) -> set[str]:
         if hit is not None:
             found.add(hit)
     return found
+
+
+def message_keys_in(stolen: Snapshot) -> Iterator[bytes]:
+    """Every message key the stolen records hold, or yield by KDF_CK from a chain key they hold."""
+    for state in stored_states(stolen):
+        if not isinstance(state, SessionRecord):
+            continue
+        for session in state.states():
+            r = session.ratchet
+            yield from r.mkskipped.values()
+            for ck in (r.cks, r.ckr, *(chain.ck for chain in r.old_chains)):
+                for _ in range(CHAIN_LOOKAHEAD if ck is not None else 0):
+                    assert ck is not None
+                    ck, mk = kdf_ck(r.profile, ck)
+                    yield mk
+
+
+def opened_by_any(keys: Iterable[bytes], pair: Pair, data: bytes) -> bool:
+    """Whether one of ``keys``, used as a message key, opens a message of the pair's session.
+
+    ``keytrial.opens`` does the opening (AES-256-GCM profiles only).
+    """
+    try:
+        inner = wire.decode_prekey_message(pair.profile, data).message
+    except ProtocolError:
+        inner = data
+    ad = session_state(pair.stores[INITIATOR], RESPONDER).current.ad
+    message = Sample("message", ad, wire.decode_message(pair.profile, inner), b"")
+    return any(opens(key, message, pair.profile) for key in keys)
 
 
 # --- Two devices in memory ----------------------------------------------------------------

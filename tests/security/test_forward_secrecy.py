@@ -13,7 +13,6 @@ open with it; all earlier frames stay closed (FS granularity of RFC 9605
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -24,13 +23,12 @@ from security_harness import (
     Pair,
     Secrets,
     Snapshot,
+    message_keys_in,
+    opened_by_any,
     peer_of,
     restore,
-    session_state,
-    stored_states,
 )
 
-from protocol import wire
 from protocol.errors import ProtocolError
 from protocol.media.callkeys import CallReceiver, CallSender
 from protocol.media.limits import DEFAULT_R, MediaLimits
@@ -46,9 +44,7 @@ from protocol.media.sframe import (
 )
 from protocol.profiles import PROFILES
 from protocol.randomness import DrbgRandom
-from protocol.ratchet import kdf_ck
-from protocol.relay.keytrial import Sample, opens
-from protocol.session import Address, SessionManager, SessionRecord
+from protocol.session import Address, SessionManager
 
 SETTINGS: Final = settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -90,31 +86,6 @@ def thief_decrypts(stolen: Snapshot, message: Captured, victim: Address) -> bool
         return False
 
 
-def message_keys_in(stolen: Snapshot) -> Iterator[bytes]:
-    """Every message key the stolen records hold, or yield by KDF_CK from a chain key they hold."""
-    for state in stored_states(stolen):
-        if not isinstance(state, SessionRecord):
-            continue
-        for session in state.states():
-            r = session.ratchet
-            yield from r.mkskipped.values()
-            for ck in (r.cks, r.ckr, *(chain.ck for chain in r.old_chains)):
-                for _ in range(CHAIN_LOOKAHEAD if ck is not None else 0):
-                    assert ck is not None
-                    ck, mk = kdf_ck(r.profile, ck)
-                    yield mk
-
-
-def sample(pair: Pair, message: Captured) -> Sample:
-    """The message as keytrial takes it: its ratchet message and the session's AD."""
-    try:
-        inner = wire.decode_prekey_message(pair.profile, message.data).message
-    except ProtocolError:
-        inner = message.data
-    ad = session_state(pair.stores[INITIATOR], peer_of(INITIATOR)).current.ad
-    return Sample("message", ad, wire.decode_message(pair.profile, inner), b"")
-
-
 @SETTINGS
 @given(
     profile=st.sampled_from(sorted(PROFILES)),
@@ -138,7 +109,7 @@ def test_state_stolen_at_t_opens_no_message_received_before_t(
     keys = set(message_keys_in(stolen))
     for message in captured:
         if message.delivered or message.sender == victim:
-            assert not any(opens(key, sample(pair, message), pair.profile) for key in keys)
+            assert not opened_by_any(keys, pair, message.data)
 
 
 # --- Frames -------------------------------------------------------------------------------

@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from relay_parties import Party, create_party, relay_files, run_bounded
 from security_harness import Secrets, find_leaks, record_derived, snapshot
 
-from protocol.demo import Call, SimClock, media_id
 from protocol.profiles import PROFILES, Profile
 from protocol.randomness import DrbgRandom
+from protocol.relay.call import FPS, SHORT_CALL_LIMITS, Call, SimClock, media_id
 from protocol.relay.device import TEXT
 from protocol.relay.harness import running_relay
 from protocol.relay.schema import Address
@@ -32,7 +32,8 @@ from protocol.relay.secrets import SecretLog
 ADDRESSES: Final = (Address("alice", 1), Address("bob", 1), Address("bob", 2), Address("carol", 1))
 CALL_MEMBERS: Final = ("alice.1", "bob.1", "carol.1")
 LEAVER: Final = "carol.1"
-CALL_TICKS: Final = 18  # past the demo's 0.5 s rotation delay at 30 fps: two generations
+# Past the rotation delay at 30 fps, so frames go out under two generations.
+CALL_TICKS: Final = int(SHORT_CALL_LIMITS.rotation_delay * FPS) + 3
 
 # (sender, recipient, plaintext length, everyone fetches afterwards)
 Step = tuple[int, int, int, bool]
@@ -80,10 +81,10 @@ class Run:
     async def call(self, parties: list[Party]) -> Call:
         devices = [p.device for p in parties if media_id(p.address) in CALL_MEMBERS]
         call_id, room = self.rng.draw("call_id", 16), self.rng.draw("relay_room_id", 16)
-        call = Call(devices, call_id, room, SimClock())
+        call = Call(devices, call_id, room, SimClock(), SHORT_CALL_LIMITS)
         await call.start(CALL_MEMBERS)
         for tick in range(CALL_TICKS):
-            call.clock.now = tick / 30
+            call.clock.now = tick / FPS
             if tick == 1:
                 await call.leave(LEAVER, tick)
             await call.tick(tick)
@@ -130,6 +131,7 @@ def run_and_scan(profile: Profile, seed: bytes, script: list[Step]) -> None:
     assert expected <= labels, f"secrets not collected: {sorted(expected - labels)}"
     capture = files["relay.capture"]
     assert all(frame.frame in capture for frame in call.frames), "the capture misses frames"
+    assert len({frame.generation for frame in call.frames}) >= 2, "no leave took effect"
     for name, data in files.items():
         assert not find_leaks(secrets, data), f"{name} holds secrets"
 
