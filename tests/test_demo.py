@@ -85,3 +85,16 @@ def test_a_sender_that_gives_a_joiner_its_current_key_is_caught(
     report = short_demo(b"\x03")
     assert not report.ok
     assert any("before it joined" in v for v in report.violations)
+
+
+def test_plaintexts_of_messages_and_frames_stay_out_of_repr() -> None:
+    from protocol.relay.call import SentFrame
+    from protocol.relay.device import TEXT, Received
+    from protocol.relay.schema import Address
+
+    secret = b"attack at dawn, 0123456789"
+    for value in (
+        Received(Address("alice", 1), TEXT, secret),
+        SentFrame("alice.1", 0, secret, secret, 0),
+    ):
+        assert "attack" not in repr(value) and secret.hex() not in repr(value)

@@ -13,7 +13,7 @@ Every frame a member receives is checked against what its sender sent.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from protocol.errors import ProtocolError
@@ -68,9 +68,9 @@ class SentFrame:
 
     sender: str
     tick: int
-    plaintext: bytes
-    frame: bytes
-    generation: int
+    plaintext: bytes = field(repr=False)
+    frame: bytes = field(repr=False)
+    generation: int = 0
 
 
 class Call:

@@ -13,7 +13,7 @@ text and MediaKey messages (spec/media.md §3).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from protocol.errors import InvalidArgument, ProtocolError
@@ -39,7 +39,7 @@ class Received:
 
     sender: Address
     kind: int
-    body: bytes
+    body: bytes = field(repr=False)
 
 
 def _peer(address: Address) -> PeerAddress:
