@@ -21,7 +21,7 @@ ENTRY: dict[str, Any] = next(
     entry for entry in json.loads((VECTORS / INDEX).read_text())["files"] if entry["file"] == FILE
 )
 DOCUMENT: dict[str, Any] = json.loads((VECTORS / FILE).read_text())
-ENCODING, TRANSCRIPTS = DOCUMENT["testGroups"]
+ENCODING, TRANSCRIPTS, CONTRIBUTORY = DOCUMENT["testGroups"]
 
 
 def _test(document: dict[str, Any], tc_id: int) -> dict[str, Any]:
@@ -30,7 +30,8 @@ def _test(document: dict[str, Any], tc_id: int) -> dict[str, Any]:
 
 
 def _by_flag(flag: str) -> dict[str, Any]:
-    return next(test for test in TRANSCRIPTS["tests"] if flag in test["flags"])
+    tests = TRANSCRIPTS["tests"] + CONTRIBUTORY["tests"]
+    return next(test for test in tests if flag in test["flags"])
 
 
 def test_committed_callkeys_vectors_verify() -> None:
@@ -58,6 +59,9 @@ def _path_in(test: dict[str, Any], flag_path: tuple[str | int, ...]) -> tuple[An
         ("TamperedTag", ("frames", 1, "frame")),  # the mutated frame of a negative
         ("CatchUp", ("frames", 1, "base_key")),  # an intermediate: a ratcheted base key
         ("Join", ("entropy", "alice", 0, "bytes")),  # a sender's recorded randomness
+        ("Contributory", ("callee_base_key",)),  # a 1:1 call key
+        ("Contributory", ("intermediate", "dh")),  # its DH intermediate
+        ("TamperedAnswer", ("answer",)),  # the mutated answer of a negative
     ],
 )
 def test_a_changed_byte_fails_naming_the_tcid(
@@ -93,11 +97,15 @@ def test_every_negative_transcript_fails_once_then_succeeds() -> None:
         assert len(mutated) <= 1, test["tcId"]
 
 
-def test_every_negative_encoding_is_one_mutation_of_a_valid_test() -> None:
-    valid = {test["tcId"] for test in ENCODING["tests"] if test["result"] == "valid"}
-    for test in ENCODING["tests"]:
-        if test["result"] == "invalid":
-            assert test["mutation_of"] in valid and test["mutation"]["field"] == "encoded"
+@pytest.mark.parametrize(("group", "field"), [(ENCODING, "encoded"), (CONTRIBUTORY, "answer")])
+def test_every_negative_encoding_is_one_mutation_of_a_valid_test(
+    group: dict[str, Any], field: str
+) -> None:
+    valid = {test["tcId"] for test in group["tests"] if test["result"] == "valid"}
+    negatives = [test for test in group["tests"] if test["result"] == "invalid"]
+    assert negatives
+    for test in negatives:
+        assert test["mutation_of"] in valid and test["mutation"]["field"] == field
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """The ``callkeys`` vector family: MediaKey encodings and call-key transcripts (spec/media.md §9).
 
 One file, ``callkeys_test.json`` (schema ``callkeys_schema_v1.json``), with
-two groups:
+three groups:
 
 * ``MediaKeyEncoding``: MediaKey messages and their exact bytes; negatives
   are one documented ``mutation`` of a valid test's ``encoded`` bytes.
@@ -14,6 +14,8 @@ two groups:
   intermediates. A mutated frame or key names the entry it came from
   (``mutation_of``) and its one ``mutation``. A failing event is always
   followed by a succeeding one, which shows the failure changed nothing.
+* ``ContributoryCallSecret``: the 1:1 agreement of spec/media.md §4, in
+  ``protocol/vectors/callkeys_contributory.py``.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from protocol.media.limits import MediaLimits
 from protocol.media.messages import decode_media_key, encode_media_key
 from protocol.media.sender import KeyDelivery
 from protocol.randomness import ScriptedRandom
+from protocol.vectors import callkeys_contributory as contributory
 from protocol.vectors.callkeys_scenarios import generate
 from protocol.vectors.callkeys_transcript import (
     ENCODING,
+    MUTATION_OPS,
     SCHEMA,
     SENDER_OPS,
     CallActors,
@@ -70,7 +74,7 @@ _MEDIA_KEY_FIELDS: Final = {
 MUTATION: Final = obj(
     {
         "field": {"enum": ["encoded", "call_id", "frame", "metadata"]},
-        "op": {"enum": ["xor", "truncate", "append", "replace"]},
+        "op": {"enum": list(MUTATION_OPS)},
         "description": {"type": "string"},
     },
     {
@@ -152,7 +156,7 @@ def _schema() -> dict[str, Any]:
         }
     )
     groups = schema["properties"]["testGroups"]
-    groups["items"] = {"oneOf": [groups["items"], transcript_group]}
+    groups["items"] = {"oneOf": [groups["items"], transcript_group, contributory.GROUP_SCHEMA]}
     return schema
 
 
@@ -226,6 +230,8 @@ def verify_test(schema_name: str, group: Mapping[str, Any], test: Mapping[str, A
     try:
         if group["type"] == "MediaKeyEncoding":
             _verify_encoding(group, test)
+        elif group["type"] == contributory.GROUP_TYPE:
+            contributory.verify_contributory(group, test)
         else:
             _verify_transcript(group, test)
     except (KeyError, ValueError, TypeError, StopIteration) as exc:

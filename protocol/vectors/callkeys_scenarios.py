@@ -18,6 +18,7 @@ from protocol.media.messages import CALL_ID_LEN, MediaKey, decode_media_key, enc
 from protocol.media.sender import BASE_KEY_LABEL
 from protocol.media.sframe import DEFAULT_SUITE, MAX_CTR, CipherSuite, suite_params
 from protocol.randomness import RecordingRandom
+from protocol.vectors.callkeys_contributory import contributory_group
 from protocol.vectors.callkeys_transcript import (
     ENCODING,
     FAMILY,
@@ -571,6 +572,14 @@ NOTES: Final = {
         "bugType": "MALFORMED",
         "description": "Anything but the canonical msgpack encoding is refused.",
     },
+    "Contributory": {
+        "bugType": "FUNCTIONALITY",
+        "description": "The 1:1 call secret from the offer and answer (spec/media.md §4).",
+    },
+    "TamperedAnswer": {
+        "bugType": "AUTH_BYPASS",
+        "description": "A CallAnswer with a low-order key or another call id is refused.",
+    },
     "Version": {
         "bugType": "FUNCTIONALITY",
         "description": "An unknown version is UNSUPPORTED_VERSION, not MALFORMED_MESSAGE.",
@@ -582,11 +591,12 @@ def generate() -> list[VectorFile]:
     """The callkeys vector file (deterministic: DRBG seeded by family and tcId)."""
     encoding = _encoding_group()
     transcripts = _transcript_group(len(encoding["tests"]) + 1)
+    contributory = contributory_group(len(encoding["tests"]) + len(transcripts["tests"]) + 1)
     document = envelope(
         algorithm="SFrame sender keys over Double Ratchet sessions",
         schema=SCHEMA,
         header=HEADER,
         notes=NOTES,
-        groups=[encoding, transcripts],
+        groups=[encoding, transcripts, contributory],
     )
     return [VectorFile(FILE, SCHEMA, document)]

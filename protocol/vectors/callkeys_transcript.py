@@ -35,6 +35,7 @@ ENCODING: Final = (
 )
 
 SENDER_OPS: Final = ("start", "join", "leave")
+MUTATION_OPS: Final = ("xor", "truncate", "append", "replace")
 
 
 def mutate(value: bytes, mutation: Mapping[str, Any]) -> bytes:
