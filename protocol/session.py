@@ -548,8 +548,8 @@ class SessionManager:
         A session already there is archived, not lost. ``kem_encapsulation``
         replays a recorded ML-KEM (CT, SS) for vectors only (spec/pqxdh.md §7).
         """
-        device = self._device
         with self._transaction() as txn:
+            device = self._device
             self._check_identity(txn, peer, bundle.identity_key)
             result = x3dh.initiate(
                 device.profile,
