@@ -507,3 +507,38 @@ def test_a_database_of_an_unknown_schema_version_is_refused(tmp_path: Path) -> N
     database.close()
     with pytest.raises(UnsupportedVersion):
         RelayStore(tmp_path / "relay.db", max_queued=1, max_prekeys=1)
+
+
+def test_a_frame_that_never_completes_is_cut_off_after_the_frame_timeout(tmp_path: Path) -> None:
+    async def body(server: RelayServer) -> None:
+        reader, writer = await asyncio.open_connection(LOOPBACK, server.port)
+        writer.write(struct.pack(">I", 100) + b"only part of it")
+        await writer.drain()
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+        assert server.stats.cut_off == 1
+
+    with_relay(tmp_path, body, frame_timeout=0.2)
+
+
+def test_media_for_a_receiver_that_stops_reading_is_dropped_and_others_still_get_it(
+    tmp_path: Path,
+) -> None:
+    async def body(server: RelayServer) -> None:
+        alice, bob, carol = [await device(server, a) for a in (ALICE, BOB, CAROL)]
+        for client in (alice, bob, carol):
+            await client.join(b"call")
+        carol._writer.transport.pause_reading()  # carol's device stops reading
+        sent, dropped = 0, 0
+        while dropped == 0 and sent < 400:
+            delivered, dropped = await alice.send_media(b"call", bytes(100_000))
+            sent += 1
+            assert delivered + dropped == 2
+            got = await asyncio.wait_for(bob.media.get(), 5)
+            assert got.sender == ALICE
+        assert dropped == 1 and server.stats.media_dropped >= 1
+        assert await alice.devices("bob") == [1]  # the relay stays responsive
+        for client in (alice, bob, carol):
+            await client.close()
+
+    with_relay(tmp_path, body, max_outbound_buffer=64 * 1024)
