@@ -1,7 +1,7 @@
 """Call key management for 1:1 and group calls over ratchet sessions (spec/media.md §5-§6).
 
 The API an application calls. ``CallSender`` and ``CallReceiver`` hold the
-frozen states of ``protocol.media.sender`` and ``protocol.media.receiver``
+immutable states of ``protocol.media.sender`` and ``protocol.media.receiver``
 and swap in the new state only when a transition succeeds. Membership
 operations return the MediaKey messages to deliver, one ``KeyDelivery``
 per device; the caller encrypts each over its Double Ratchet session with

@@ -6,7 +6,7 @@ replay window. Keys are stored under the sender device the session
 authenticated, and a frame is looked up under the sender the transport
 names, so a frame of one sender fails authentication under any other.
 
-Every transition is a pure function on a frozen ``ReceiverState``: it
+Every transition is a pure function on an immutable ``ReceiverState``: it
 computes on locals and returns a new state only on success, so a frame that
 fails (unknown key, replay, bad tag) changes nothing, and in particular a
 ratchet catch-up or a window update happens only after the AEAD accepted

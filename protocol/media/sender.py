@@ -3,7 +3,7 @@
 Each sending device owns one base_key per generation and ratchets it with
 RFC 9605 §5.1 ("SFrame 1.0 Ratchet"); frames carry KID = (generation << R) |
 step. Every transition is a pure function ``f(state, ...) -> (state', out)``
-on a frozen ``SenderState``: a failure raises and the caller keeps the old
+on an immutable ``SenderState``: a failure raises and the caller keeps the old
 state.
 
 * ``start_sender``: generation 0, step 0; its MediaKey goes to every member.
