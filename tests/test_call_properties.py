@@ -19,6 +19,7 @@ against a set-based model, and arbitrary input to the decoders.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -28,7 +29,7 @@ from hypothesis import strategies as st
 
 from protocol.errors import FrameReplay, MalformedMessage, ProtocolError, UnsupportedVersion
 from protocol.media.limits import MediaLimits
-from protocol.media.messages import decode_media_key
+from protocol.media.messages import decode_call_answer, decode_call_offer, decode_media_key
 from protocol.media.replay import ReplayWindow
 from protocol.media.sender import KeyDelivery
 from protocol.media.sframe import decode_header
@@ -231,11 +232,14 @@ def test_replay_window_accepts_exactly_what_a_set_of_seen_counters_allows(
         seen.add(ctr)
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.parametrize("decode", [decode_media_key, decode_call_offer, decode_call_answer])
+@settings(max_examples=200, deadline=None)
 @given(data=st.binary(max_size=200))
-def test_arbitrary_bytes_as_a_media_key_raise_only_parse_errors(data: bytes) -> None:
+def test_arbitrary_bytes_as_a_call_key_message_raise_only_parse_errors(
+    decode: Callable[[bytes], object], data: bytes
+) -> None:
     with pytest.raises((MalformedMessage, UnsupportedVersion)):
-        decode_media_key(data)
+        decode(data)
 
 
 RECEIVING_CALL = Call(["a", "b"])

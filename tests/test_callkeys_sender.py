@@ -198,6 +198,9 @@ def test_sender_state_repr_shows_no_key_material() -> None:
     assert "redacted" in repr(sender.state)
 
 
-def test_receiver_refuses_a_call_id_of_the_wrong_length() -> None:
+def test_receiver_refuses_a_call_id_of_the_wrong_length_or_an_r_out_of_range() -> None:
     with pytest.raises(InvalidArgument):
         CallReceiver(b"short", "a", ["b"], clock=Clock())
+    for r in (0, 17):
+        with pytest.raises(InvalidArgument):
+            CallReceiver(CALL_ID, "a", ["b"], clock=Clock(), r=r)

@@ -20,12 +20,13 @@ from typing import NamedTuple
 
 from protocol.errors import (
     DuplicateMessage,
+    InvalidArgument,
     LimitExceeded,
     MalformedMessage,
     NotInCall,
     UnknownKeyId,
 )
-from protocol.media.limits import DEFAULT_MEDIA_LIMITS, DEFAULT_R, MediaLimits
+from protocol.media.limits import DEFAULT_MEDIA_LIMITS, DEFAULT_R, MAX_R, MIN_R, MediaLimits
 from protocol.media.messages import MediaKey, check_call_id, check_device_id, decode_media_key
 from protocol.media.replay import ReplayWindow
 from protocol.media.sframe import (
@@ -106,6 +107,8 @@ def new_receiver(
     limits: MediaLimits = DEFAULT_MEDIA_LIMITS,
 ) -> ReceiverState:
     """A receiver that accepts keys from ``members`` (the call's other devices)."""
+    if type(r) is not int or not MIN_R <= r <= MAX_R:
+        raise InvalidArgument(f"R must be in [{MIN_R}, {MAX_R}]")
     group = frozenset(check_device_id(member) for member in members) - {device}
     return ReceiverState(check_call_id(call_id), check_device_id(device), r, group, {}, limits)
 
