@@ -1,7 +1,8 @@
 """``e2ee bench --plot FILE``: key-distribution cost against group size, as a hand-written SVG.
 
-The figure has group size (devices, log scale) across and milliseconds per
-key distribution up; one line per series (ours and its primitive floor).
+The figure has group size (devices) across and milliseconds per key
+distribution up, both on log scales, so a cost linear in the group size is
+a straight line of slope one; one line per series (ours and its floor).
 Only the standard library is used, so the plot works on a fresh install.
 """
 
@@ -26,10 +27,12 @@ class Series:
     points: Sequence[tuple[int, float]]  # (devices, milliseconds)
 
 
-def _scales(series: Sequence[Series]) -> tuple[float, float, float]:
+def _scales(series: Sequence[Series]) -> tuple[float, float, int, int]:
+    """log2 of the smallest and largest group size; the decades spanned by the costs."""
     xs = [x for s in series for x, _ in s.points]
-    top = max(y for s in series for _, y in s.points) * 1.1 or 1.0
-    return math.log2(min(xs)), math.log2(max(xs)), top
+    ys = [y for s in series for _, y in s.points if y > 0] or [1.0]
+    low, high = math.floor(math.log10(min(ys))), math.ceil(math.log10(max(ys)))
+    return math.log2(min(xs)), math.log2(max(xs)), low, max(high, low + 1)
 
 
 def _polyline(points: Sequence[tuple[float, float]], colour: str) -> str:
@@ -40,12 +43,13 @@ def _polyline(points: Sequence[tuple[float, float]], colour: str) -> str:
 
 def render_svg(title: str, series: Sequence[Series]) -> str:
     """An SVG document plotting every series against the same axes."""
-    x_low, x_high, y_top = _scales(series)
+    x_low, x_high, decade_low, decade_high = _scales(series)
     plot_w, plot_h = _WIDTH - _LEFT - _RIGHT, _HEIGHT - _TOP - _BOTTOM
 
     def place(devices: int, millis: float) -> tuple[float, float]:
         x = _LEFT + (math.log2(devices) - x_low) / ((x_high - x_low) or 1.0) * plot_w
-        return x, _TOP + plot_h - millis / y_top * plot_h
+        y_fraction = (math.log10(max(millis, 1e-9)) - decade_low) / (decade_high - decade_low)
+        return x, _TOP + plot_h - y_fraction * plot_h
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{_WIDTH}" height="{_HEIGHT}" '
@@ -61,20 +65,20 @@ def render_svg(title: str, series: Sequence[Series]) -> str:
         parts.append(
             f'<text x="{x:.1f}" y="{_TOP + plot_h + 16}" text-anchor="middle">{devices}</text>'
         )
-    for i in range(5):
-        millis = y_top * i / 4
+    for decade in range(decade_low, decade_high + 1):
+        millis = 10.0**decade
         _, y = place(2, millis)
-        parts.append(f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{millis:.1f}</text>')
+        parts.append(f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{millis:g}</text>')
         parts.append(
             f'<line x1="{_LEFT}" y1="{y:.1f}" x2="{_LEFT + plot_w}" y2="{y:.1f}" stroke="#ddd"/>'
         )
     parts.append(
         f'<text x="{_LEFT + plot_w / 2}" y="{_HEIGHT - 10}" text-anchor="middle">'
-        "devices in the call (log scale)</text>"
+        "devices in the call</text>"
     )
     parts.append(
         f'<text transform="translate(16 {_TOP + plot_h / 2}) rotate(-90)" text-anchor="middle">'
-        "ms per key distribution</text>"
+        "ms per key distribution (log scale)</text>"
     )
     for index, one in enumerate(series):
         colour = _COLOURS[index % len(_COLOURS)]
