@@ -4,6 +4,7 @@ bounded queues at their limits, fan-out to call members only, persistence, captu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import struct
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -11,12 +12,15 @@ from typing import Any, TypeVar
 
 import msgpack
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protocol.errors import (
     AccessDenied,
     InvalidSignature,
     LimitExceeded,
     MalformedMessage,
+    ProtocolError,
     UnknownDevice,
     UnsupportedVersion,
 )
@@ -27,7 +31,15 @@ from protocol.relay.client import Inbox, RelayClient
 from protocol.relay.framing import MAX_FRAME_LEN, decode_body, encode_frame
 from protocol.relay.harness import LOOPBACK, connect_device, running_relay
 from protocol.relay.limits import RelayLimits
-from protocol.relay.schema import Address, Envelope, Prekey, parse_request
+from protocol.relay.schema import (
+    REQUESTS,
+    Address,
+    Envelope,
+    Prekey,
+    parse_push,
+    parse_request,
+    parse_response,
+)
 from protocol.relay.server import RelayServer
 
 T = TypeVar("T")
@@ -542,3 +554,54 @@ def test_media_for_a_receiver_that_stops_reading_is_dropped_and_others_still_get
             await client.close()
 
     with_relay(tmp_path, body, max_outbound_buffer=64 * 1024)
+
+
+# --- Fuzzing: bad input raises only protocol errors ------------------------------------
+
+SCALARS = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.binary(max_size=40)
+MSGPACK_VALUES = st.recursive(
+    SCALARS | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+REQUEST_LIKE = st.fixed_dictionaries(
+    {"op": st.sampled_from(sorted(REQUESTS)), "rid": MSGPACK_VALUES, "args": MSGPACK_VALUES}
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300) | MSGPACK_VALUES.map(lambda v: msgpack.packb(v, use_bin_type=True)))
+def test_arbitrary_frame_bodies_decode_or_raise_a_protocol_error(data: bytes) -> None:
+    with contextlib.suppress(ProtocolError):  # anything else fails the test
+        parse_request(decode_body(data))
+
+
+@settings(max_examples=300, deadline=None)
+@given(REQUEST_LIKE | st.dictionaries(st.text(max_size=8), MSGPACK_VALUES, max_size=4))
+def test_arbitrary_maps_are_valid_requests_responses_pushes_or_malformed(
+    body: dict[str, Any],
+) -> None:
+    for parse in (parse_request, parse_push, lambda b: parse_response(b, "fetch")):
+        with contextlib.suppress(MalformedMessage):  # anything else fails the test
+            parse(body)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 4), st.integers(0, 3), st.binary(max_size=60)), max_size=12)
+)
+def test_observing_an_arbitrary_capture_never_crashes(
+    records: list[tuple[int, int, bytes]],
+) -> None:
+    import tempfile
+
+    from protocol.relay.observe import observe
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "c"
+        path.write_bytes(
+            b"E2EECAP1" + b"".join(struct.pack(">BIQI", k, c, 0, len(d)) + d for k, c, d in records)
+        )
+        observe(path)
