@@ -142,6 +142,11 @@ _GROUP = {
     "kdf_ck": _TEXT,
     "message_keys_info": HEX_BYTES,
     "message_keys_info_text": _TEXT,
+    "initial_keys": _TEXT,
+    "initial_keys_info": HEX_BYTES,
+    "initial_keys_info_text": _TEXT,
+    "header_keys_info": HEX_BYTES,
+    "header_keys_info_text": _TEXT,
     "aead": _TEXT,
     "header_encoding": _TEXT,
     "pn_semantics": {"enum": ["count", "last-index"]},
@@ -679,6 +684,20 @@ _AEAD_TEXT: Final = {
 }
 
 
+def _initial_keys_text(profile: Profile) -> str:
+    if profile.initial_chains == "libsignal":
+        return (
+            "RK = SK[0:32]; CK = SK[32:64]: the responder's first sending chain "
+            "and the initiator's first receiving chain"
+        )
+    if profile.header_encryption:
+        return (
+            "RK ‖ shared_hka ‖ shared_nhkb = "
+            "HKDF-SHA256(salt=0, ikm=SK, info=initial_keys_info, 96)"
+        )
+    return "RK = HKDF-SHA256(salt=0, ikm=SK, info=initial_keys_info, 32)"
+
+
 def _header_text(profile: Profile) -> str:
     plain = "header_bytes = dh(32) ‖ pn(u32be) ‖ n(u32be)"
     if profile.wire == "signal-v3":
@@ -704,6 +723,11 @@ def _group(profile: Profile, tests: list[dict[str, Any]]) -> dict[str, Any]:
         "kdf_ck": "mk = HMAC-SHA256(ck, 0x01); ck' = HMAC-SHA256(ck, 0x02)",
         "message_keys_info": profile.message_keys_info.hex(),
         "message_keys_info_text": profile.message_keys_info.decode(),
+        "initial_keys": _initial_keys_text(profile),
+        "initial_keys_info": profile.initial_keys_info.hex(),
+        "initial_keys_info_text": profile.initial_keys_info.decode(),
+        "header_keys_info": profile.header_keys_info.hex(),
+        "header_keys_info_text": profile.header_keys_info.decode(),
         "aead": _AEAD_TEXT[profile.aead],
         "header_encoding": _header_text(profile),
         "pn_semantics": profile.pn_semantics,
