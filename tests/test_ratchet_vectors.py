@@ -52,3 +52,10 @@ def test_a_changed_byte_fails_naming_the_test(field: str) -> None:
     value[-1] ^= 1
     message[field] = value.hex()
     assert _failures(document) == [test["tcId"]]
+
+
+def test_a_changed_group_constant_fails_every_test_of_the_group() -> None:
+    document = json.loads(FILES[0].read_text())
+    group = document["testGroups"][0]
+    group["kdf_rk_info_text"] += "x"
+    assert _failures(document) == [test["tcId"] for test in group["tests"]]

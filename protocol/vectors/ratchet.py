@@ -784,6 +784,10 @@ def _group_profile(group: Mapping[str, Any]) -> Profile:
 def verify_test(schema: str, group: Mapping[str, Any], test: Mapping[str, Any]) -> None:
     """Replay one transcript against the library; any difference raises VectorMismatch."""
     profile = _group_profile(group)
+    expected = _group(profile, [])
+    for name, value in group.items():
+        if name != "tests":
+            expect_equal(f"group {name}", value, expected[name])
     setup = {name: from_hex(value) for name, value in test["setup"].items()}
     rngs = {actor: ScriptedRandom(entropy_entries(test["entropy"][actor])) for actor in ACTORS}
     run = _setup(profile, setup, rngs)
