@@ -42,6 +42,7 @@ from protocol.relay.schema import (
 # Pushed media frames kept for the application before further ones are dropped.
 MAX_QUEUED_MEDIA = 4096
 REQUEST_TIMEOUT = 30.0
+CLOSE_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +86,8 @@ class RelayClient:
 
     async def close(self) -> None:
         self._writer.close()
-        with contextlib.suppress(ConnectionError, OSError):
-            await self._writer.wait_closed()
+        with contextlib.suppress(ConnectionError, OSError, TimeoutError):
+            await asyncio.wait_for(self._writer.wait_closed(), CLOSE_TIMEOUT)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
