@@ -11,10 +11,11 @@ nothing and the caller's state is untouched (spec/ratchet.md §7).
 Deviations from the pseudocode, each explained where it happens:
 
 * A received DH ratchet step authenticates the message *before* drawing the
-  new ratchet key pair, so a forgery consumes no randomness (§3.5).
+  new ratchet key pair, so a forgery consumes no randomness (spec/ratchet.md §3.5).
 * Earlier receiving chains are remembered (``old_chains``), so a replay is
   DUPLICATE_MESSAGE rather than a failed DH step, and signal-v3 can follow
-  libsignal, which never skips by PN but advances an old chain on demand (§4).
+  libsignal, which never skips by PN but advances an old chain on demand
+  (spec/ratchet.md §4.2).
 * Header encryption tries the current and next header keys before the old
   ones; at most one key opens a header, so the order changes only the cost.
 """

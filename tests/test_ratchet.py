@@ -19,6 +19,7 @@ from protocol.errors import (
     DuplicateMessage,
     InvalidArgument,
     InvalidPublicKey,
+    LimitExceeded,
     MalformedMessage,
     MessageKeyEvicted,
     ProtocolError,
@@ -308,3 +309,28 @@ def test_kdf_ck_and_message_keys_match_libsignal_known_answers() -> None:
     assert next_chain_key.hex() == kat["expected"]["next_chain_key"]
     assert keys.enc_key.hex() == kat["expected"]["cipher_key"]
     assert keys.auth_key.hex() == kat["expected"]["mac_key"]
+
+
+@pytest.mark.parametrize("profile", ALL, ids=lambda p: p.name)
+def test_a_message_over_the_size_limit_is_not_produced(profile: Profile) -> None:
+    pair = make_pair(dataclasses.replace(profile, max_message_size=200))
+    before = pair.initiator
+    with pytest.raises(LimitExceeded):
+        ratchet_encrypt(before, bytes(200), pair.ad, pair.rng)
+    assert len(send(pair, "initiator", 1)[0]) <= 200
+
+
+def test_a_sending_chain_stops_before_its_u32_counter_runs_out() -> None:
+    pair = make_pair(CLASSIC)
+    near_end = dataclasses.replace(pair.initiator, ns=2**32 - 2)
+    last, message = ratchet_encrypt(near_end, b"last", pair.ad, pair.rng)
+    header = decode_message(CLASSIC, message).header
+    assert header is not None and header.n == 2**32 - 2
+    with pytest.raises(LimitExceeded):
+        ratchet_encrypt(last, b"one too many", pair.ad, pair.rng)
+
+
+def test_signal_v3_needs_both_encoded_identity_keys_as_ad() -> None:
+    pair = make_pair(SIGNAL_V3)
+    with pytest.raises(InvalidArgument):
+        ratchet_encrypt(pair.initiator, b"x", pair.ad[:33], pair.rng)
