@@ -97,6 +97,26 @@ def test_prekey_messages_round_trip(profile: Profile, one_time: int | None) -> N
     assert decode_prekey_message(profile, encode_prekey_message(profile, message)) == message
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    profile=st.sampled_from(ALL),
+    ids=st.tuples(*(st.integers(0, 2**32 - 1) for _ in range(4))),
+    with_one_time=st.booleans(),
+)
+def test_any_prekey_message_round_trips(
+    profile: Profile, ids: tuple[int, int, int, int], with_one_time: bool
+) -> None:
+    signed, one_time, kem, registration = ids
+    base = _prekey(profile, one_time if with_one_time else None)
+    message = dataclasses.replace(
+        base,
+        signed_prekey_id=signed,
+        kem_prekey_id=None if base.kem_prekey_id is None else kem,
+        registration_id=None if base.registration_id is None else registration,
+    )
+    assert decode_prekey_message(profile, encode_prekey_message(profile, message)) == message
+
+
 @pytest.mark.parametrize("profile", ALL, ids=lambda p: p.name)
 def test_ratchet_messages_round_trip(profile: Profile) -> None:
     data = _ratchet_message(profile)
