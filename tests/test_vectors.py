@@ -14,6 +14,13 @@ from protocol.vectors import INDEX, verify_all, verify_file
 
 VECTORS = Path(__file__).resolve().parent.parent / "vectors"
 MANIFEST = json.loads((VECTORS / INDEX).read_text())["files"]
+# Replaying accumulated.json recomputes 10,000 transcripts: the default run leaves
+# it to tests/test_accumulated.py (first 100) and checks the whole file under -m slow.
+SLOW_FILES = {"accumulated.json"}
+ENTRIES = [
+    pytest.param(e, id=e["file"], marks=[pytest.mark.slow] if e["file"] in SLOW_FILES else [])
+    for e in MANIFEST
+]
 
 
 def _first_hex_value(node: Any, path: list[Any]) -> list[Any] | None:
@@ -40,8 +47,14 @@ def test_manifest_lists_files_that_exist() -> None:
         assert (VECTORS / entry["schema"]).is_file()
 
 
-def test_committed_vectors_verify_against_the_library() -> None:
+@pytest.mark.slow
+def test_committed_vectors_verify_against_the_library_as_the_cli_does() -> None:
     assert verify_all(VECTORS) == []
+
+
+@pytest.mark.parametrize("entry", ENTRIES)
+def test_committed_file_verifies_against_the_library(entry: dict[str, str]) -> None:
+    assert verify_file(VECTORS, entry) == []
 
 
 @pytest.mark.parametrize("entry", MANIFEST, ids=[e["file"] for e in MANIFEST])
@@ -52,7 +65,7 @@ def test_every_file_validates_against_its_schema(entry: dict[str, str]) -> None:
     jsonschema.Draft202012Validator(schema).validate(document)
 
 
-@pytest.mark.parametrize("entry", MANIFEST, ids=[e["file"] for e in MANIFEST])
+@pytest.mark.parametrize("entry", ENTRIES)
 def test_a_changed_byte_in_a_test_fails_naming_its_tcid(
     entry: dict[str, str], tmp_path: Path
 ) -> None:
