@@ -63,11 +63,14 @@ def _peer_rows(config: BenchConfig) -> dict[str, peers.PeerRows]:
     }
 
 
-def _peer_row_kind(spec: RowSpec) -> str | None:
-    """The peer row kind a row of ours is compared in, if any."""
-    if spec.variant == PEER_PROFILE or spec.kind.startswith("sframe"):
-        return spec.kind
-    return None
+def _compared(kind: str, variant: str) -> bool:
+    """Whether our row is the one the peers are compared with (their rows of its kind)."""
+    return variant == PEER_PROFILE or kind in ("sframe-1200", "sframe-50k", "fanout")
+
+
+def _peer_kind(kind: str) -> str:
+    """The row of ours a peer row kind is compared with (both set-up rows: ours)."""
+    return "setup" if kind == "setup-pool-1" else kind
 
 
 def _groups(specs: list[RowSpec], peer_rows: dict[str, peers.PeerRows]) -> list[list[Workload]]:
@@ -77,13 +80,14 @@ def _groups(specs: list[RowSpec], peer_rows: dict[str, peers.PeerRows]) -> list[
     for spec in specs:
         group = [w for w in (spec.ours, spec.floor) if isinstance(w, Workload)]
         groups.append(group)
-        kind = _peer_row_kind(spec)
-        if kind is not None:
-            by_kind[kind] = group
+        if _compared(spec.kind, spec.variant):
+            by_kind[spec.kind] = group
     for rows in peer_rows.values():
         for kind, item in rows.items():
             if isinstance(item, Workload):
-                by_kind.get("setup" if kind == "setup-pool-1" else kind, groups[0]).append(item)
+                if _peer_kind(kind) not in by_kind:
+                    groups.append(by_kind.setdefault(_peer_kind(kind), []))
+                by_kind[_peer_kind(kind)].append(item)
     return groups
 
 
@@ -96,15 +100,11 @@ def _peer_results(
     peer_rows: dict[str, peers.PeerRows],
     results: dict[str, Measurement | str],
 ) -> list[PeerResult]:
-    ours_by_kind = {row.kind: row for row in rows if row.variant == PEER_PROFILE}
-    ours_by_kind.update(
-        {row.kind: row for row in rows if row.kind in ("sframe-1200", "sframe-50k", "fanout")}
-    )
+    ours_by_kind = {row.kind: row for row in rows if _compared(row.kind, row.variant)}
     out = []
     for kind in peers.ROW_KINDS:
-        lookup = "setup" if kind == "setup-pool-1" else kind
-        ours_row = ours_by_kind.get(lookup)
-        title = f"{lookup} ({PEER_PROFILE})" if ours_row is None else ours_row.title
+        ours_row = ours_by_kind.get(_peer_kind(kind))
+        title = f"{_peer_kind(kind)} ({PEER_PROFILE})" if ours_row is None else ours_row.title
         if kind == "setup-pool-1":
             title += ", Syndace pool of 1"
         out.append(

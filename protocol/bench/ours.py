@@ -1,10 +1,9 @@
 """Our rows and their floors (README.md "Performance").
 
 Each row pairs a workload on our public API with the floor built from the
-exact primitive sequence that API performs (``floor.py`` steps). The
-sequences are written next to the workloads they mirror, naming the
-functions whose pyca calls they repeat, so a change in those functions is
-a change here too.
+exact primitive sequence that API performs: the ``floor.py`` steps listed
+by ``sequences.py``, which names the functions whose pyca calls they
+repeat. SFrame's floor is here, next to its workload.
 """
 
 from __future__ import annotations
