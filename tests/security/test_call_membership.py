@@ -181,7 +181,7 @@ def test_a_removed_member_opens_no_frame_of_a_generation_made_after_its_removal(
                 assert opens_with(member.keys, frame)  # its keys are real
 
 
-@SETTINGS
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(size=st.integers(2, 4), seed=st.binary(min_size=1, max_size=4), events=events)
 def test_a_joiner_opens_no_frame_sent_before_it_joined(
     size: int, seed: bytes, events: list[tuple[str, int]]

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from security_harness import (
@@ -86,15 +87,7 @@ def thief_decrypts(stolen: Snapshot, message: Captured, victim: Address) -> bool
         return False
 
 
-@SETTINGS
-@given(
-    profile=st.sampled_from(sorted(PROFILES)),
-    seed=st.binary(min_size=4, max_size=4),
-    bursts=st.lists(st.integers(1, 3), min_size=1, max_size=6),
-    held=st.integers(0, 3),
-    victim_is_initiator=st.booleans(),
-)
-def test_state_stolen_at_t_opens_no_message_received_before_t(
+def steal_after_conversation(
     profile: str, seed: bytes, bursts: list[int], held: int, victim_is_initiator: bool
 ) -> None:
     pair = Pair.create(PROFILES[profile], seed)
@@ -110,6 +103,32 @@ def test_state_stolen_at_t_opens_no_message_received_before_t(
     for message in captured:
         if message.delivered or message.sender == victim:
             assert not opened_by_any(keys, pair, message.data)
+
+
+conversations = given(
+    profile=st.sampled_from(sorted(PROFILES)),
+    seed=st.binary(min_size=4, max_size=4),
+    bursts=st.lists(st.integers(1, 3), min_size=1, max_size=6),
+    held=st.integers(0, 3),
+    victim_is_initiator=st.booleans(),
+)
+
+
+@SETTINGS
+@conversations
+def test_state_stolen_at_t_opens_no_message_received_before_t(
+    profile: str, seed: bytes, bursts: list[int], held: int, victim_is_initiator: bool
+) -> None:
+    steal_after_conversation(profile, seed, bursts, held, victim_is_initiator)
+
+
+@pytest.mark.slow
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@conversations
+def test_state_stolen_at_t_opens_no_earlier_message_over_many_conversations(
+    profile: str, seed: bytes, bursts: list[int], held: int, victim_is_initiator: bool
+) -> None:
+    steal_after_conversation(profile, seed, bursts, held, victim_is_initiator)
 
 
 # --- Frames -------------------------------------------------------------------------------

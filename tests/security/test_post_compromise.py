@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Final
 
+import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from security_harness import (
@@ -59,18 +60,7 @@ def ratchet_keys(pair: Pair, victim: Address) -> tuple[bytes, bytes | None]:
     return mine, theirs
 
 
-@SETTINGS
-@example("pq-default", b"pcs!", [1, 1], [2, 2, 2, 2], True, True)
-@example("classic", b"pcs?", [], [1, 3, 1, 2], False, False)
-@given(
-    profile=st.sampled_from(sorted(PROFILES)),
-    seed=st.binary(min_size=4, max_size=4),
-    before=st.lists(st.integers(1, 3), max_size=4),
-    after=st.lists(st.integers(1, 3), min_size=1, max_size=6),
-    victim_is_initiator=st.booleans(),
-    victim_first=st.booleans(),
-)
-def test_a_passive_thief_reads_nothing_after_one_round_trip_following_the_theft(
+def heal_after_theft(
     profile: str,
     seed: bytes,
     before: list[int],
@@ -102,3 +92,42 @@ def test_a_passive_thief_reads_nothing_after_one_round_trip_following_the_theft(
             assert pair.receive(peer_of(sender), data) == plaintext
         sender = peer_of(sender)
     event(f"thief reads: {sorted(seen)}")
+
+
+conversations = given(
+    profile=st.sampled_from(sorted(PROFILES)),
+    seed=st.binary(min_size=4, max_size=4),
+    before=st.lists(st.integers(1, 3), max_size=4),
+    after=st.lists(st.integers(1, 3), min_size=1, max_size=6),
+    victim_is_initiator=st.booleans(),
+    victim_first=st.booleans(),
+)
+
+
+@SETTINGS
+@example("pq-default", b"pcs!", [1, 1], [2, 2, 2, 2], True, True)
+@example("classic", b"pcs?", [], [1, 3, 1, 2], False, False)
+@conversations
+def test_a_passive_thief_reads_nothing_after_one_round_trip_following_the_theft(
+    profile: str,
+    seed: bytes,
+    before: list[int],
+    after: list[int],
+    victim_is_initiator: bool,
+    victim_first: bool,
+) -> None:
+    heal_after_theft(profile, seed, before, after, victim_is_initiator, victim_first)
+
+
+@pytest.mark.slow
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@conversations
+def test_a_passive_thief_reads_nothing_after_healing_over_many_conversations(
+    profile: str,
+    seed: bytes,
+    before: list[int],
+    after: list[int],
+    victim_is_initiator: bool,
+    victim_first: bool,
+) -> None:
+    heal_after_theft(profile, seed, before, after, victim_is_initiator, victim_first)

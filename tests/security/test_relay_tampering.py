@@ -12,6 +12,7 @@ through a real relay whose queue is rewritten.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 from typing import Final
@@ -109,9 +110,7 @@ def tag_length(profile: Profile) -> int:
     return wire.SIGNAL_MAC_LEN if profile.wire == "signal-v3" else 16
 
 
-@SETTINGS
-@given(profiles, seeds, bursts, st.integers(1, 3), st.data())
-def test_relay_changing_any_byte_is_refused_and_leaves_the_receiver_unchanged(
+def change_any_byte(
     profile: str, seed: bytes, prefix: list[int], count: int, data: st.DataObject
 ) -> None:
     run = InFlight(profile, seed, prefix, count)
@@ -128,6 +127,23 @@ def test_relay_changing_any_byte_is_refused_and_leaves_the_receiver_unchanged(
     forged[position] ^= mask
     assert run.refused(bytes(forged)).code in FORGERY_CODES
     run.deliver_all([index])
+
+
+@SETTINGS
+@given(profiles, seeds, bursts, st.integers(1, 3), st.data())
+def test_relay_changing_any_byte_is_refused_and_leaves_the_receiver_unchanged(
+    profile: str, seed: bytes, prefix: list[int], count: int, data: st.DataObject
+) -> None:
+    change_any_byte(profile, seed, prefix, count, data)
+
+
+@pytest.mark.slow
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(profiles, seeds, bursts, st.integers(1, 3), st.data())
+def test_relay_changing_any_byte_is_refused_over_many_generated_messages(
+    profile: str, seed: bytes, prefix: list[int], count: int, data: st.DataObject
+) -> None:
+    change_any_byte(profile, seed, prefix, count, data)
 
 
 @SETTINGS
@@ -300,3 +316,19 @@ def open_unchanged(party: Party, envelope: Envelope) -> bytes | str:
     except ProtocolError as refusal:
         assert snapshot(party.store) == before
         return refusal.code
+
+
+def test_signal_v3_leaves_the_registration_id_of_an_initial_message_unauthenticated() -> None:
+    """Not protected (spec/security.md §4), as in libsignal: the relay may change the
+    registration id of a signal-v3 initial message; the message still decrypts, and
+    the genuine copy is then refused because it differs from the session's handshake."""
+    pair = Pair.create(PROFILES["signal-v3"], b"registration")
+    data = pair.send(INITIATOR, b"first")
+    message = wire.decode_prekey_message(pair.profile, data)
+    assert message.registration_id is not None
+    changed = dataclasses.replace(message, registration_id=message.registration_id % 16000 + 1)
+    assert pair.receive(RESPONDER, wire.encode_prekey_message(pair.profile, changed)) == b"first"
+    before = pair.records(RESPONDER)
+    with pytest.raises(AuthFailed):
+        pair.receive(RESPONDER, data)
+    assert pair.records(RESPONDER) == before
