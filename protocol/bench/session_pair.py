@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any
 
 from protocol import ratchet, wire, x3dh
 from protocol.bench.floor import MESSAGE
@@ -61,7 +60,9 @@ class _Parties:
         return _Responder(self.identity, bundle, store)
 
 
-def handshake(parties: _Parties, responder: _Responder) -> tuple[Any, Any, bytes]:
+def handshake(
+    parties: _Parties, responder: _Responder
+) -> tuple[ratchet.RatchetState, ratchet.RatchetState, bytes]:
     """Both sides of one set-up; returns (initiator state, responder state, AD)."""
     profile = parties.profile
     agreed = x3dh.initiate(profile, parties.initiator, responder.bundle)
@@ -97,7 +98,7 @@ def handshake(parties: _Parties, responder: _Responder) -> tuple[Any, Any, bytes
     )
     receiver = ratchet.init_responder(profile, answer.sk, answer.signed_prekey)
     receiver, _ = ratchet.ratchet_decrypt(receiver, received.message, answer.ad)
-    responder.prekeys.consume(answer.consumed)
+    responder.prekeys.consume(answer.consumed)  # the store the responder would commit
     return sender, receiver, agreed.ad
 
 
