@@ -435,11 +435,7 @@ def verify_test(schema_name: str, group: Mapping[str, Any], test: Mapping[str, A
         "SFrameSenderKeyRatchet": lambda: _verify_ratchet(test),
         "SFrameSenderKeyKid": lambda: _verify_kid(group, test),
     }
-    try:
-        verifiers[group["type"]]()
-    except (KeyError, IndexError, TypeError, ValueError) as error:
-        # A test the schema lets through but the verifier cannot read is a mismatch.
-        raise VectorMismatch(f"unreadable test: {error.__class__.__name__}") from None
+    verifiers[group["type"]]()
 
 
 # --- Generator --------------------------------------------------------------------------
