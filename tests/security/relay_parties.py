@@ -72,11 +72,15 @@ async def create_party(
     assert record is not None
     identity = load_state(DeviceRecord, record).identity
     client = await connect_device(port, address.user, address.device, identity, rng)
-    publication = split_bundles(manager.prekey_bundles())
-    await client.put_bundle(publication.signed)
-    await client.add_prekeys("ec", publication.ec)
-    if publication.kem:
-        await client.add_prekeys("kem", publication.kem)
+    try:
+        publication = split_bundles(manager.prekey_bundles())
+        await client.put_bundle(publication.signed)
+        await client.add_prekeys("ec", publication.ec)
+        if publication.kem:
+            await client.add_prekeys("kem", publication.kem)
+    except BaseException:
+        await client.close()
+        raise
     return Party(Device(address, manager, store, client, rng, log), store)
 
 

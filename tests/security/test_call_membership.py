@@ -223,13 +223,11 @@ def test_relay_relabelling_a_frame_with_another_sender_is_refused_and_changes_no
     size: int, seed: bytes, events: list[tuple[str, int]], picks: tuple[int, int, int]
 ) -> None:
     group = Group(size, seed)
-    play(group, events)
-    names = sorted(group.members)
-    sender, listener = names[picks[0] % len(names)], names[picks[1] % len(names)]
-    others = [n for n in names if n not in (sender, listener)]
-    if sender == listener or not others:
-        return
-    claimed = others[picks[2] % len(others)]
+    play(group, [*events, ("join", 0)])
+    names = sorted(group.members)  # at least three: leaves keep two, and one more joined
+    listener = names.pop(picks[0] % len(names))
+    sender = names.pop(picks[1] % len(names))
+    claimed = names[picks[2] % len(names)]
     data = group.sender(sender).encrypt(b"relabelled by the relay")
     receiver = group.members[listener].receiver
     assert refused(receiver, claimed, data) in RELABEL_CODES
