@@ -13,7 +13,15 @@ import pytest
 import protocol.bench
 from protocol.bench import BenchConfig, peers, plot_key_distribution, run
 from protocol.bench.floor import primitive_steps
-from protocol.bench.report import Report, RowResult, floor_verdict, render_text, to_json
+from protocol.bench.report import (
+    PeerResult,
+    Report,
+    RowResult,
+    floor_verdict,
+    peer_verdicts,
+    render_text,
+    to_json,
+)
 from protocol.bench.sequences import (
     burst_sequence,
     handshake_sequence,
@@ -165,3 +173,17 @@ def test_ratios_are_taken_per_round_so_shared_load_cancels() -> None:
     floor = Measurement((1.0, 10.0, 30.0), 1)
     assert paired_ratio(ours, floor) == 2.0
     assert ours.median / floor.median == 0.3  # what a ratio of medians would have said
+
+
+def test_peer_targets_compare_like_with_like_and_say_met_or_not() -> None:
+    ours = Measurement((100.0,), 1)
+    row = PeerResult(
+        "pingpong",
+        "ping-pong",
+        ours,
+        {"syndace": Measurement((200.0,), 1), "vodozemac": Measurement((50.0,), 1)},
+    )
+    assert peer_verdicts(row) == {
+        "syndace": "Syndace / ours = 2.00 (≥1.8 met)",
+        "vodozemac": "ours / vodozemac = 2.00 (≤1.5 NOT MET)",
+    }

@@ -117,13 +117,15 @@ def peer_verdicts(row: PeerResult) -> dict[str, str]:
     if isinstance(syndace, Measurement):
         speedup = paired_ratio(syndace, row.ours)
         target = SYNDACE_TARGETS.get(row.kind, AHEAD)
-        verdicts["syndace"] = f"{speedup:.2f}x faster (≥{target:.1f} {_verdict(speedup >= target)})"
+        verdicts["syndace"] = (
+            f"Syndace / ours = {speedup:.2f} (≥{target:.1f} {_verdict(speedup >= target)})"
+        )
     vodozemac = row.peers.get("vodozemac")
     if isinstance(vodozemac, Measurement):
         ratio = paired_ratio(row.ours, vodozemac)
         limit = VODOZEMAC_TARGETS.get(row.kind)
         judged = "" if limit is None else f" (≤{limit:.1f} {_verdict(ratio <= limit)})"
-        verdicts["vodozemac"] = f"ours = {ratio:.2f}x theirs{judged}"
+        verdicts["vodozemac"] = f"ours / vodozemac = {ratio:.2f}{judged}"
     return verdicts
 
 
