@@ -73,6 +73,7 @@ def _profile_rows(profile: Profile, burst_length: int) -> list[RowSpec]:
         return sequence_workload(f"floor/{kind}/{name}", profile, sequence, ops)
 
     pingpong_kind = "pingpong-he" if profile.header_encryption else "pingpong"
+    encrypted_headers = ", header-encrypted" if profile.header_encryption else ""
     return [
         RowSpec(
             "setup",
@@ -84,7 +85,7 @@ def _profile_rows(profile: Profile, burst_length: int) -> list[RowSpec]:
         RowSpec(
             pingpong_kind,
             name,
-            f"ping-pong per message, {name}",
+            f"ping-pong per message, {name}{encrypted_headers}",
             ping_pong(f"ours/pingpong/{name}", make),
             floor("pingpong", pingpong_sequence(profile)),
         ),
