@@ -605,3 +605,32 @@ def test_observing_an_arbitrary_capture_never_crashes(
             b"E2EECAP1" + b"".join(struct.pack(">BIQI", k, c, 0, len(d)) + d for k, c, d in records)
         )
         observe(path)
+
+
+def test_frame_encoder_refuses_values_msgpack_cannot_carry() -> None:
+    from protocol.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument):
+        encode_frame({"x": object()})
+    with pytest.raises(InvalidArgument):
+        encode_frame({"x": 2**70})
+
+
+def test_an_internal_error_ends_only_its_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def body(server: RelayServer) -> None:
+        alice, bob = await device(server, ALICE), await device(server, BOB)
+
+        def failing_disk(*args: object) -> int:
+            raise OSError("disk failure")
+
+        monkeypatch.setattr(server.store, "ack", failing_disk)
+        with pytest.raises(ConnectionError):
+            await bob.ack([1])
+        await alice.send(ALICE, b"to myself", bytes(16))  # the relay goes on
+        assert [e.body for e in await alice.fetch()] == [b"to myself"]
+        await alice.close()
+        await bob.close()
+
+    with_relay(tmp_path, body)

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import msgpack
 
-from protocol.errors import LimitExceeded, MalformedMessage
+from protocol.errors import InvalidArgument, LimitExceeded, MalformedMessage
 
 LENGTH_PREFIX: Final = 4
 # Largest frame body: a 256 KiB ratchet message or a 64 KiB media frame plus
@@ -84,7 +84,10 @@ NAME_ALPHABET: Final = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 def encode_frame(body: Mapping[str, Any]) -> bytes:
     """Serialize one map as a length-prefixed frame."""
-    data = msgpack.packb(body, use_bin_type=True)
+    try:
+        data = msgpack.packb(body, use_bin_type=True)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidArgument("a frame holds only msgpack types") from None
     if len(data) > MAX_FRAME_LEN:
         raise LimitExceeded(f"frame of {len(data)} bytes exceeds {MAX_FRAME_LEN}")
     return struct.pack(">I", len(data)) + data

@@ -199,6 +199,9 @@ class RelayServer:
             pass
         except asyncio.CancelledError:
             reason = "relay stopping"
+        except Exception:  # a bug or a failing disk: this connection ends, the relay goes on
+            reason = "internal error"
+            log.exception("connection %d (%s): internal error", conn.number, conn.peer)
         finally:
             self._forget(conn)
             self._record(Kind.CLOSE, conn, reason.encode("ascii", "replace"))
