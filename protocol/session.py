@@ -761,19 +761,20 @@ def _decrypt_first(
 ) -> tuple[int, SessionState, bytes]:
     """Decrypt with the first session state that accepts the message (current first).
 
-    The error reported is the current session's: a message for an archived
-    session that fails everywhere says why the current one refused it.
+    When none does, AUTH_FAILED from a state only says "not this session's
+    message", so the error reported is the first other one (a session that
+    recognized the message and refused it, e.g. DUPLICATE_MESSAGE), and
+    AUTH_FAILED only if every state gave it (spec/session.md §4.2).
     """
-    first_error: ProtocolError | None = None
+    errors: list[ProtocolError] = []
     for index, state in candidates:
         try:
             new_ratchet, plaintext = ratchet.ratchet_decrypt(state.ratchet, data, state.ad, rng)
         except ProtocolError as exc:
-            first_error = first_error or exc
+            errors.append(exc)
             continue
         return index, dataclasses.replace(state, ratchet=new_ratchet), plaintext
-    assert first_error is not None
-    raise first_error
+    raise next((e for e in errors if not isinstance(e, AuthFailed)), errors[0])
 
 
 @dataclass(frozen=True, slots=True)

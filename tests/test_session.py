@@ -469,3 +469,15 @@ def test_any_changed_byte_of_a_stored_record_is_refused_as_corrupt_or_unsupporte
     changed[data.draw(st.integers(0, len(changed) - 1))] ^= data.draw(st.integers(1, 255))
     with pytest.raises((StateCorrupt, UnsupportedVersion)):
         load_state(cls, bytes(changed))
+
+
+def test_a_replay_of_an_archived_sessions_message_is_a_duplicate(profile: Profile) -> None:
+    alice, bob = pair(profile)
+    assert bob.decrypt(ALICE, alice.encrypt(BOB, b"hi")) == b"hi"
+    reply = bob.encrypt(ALICE, b"old session")
+    assert alice.decrypt(BOB, reply) == b"old session"
+    alice.initiate(BOB, bob.prekey_bundles()[-1])  # the old session is archived
+    before = snapshot(alice)
+    with pytest.raises(DuplicateMessage):
+        alice.decrypt(BOB, reply)
+    assert snapshot(alice) == before

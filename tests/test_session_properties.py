@@ -1,8 +1,9 @@
 """Session-level state machine: any interleaving keeps every promise of spec/session.md §5.
 
 Three devices (two of one user, one of another), messages sent both ways
-and then delivered in any order, dropped, duplicated or tampered with, and
-stores serialized and reloaded at any step. Every untampered message
+and then delivered in any order, dropped, duplicated or tampered with,
+sessions re-initiated while older messages are in flight, and stores
+serialized and reloaded at any step. Every untampered message
 delivered once decrypts to what was sent; a duplicate is DUPLICATE_MESSAGE;
 a tampered one raises a ProtocolError; after any failure every stored record
 is byte-for-byte what it was.
@@ -20,7 +21,13 @@ from protocol import wire
 from protocol.errors import DuplicateMessage, ProtocolError
 from protocol.profiles import CLASSIC, PQ_DEFAULT, SIGNAL_V3, Profile
 from protocol.randomness import DrbgRandom
-from protocol.session import SESSIONS, Address, SessionManager, SessionRecord
+from protocol.session import (
+    MAX_ARCHIVED_SESSIONS,
+    SESSIONS,
+    Address,
+    SessionManager,
+    SessionRecord,
+)
 from protocol.store import MemoryStore, dump_state, load_state
 
 PHONE, LAPTOP, BOB = Address("alice", 1), Address("alice", 2), Address("bob", 1)
@@ -80,6 +87,10 @@ class SessionMachine(RuleBasedStateMachine):
         bundles = self.managers[BOB].prekey_bundles()
         self.managers[PHONE].initiate(BOB, bundles[0])
         self.managers[LAPTOP].initiate(BOB, bundles[1])
+        # The bundle served once the one-time keys are gone (last-resort KEM key only).
+        self.spare_bundle = bundles[-1]
+        assert self.spare_bundle.one_time_prekey is None
+        self.initiations = {PHONE: 1, LAPTOP: 1}
         self.in_flight: list[InFlight] = []
         self.delivered: list[InFlight] = []
         self.counter = 0
@@ -97,6 +108,17 @@ class SessionMachine(RuleBasedStateMachine):
         plaintext = f"{sender.key}->{receiver.key} #{self.counter}".encode()
         data = self.managers[sender].encrypt(receiver, plaintext)
         self.in_flight.append(InFlight(sender, receiver, data, plaintext))
+
+    @rule(initiator=st.sampled_from([PHONE, LAPTOP]))
+    def reinitiate(self, initiator: Address) -> None:
+        """A new session replaces the current one; in-flight messages of old ones still arrive.
+
+        At most MAX_ARCHIVED_SESSIONS + 1 sessions per pair, so none is dropped.
+        """
+        if self.initiations[initiator] > MAX_ARCHIVED_SESSIONS:
+            return
+        self.initiations[initiator] += 1
+        self.managers[initiator].initiate(BOB, self.spare_bundle)
 
     @precondition(lambda self: self.in_flight)
     @rule(pick=st.integers(0, 10_000))
