@@ -73,22 +73,28 @@ def test_state_stolen_mid_chain_reveals_that_chain_onwards_and_the_answer_then_h
     sessions: list[list[int]], data: st.DataObject
 ) -> None:
     """The sender of chain k, after j messages, holds its ratchet private key, the root
-    key and its chain key. Earlier messages stay closed (forward secrecy); chain k+1,
-    the peer's answer to a key the thief holds, opens; chain k+2 and later, under the
-    sender's next fresh ratchet key, stay closed (post-compromise security)."""
+    key, its chain key and the header keys of chains k-1 to k+2 (HKr, HKs, NHKr, NHKs).
+    Earlier messages stay closed (forward secrecy); chain k+1, the peer's answer to a
+    key the thief holds, opens; chain k+2 and later, under the sender's next fresh
+    ratchet key, stay closed (post-compromise security). Headers heal later than
+    content: the thief also derives the header key of chain k+3."""
     chains = sessions[0]
     model = build([chains])
     k = data.draw(st.integers(0, len(chains) - 1), label="chain")
     j = data.draw(st.integers(0, chains[k] - 1), label="messages sent")
     chain_key = model.secrets[f"mk s0/{k}/{j}"]
     assert isinstance(chain_key, Kdf)
+    header_keys = [f"hk s0/{n}" for n in range(max(k - 1, 0), k + 4) if n < len(chains)]
     stolen = [Atom(f"DHs:s0:{k}"), model.secrets[f"rk s0/{k}"], chain_key.inputs[0]]
+    stolen += [model.secrets[name] for name in header_keys if int(name.split("/")[1]) <= k + 2]
     expected = {f"{kind} s0/{k}/{n}" for kind in ("mk", "text") for n in range(j, chains[k])}
     if k + 1 < len(chains):
         expected |= {
             f"{kind} s0/{k + 1}/{n}" for kind in ("mk", "text") for n in range(chains[k + 1])
         }
-    assert readable(model.derivable_secrets(stolen)) == expected
+    derivable = model.derivable_secrets(stolen)
+    assert readable(derivable) == expected
+    assert {name for name in derivable if name.startswith("hk ")} == set(header_keys)
 
 
 @settings(max_examples=40, deadline=None)
