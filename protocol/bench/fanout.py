@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from functools import cache
 
-from protocol.bench.floor import sequence_workload
+from protocol.bench.floor import MESSAGE, sequence_workload
 from protocol.bench.sequences import burst_sequence
 from protocol.bench.session_pair import RatchetPair, make_pair
 from protocol.bench.timing import Run, Workload
@@ -34,9 +34,12 @@ def _pairs() -> list[RatchetPair]:
 
 
 def _sessions(devices: int) -> list[RatchetPair]:
+    """Sessions whose next sender message rides on an established chain (no DH step)."""
     pairs = _pairs()
     while len(pairs) < devices:
-        pairs.append(make_pair(DEFAULT_PROFILE))
+        pair = make_pair(DEFAULT_PROFILE)
+        pair.decrypt(1, pair.encrypt(0, MESSAGE))  # the DH step of the sender's new chain
+        pairs.append(pair)
     return pairs[:devices]
 
 
