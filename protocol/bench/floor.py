@@ -172,7 +172,7 @@ def primitive_steps(profile: Profile) -> dict[str, Step]:
         "header_seal": _header_seal,
         "header_open": _header_open(opens=True),
         "header_open_fails": _header_open(opens=False),
-        "media_base_key": lambda: os.urandom(16),
+        "media_base_key": lambda: os.urandom(32),  # Nh bytes of the default suite
         "frame_key": _frame_key,
     }
     if profile.aead == "AES-256-GCM":
