@@ -1,0 +1,166 @@
+"""The symbolic model is the key schedule the code runs: spec/security.md §2.4.
+
+A symbolic check is only as good as its model. Here the terms that
+``protocol.relay.knowledge.session_model`` builds for a generated pq-default
+conversation are evaluated with the real values of a real run — the private
+keys from the devices' stores, the base key and KEM ciphertext from the
+initial message — through the library's own functions (x25519, the
+X3DH/PQXDH KDF, ML-KEM decapsulation, KDF_RK, KDF_CK, the RFC 9605 §5.1
+ratchet): every root key, header key and message key the model names must
+equal the one the sender held when it sent, and every base key of a call's
+generations and steps the one the call sender encrypted with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final, TypeVar
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from security_harness import INITIATOR, RESPONDER, Pair, peer_of, session_state
+
+from protocol import wire, x3dh
+from protocol.media.callkeys import CallSender
+from protocol.media.limits import MediaLimits
+from protocol.media.sframe import DEFAULT_SUITE, ratchet_base_key
+from protocol.prekeys import KemPrekey, OneTimePrekey, SignedPrekey
+from protocol.primitives import X25519KeyPair, hkdf_sha256, kem_decapsulate, x25519
+from protocol.profiles import PQ_DEFAULT
+from protocol.randomness import DrbgRandom
+from protocol.ratchet import kdf_ck, kdf_rk
+from protocol.relay.knowledge import DH, Atom, Kdf, Model, Pub, Term, call_model, session_model
+from protocol.session import DEVICE, KEM_PREKEYS, ONE_TIME_PREKEYS, SIGNED_PREKEYS, DeviceRecord
+from protocol.store import MemoryStore, load_state
+
+KEY_LEN: Final = 32
+CALL_ID: Final = bytes(16)
+LIMITS: Final = MediaLimits(rotation_delay=1.0)
+T = TypeVar("T")
+
+
+@dataclass
+class Values:
+    """The real value behind each atom: private keys, public-only keys, and secrets."""
+
+    private: dict[str, bytes] = field(default_factory=dict)
+    public: dict[str, bytes] = field(default_factory=dict)
+    atoms: dict[str, bytes] = field(default_factory=dict)
+
+    def pub(self, owner: str) -> bytes:
+        if owner in self.public:
+            return self.public[owner]
+        return x25519_public(self.private[owner])
+
+    def evaluate(self, term: Term) -> bytes:
+        """The value of a model term, computed with the library's functions."""
+        if isinstance(term, Atom):
+            return self.atoms[term.name]
+        if isinstance(term, Pub):
+            return self.pub(term.owner)
+        if isinstance(term, DH):
+            a, b = sorted(term.pair)
+            mine, theirs = (a, b) if a in self.private else (b, a)
+            return x25519(self.private[mine], self.pub(theirs))
+        assert isinstance(term, Kdf)
+        return self.kdf(term)
+
+    def kdf(self, term: Kdf) -> bytes:
+        inputs = [self.evaluate(t) for t in term.inputs]
+        if term.label == "pqxdh":
+            return x3dh.kdf(PQ_DEFAULT, x3dh.key_material(tuple(inputs[:-1]), inputs[-1]))
+        if term.label == "initial":
+            out = hkdf_sha256(inputs[0], None, PQ_DEFAULT.initial_keys_info, 3 * KEY_LEN)
+            return out[term.index * KEY_LEN : (term.index + 1) * KEY_LEN]
+        if term.label == "rk":
+            part = kdf_rk(PQ_DEFAULT, inputs[0], inputs[1])[term.index]
+            assert part is not None
+            return part
+        if term.label == "sframe ratchet":
+            return ratchet_base_key(DEFAULT_SUITE, inputs[0])
+        assert term.label == "ck"
+        next_ck, mk = kdf_ck(PQ_DEFAULT, inputs[0])
+        return {1: mk, 2: next_ck}[term.index]
+
+
+def x25519_public(private: bytes) -> bytes:
+    return X25519KeyPair.from_private(private).public
+
+
+def stored(store: MemoryStore, table: str, key: object, cls: type[T]) -> T:
+    data = store.get(table, str(key))
+    assert data is not None
+    return load_state(cls, data)
+
+
+def responder_values(pair: Pair, initial: bytes) -> Values:
+    """The responder's prekeys that the initial message used, and the initiator's base key."""
+    message = wire.decode_prekey_message(pair.profile, initial)
+    store = pair.stores[RESPONDER]
+    spk = stored(store, SIGNED_PREKEYS, message.signed_prekey_id, SignedPrekey)
+    opk = stored(store, ONE_TIME_PREKEYS, message.one_time_prekey_id, OneTimePrekey)
+    kem = stored(store, KEM_PREKEYS, message.kem_prekey_id, KemPrekey)
+    assert message.kem_ciphertext is not None
+    values = Values()
+    for address, name in ((INITIATOR, "IK:alice"), (RESPONDER, "IK:bob")):
+        (key,) = pair.stores[address].keys(DEVICE)
+        device = stored(pair.stores[address], DEVICE, key, DeviceRecord)
+        values.private[name] = device.identity.private
+    values.private["SPK:bob"] = spk.key_pair.private
+    values.private["OPK:s"] = opk.key_pair.private
+    values.public["EK:s"] = message.base_key
+    values.atoms["SS:s"] = kem_decapsulate(kem.kem, kem.seed, message.kem_ciphertext)
+    return values
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(min_size=4, max_size=4), st.lists(st.integers(1, 3), min_size=1, max_size=5))
+def test_every_key_the_model_names_is_the_key_the_code_used(seed: bytes, chains: list[int]) -> None:
+    model = Model()
+    session_model(model, "s", "alice", "bob", chains)
+    pair = Pair.create(PQ_DEFAULT, seed)
+    rng = DrbgRandom(seed)
+    values: Values | None = None
+    sender = INITIATOR
+    for number, count in enumerate(chains):
+        for index in range(count):
+            ratchet = session_state(pair.stores[sender], peer_of(sender)).current.ratchet
+            values_now = values
+            data = pair.send(sender, rng.draw("plaintext", 16))
+            if values_now is None:
+                values = values_now = responder_values(pair, data)
+            values_now.private[f"DHs:s:{number}"] = ratchet.dhs.private
+            assert ratchet.cks is not None and ratchet.hks is not None
+            assert values_now.evaluate(model.secrets[f"rk s/{number}"]) == ratchet.rk
+            assert values_now.evaluate(model.secrets[f"hk s/{number}"]) == ratchet.hks
+            assert (
+                values_now.evaluate(model.secrets[f"mk s/{number}/{index}"])
+                == kdf_ck(PQ_DEFAULT, ratchet.cks)[1]
+            )
+            pair.receive(peer_of(sender), data)
+        sender = peer_of(sender)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.binary(min_size=4, max_size=4), st.integers(1, 3), st.integers(0, 4))
+def test_every_base_key_the_model_names_is_the_one_the_sender_used(
+    seed: bytes, generations: int, steps: int
+) -> None:
+    model = Model()
+    call_model(model, "a", [Atom(f"carrier {g}") for g in range(generations)], steps, 1)
+    now = [0.0]
+    sender, _ = CallSender.start(
+        CALL_ID, "a", ["b", "c", "d"], clock=lambda: now[0], rng=DrbgRandom(seed), limits=LIMITS
+    )
+    values = Values()
+    for generation in range(generations):
+        values.atoms[f"base:a:{generation}"] = sender.state.current.base_key
+        for step in range(steps + 1):
+            current = sender.state.current
+            assert (current.generation, current.step) == (generation, step)
+            assert values.evaluate(model.secrets[f"base a/{generation}/{step}"]) == current.base_key
+            if step < steps:
+                sender.join([f"joiner {generation}.{step}"], DrbgRandom(seed))
+        sender.leave([sorted(sender.state.members)[0]], DrbgRandom(seed + b"leave"))
+        now[0] += LIMITS.rotation_delay
+        sender.encrypt(b"the frame that switches to the next generation")
