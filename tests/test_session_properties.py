@@ -94,6 +94,7 @@ class SessionMachine(RuleBasedStateMachine):
         self.in_flight: list[InFlight] = []
         self.delivered: list[InFlight] = []
         self.counter = 0
+        self.reloads = 0
 
     def snapshot(self, address: Address) -> dict[str, dict[str, bytes | None]]:
         store = self.stores[address]
@@ -169,7 +170,8 @@ class SessionMachine(RuleBasedStateMachine):
         for key in store.keys(SESSIONS):
             data = store.get(SESSIONS, key)
             assert data is not None and dump_state(load_state(SessionRecord, data)) == data
-        rng = DrbgRandom(f"reloaded {address.key} {self.counter}".encode())
+        self.reloads += 1  # a fresh stream each time: a real device never repeats its draws
+        rng = DrbgRandom(f"reloaded {address.key} {self.reloads}".encode())
         self.stores[address] = store
         self.managers[address] = SessionManager(store, rng)
 
