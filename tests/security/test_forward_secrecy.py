@@ -14,11 +14,14 @@ open with it; all earlier frames stay closed (FS granularity of RFC 9605
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from relay_parties import peer_address, run_bounded
+from relay_run import Run
 from security_harness import (
     INITIATOR,
     Pair,
@@ -28,6 +31,7 @@ from security_harness import (
     opened_by_any,
     peer_of,
     restore,
+    snapshot,
 )
 
 from protocol.errors import ProtocolError
@@ -45,6 +49,7 @@ from protocol.media.sframe import (
 )
 from protocol.profiles import PROFILES
 from protocol.randomness import DrbgRandom
+from protocol.relay.observe import observe
 from protocol.session import Address, SessionManager
 
 SETTINGS: Final = settings(
@@ -261,3 +266,35 @@ def test_call_state_stolen_at_t_opens_no_frame_under_a_retired_generation_or_ste
         if closed_by_the_rules(run, frame):
             assert not opens_frame(keys, frame)
     assert opens_frame(keys, run.frames[-1])  # the thief's keys are real: the current one opens
+
+
+# --- Through a real relay -------------------------------------------------------------------
+
+RELAY_SCRIPT: Final = [
+    (0, 1, 40, True),
+    (1, 0, 40, True),
+    (2, 3, 40, False),
+    (0, 2, 40, True),
+    (3, 2, 40, True),
+    (3, 0, 40, True),
+]
+
+
+@pytest.mark.parametrize("profile", sorted(PROFILES))
+def test_stores_stolen_after_a_relay_run_open_no_message_of_the_relays_capture(
+    profile: str, tmp_path: Path
+) -> None:
+    """The relay's own record of the run (its capture, replayed by ``observe``) is what
+    it would keep for later; with every device's store stolen once all was delivered,
+    not one captured message opens, MediaKey messages included."""
+    run = Run(PROFILES[profile], b"stolen at the end " + profile.encode())
+    run_bounded(run.run(tmp_path, RELAY_SCRIPT))
+    captured = observe(tmp_path / "relay.capture").messages
+    assert len(captured) > len(RELAY_SCRIPT)  # the script's texts and the call's MediaKeys
+    for party in run.parties:
+        assert party.device.failures == 0
+        stolen = snapshot(party.store)
+        for message in (m for m in captured if m.recipient == party.address):
+            thief = SessionManager(restore(stolen), DrbgRandom(b"thief"))
+            with pytest.raises(ProtocolError):
+                thief.decrypt(peer_address(message.sender), message.body)

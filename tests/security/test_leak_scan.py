@@ -18,101 +18,18 @@ from typing import Final
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from relay_parties import Party, create_party, relay_files, run_bounded
+from relay_parties import create_party, relay_files, run_bounded
+from relay_run import ADDRESSES, Run, Step, steps
 from security_harness import Secrets, find_leaks, record_derived, snapshot
 
 from protocol.profiles import PROFILES, Profile
-from protocol.randomness import DrbgRandom
-from protocol.relay.call import FPS, SHORT_CALL_LIMITS, Call, SimClock, media_id
-from protocol.relay.device import TEXT
 from protocol.relay.harness import running_relay
-from protocol.relay.schema import Address
-from protocol.relay.secrets import SecretLog
 
-ADDRESSES: Final = (Address("alice", 1), Address("bob", 1), Address("bob", 2), Address("carol", 1))
-CALL_MEMBERS: Final = ("alice.1", "bob.1", "carol.1")
-LEAVER: Final = "carol.1"
-# Past the rotation delay at 30 fps, so frames go out under two generations.
-CALL_TICKS: Final = int(SHORT_CALL_LIMITS.rotation_delay * FPS) + 3
-
-# (sender, recipient, plaintext length, everyone fetches afterwards)
-Step = tuple[int, int, int, bool]
-steps = st.lists(
-    st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(16, 300), st.booleans()).filter(
-        lambda s: ADDRESSES[s[0]].user != ADDRESSES[s[1]].user
-    ),
-    min_size=1,
-    max_size=8,
-)
 # A run takes a second or two: report the failing example as generated, unshrunk.
 NO_SHRINK: Final = (Phase.explicit, Phase.reuse, Phase.generate)
 SLOW_OK: Final = (HealthCheck.too_slow,)
 profiles = st.sampled_from(sorted(PROFILES))
 seeds = st.binary(min_size=8, max_size=8)
-
-
-class Run:
-    """One generated run; collects secrets as it goes."""
-
-    def __init__(self, profile: Profile, seed: bytes) -> None:
-        self.profile = profile
-        self.seed = seed
-        self.secrets = Secrets()
-        self.log = SecretLog()
-        self.rng = DrbgRandom(seed + b" plaintexts")
-
-    def steal(self, parties: list[Party]) -> None:
-        for party in parties:
-            self.secrets.add_records(snapshot(party.store))
-
-    async def converse(self, parties: list[Party], script: list[Step]) -> None:
-        for sender, recipient, length, fetch in script:
-            body = self.rng.draw("plaintext", length)
-            await parties[sender].device.send(parties[recipient].address, TEXT, body)
-            self.secrets.add("plaintext", bytes([TEXT]) + body)
-            if fetch:
-                for party in parties:
-                    await party.device.receive()
-            self.steal(parties)
-        for party in parties:
-            await party.device.receive()
-        self.steal(parties)
-
-    async def call(self, parties: list[Party]) -> Call:
-        devices = [p.device for p in parties if media_id(p.address) in CALL_MEMBERS]
-        call_id, room = self.rng.draw("call_id", 16), self.rng.draw("relay_room_id", 16)
-        call = Call(devices, call_id, room, SimClock(), SHORT_CALL_LIMITS)
-        await call.start(CALL_MEMBERS)
-        for tick in range(CALL_TICKS):
-            call.clock.now = tick / FPS
-            if tick == 1:
-                await call.leave(LEAVER, tick)
-            await call.tick(tick)
-            for member in call.members.values():
-                self.secrets.add_state(None if member.sender is None else member.sender.state)
-                self.secrets.add_state(None if member.receiver is None else member.receiver.state)
-            self.steal(parties)
-        for frame in call.frames:
-            self.secrets.add("frame_plaintext", frame.plaintext)
-        return call
-
-    async def run(self, folder: Path, script: list[Step]) -> Call:
-        capture = folder / "relay.capture"
-        async with running_relay(folder / "relay.db", capture_path=capture) as relay:
-            parties = [
-                await create_party(relay.port, a, self.profile, self.seed, self.log)
-                for a in ADDRESSES
-            ]
-            try:
-                await self.converse(parties, script)
-                call = await self.call(parties)
-            finally:
-                for party in parties:
-                    party.device.collect(None)
-                    await party.device.close()
-        for label, value in self.log.items():
-            self.secrets.add(label, value)
-        return call
 
 
 def run_and_scan(profile: Profile, seed: bytes, script: list[Step]) -> None:
