@@ -103,11 +103,12 @@ PUBLIC_FIELDS: Final = frozenset(
 """Fields whose bytes are public by design: public keys, signatures, AD, KID encodings.
 
 A call id is not among them: it travels only inside MediaKey messages, and the
-relay routes frames by a room id of its own (spec/media.md §3)."""
+relay routes frames by a room id drawn apart from it (spec/relay.md §8)."""
 PUBLIC_TYPES: Final = (PrekeyMessage, TrustedIdentity, Profile, MediaLimits)
 """State types with no secret in them: the initial message's fields, trusted identity keys."""
 PUBLIC_DRAWS: Final = frozenset({"relay_message_id", "header_nonce", "registration_id"})
-"""Random draws sent in the clear on purpose (message ids, header-encryption salts)."""
+"""Random draws sent in the clear on purpose: message ids, header-encryption salts, and the
+registration id libsignal puts in initial messages."""
 MIN_SECRET_LEN: Final = 12
 """The shortest secret: an AES-GCM nonce or SFrame salt (12 bytes)."""
 
@@ -127,8 +128,10 @@ class Secrets:
         """Every bytes value under ``value`` not public by field name or type."""
         if isinstance(value, PUBLIC_TYPES):
             self.public.update(_all_bytes(value))
+        elif isinstance(value, bytes) and name in PUBLIC_FIELDS:
+            self.public.add(value)
         elif isinstance(value, bytes):
-            (self.public.add(value) if name in PUBLIC_FIELDS else self.add(name, value))
+            self.add(name, value)
         elif dataclasses.is_dataclass(value) and not isinstance(value, type):
             for field in dataclasses.fields(value):
                 self.add_state(getattr(value, field.name), field.name)
