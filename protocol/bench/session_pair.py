@@ -32,13 +32,13 @@ from protocol.store import MemoryStore
 
 
 @dataclass(frozen=True, slots=True)
-class _Responder:
+class Responder:
     identity: IdentityKeyPair
     bundle: PrekeyBundle
     prekeys: PrekeyStore
 
 
-class _Parties:
+class Parties:
     """One initiator identity and one responder identity with its signed prekey."""
 
     def __init__(self, profile: Profile) -> None:
@@ -48,7 +48,7 @@ class _Parties:
         self.signed_prekey = generate_signed_prekey(self.identity, 1)
         self._ids = itertools.count(1)
 
-    def responder(self) -> _Responder:
+    def responder(self) -> Responder:
         """A bundle with fresh one-time prekeys, and the store that holds them."""
         prekey_id = next(self._ids)
         one_time = generate_one_time_prekey(prekey_id)
@@ -57,11 +57,11 @@ class _Parties:
             kem = generate_kem_prekey(self.identity, prekey_id, self.profile.kem, last_resort=False)
         bundle = make_bundle(self.identity, self.signed_prekey, one_time, kem)
         store = PrekeyStore.of((self.signed_prekey,), (one_time,), () if kem is None else (kem,))
-        return _Responder(self.identity, bundle, store)
+        return Responder(self.identity, bundle, store)
 
 
 def handshake(
-    parties: _Parties, responder: _Responder
+    parties: Parties, responder: Responder
 ) -> tuple[ratchet.RatchetState, ratchet.RatchetState, bytes]:
     """Both sides of one set-up; returns (initiator state, responder state, AD)."""
     profile = parties.profile
@@ -103,7 +103,7 @@ def handshake(
 
 
 def handshake_workload(key: str, profile: Profile) -> Workload:
-    parties = _Parties(profile)
+    parties = Parties(profile)
 
     def prepare(units: int) -> Run:
         responders = [parties.responder() for _ in range(units)]
@@ -121,7 +121,7 @@ class RatchetPair:
     """Two ratchet states after a handshake and one reply: the ``Endpoints`` of our library."""
 
     def __init__(self, profile: Profile) -> None:
-        parties = _Parties(profile)
+        parties = Parties(profile)
         initiator, responder, self.ad = handshake(parties, parties.responder())
         self.states = [initiator, responder]
         self.decrypt(0, self.encrypt(1, MESSAGE))
