@@ -244,34 +244,48 @@ async def run_demo(options: DemoOptions) -> DemoReport:
     folder = Path(tempfile.mkdtemp(prefix="e2ee-demo-"))
     capture = options.capture or folder / "relay.capture"
     log = SecretLog() if options.secrets_out else None
-    rng = _device_rng(options, "demo")
-    async with running_relay(folder / "relay.db", capture_path=capture) as relay:
-        devices = await _create_devices(relay, options, log)
-        try:
-            sent, ok = await _exchange_messages(devices, rng)
-            options.progress(f"messages: {ok} of {sent} decrypted")
-            call_id = rng.draw("call_id", 16)
-            if log is not None:
-                log.add("call_id", call_id)
-            call = Call(
-                [d for d in devices if media_id(d.address) in (*FIRST_MEMBERS, JOINER)],
-                call_id,
-                rng.draw("relay_room_id", 16),
-                SimClock(),
-                DEMO_MEDIA_LIMITS,
-            )
-            await _run_call(call, options, relay)
-        finally:
-            for device in devices:
-                await device.close()
-    report = DemoReport(
-        call.members, devices, relay, call.frames, capture, time.monotonic() - started, sent, ok
-    )
+    try:
+        async with running_relay(folder / "relay.db", capture_path=capture) as relay:
+            call, devices, sent, ok = await _conversation(relay, options, log)
+    finally:
+        _remove_database(folder)
+    elapsed = time.monotonic() - started
+    report = DemoReport(call.members, devices, relay, call.frames, capture, elapsed, sent, ok)
     check_not_entitled(call, report)
     if log is not None and options.secrets_out is not None:
         _collect_final(call, devices, log)
         log.write(options.secrets_out)
     return report
+
+
+async def _conversation(
+    relay: RelayServer, options: DemoOptions, log: SecretLog | None
+) -> tuple[Call, list[Device], int, int]:
+    """Devices, their messages and their call; returns (call, devices, sent, intact)."""
+    rng = _device_rng(options, "demo")
+    devices = await _create_devices(relay, options, log)
+    try:
+        sent, ok = await _exchange_messages(devices, rng)
+        options.progress(f"messages: {ok} of {sent} decrypted")
+        call_id = rng.draw("call_id", 16)
+        if log is not None:
+            log.add("call_id", call_id)
+        members = [d for d in devices if media_id(d.address) in (*FIRST_MEMBERS, JOINER)]
+        room = rng.draw("relay_room_id", 16)
+        call = Call(members, call_id, room, SimClock(), DEMO_MEDIA_LIMITS)
+        await _run_call(call, options, relay)
+    finally:
+        for device in devices:
+            await device.close()
+    return call, devices, sent, ok
+
+
+def _remove_database(folder: Path) -> None:
+    """The relay's database is scratch; the capture, if it is in the folder, stays."""
+    for path in folder.glob("relay.db*"):
+        path.unlink()
+    if not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def _collect_final(call: Call, devices: list[Device], log: SecretLog) -> None:

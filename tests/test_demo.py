@@ -39,12 +39,15 @@ def test_demo_then_audit_of_its_capture_both_pass(tmp_path: Path) -> None:
         assert claim in audit.stdout, claim
 
 
-def short_demo(seed: bytes) -> DemoReport:
-    return asyncio.run(run_demo(DemoOptions(seconds=1.5, seed=seed)))
+def short_demo(seed: bytes, folder: Path) -> DemoReport:
+    options = DemoOptions(seconds=1.5, seed=seed, capture=folder / "relay.capture")
+    return asyncio.run(run_demo(options))
 
 
-def test_every_forwarded_frame_decrypts_and_the_joiner_and_leaver_are_refused() -> None:
-    report = short_demo(b"\x01")
+def test_every_forwarded_frame_decrypts_and_the_joiner_and_leaver_are_refused(
+    tmp_path: Path,
+) -> None:
+    report = short_demo(b"\x01", tmp_path)
     assert report.ok and report.messages_ok == report.messages_expected > 0
     for member in report.members.values():
         assert member.failures == 0
@@ -54,14 +57,16 @@ def test_every_forwarded_frame_decrypts_and_the_joiner_and_leaver_are_refused() 
     assert report.relay.stats.media_dropped == 0
 
 
-def test_a_sender_that_does_not_rotate_on_leave_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_sender_that_does_not_rotate_on_leave_is_caught(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     def leave_without_rotation(
         self: CallSender, devices: list[str], rng: Random = SYSTEM_RANDOM
     ) -> list[KeyDelivery]:
         return []  # keeps sending under the key the leaver holds
 
     monkeypatch.setattr(CallSender, "leave", leave_without_rotation)
-    report = short_demo(b"\x02")
+    report = short_demo(b"\x02", tmp_path)
     assert not report.ok
     assert any(
         v.startswith(f"{LEAVER} decrypted") and "after it left" in v for v in report.violations
@@ -69,7 +74,7 @@ def test_a_sender_that_does_not_rotate_on_leave_is_caught(monkeypatch: pytest.Mo
 
 
 def test_a_sender_that_gives_a_joiner_its_current_key_is_caught(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     def join_without_ratchet(
         self: CallSender, devices: list[str], rng: Random = SYSTEM_RANDOM
@@ -82,7 +87,7 @@ def test_a_sender_that_gives_a_joiner_its_current_key_is_caught(
         return [KeyDelivery(device, encode_media_key(key)) for device in devices]
 
     monkeypatch.setattr(CallSender, "join", join_without_ratchet)
-    report = short_demo(b"\x03")
+    report = short_demo(b"\x03", tmp_path)
     assert not report.ok
     assert any("before it joined" in v for v in report.violations)
 
