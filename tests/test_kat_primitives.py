@@ -2,7 +2,7 @@
 
 Sources, copied into tests/kat/ with their provenance:
 
-* RFC 7748 §5.2 (two scalar multiplications; 1, 1,000 and, marked slow,
+* RFC 7748 §5.2 (two scalar multiplications; 1, 1,000 and, marked exhaustive,
   1,000,000 iterations) and §6.1 (Diffie-Hellman) through
   ``protocol.primitives.x25519``;
 * RFC 8032 §7.1 TEST 1-3: our edwards25519 arithmetic (protocol.xeddsa)
@@ -84,7 +84,7 @@ def test_x25519_iterated_matches_rfc7748(count: int) -> None:
     assert _iterate(count) == _b(RFC7748["iterated"]["after"][str(count)])
 
 
-@pytest.mark.slow
+@pytest.mark.exhaustive
 def test_x25519_one_million_iterations_match_rfc7748() -> None:
     assert _iterate(1_000_000) == _b(RFC7748["iterated"]["after"]["1000000"])
 
