@@ -49,7 +49,7 @@ from protocol.prekeys import (
     generate_one_time_prekey,
     generate_signed_prekey,
 )
-from protocol.primitives import constant_time_equal, sha512
+from protocol.primitives import constant_time_equal, sha256, sha512
 from protocol.profiles import DEFAULT_PROFILE, Profile
 from protocol.randomness import SYSTEM_RANDOM, Random
 from protocol.store import Store, Transaction, dump_state, load_state
@@ -166,24 +166,31 @@ class TrustedIdentity:
 class SessionState:
     """One session with a peer device (spec/session.md §3).
 
-    ``handshake`` is the initial message without its ratchet message: its base
-    key EK_A names the session, so a repeated initial message finds it again,
-    and every other field must then match too. The initiator prepends it to
-    every message until ``answered`` (Double Ratchet §7.1), that is until a
-    message from the peer decrypted; a responder's session is answered from
-    the start.
+    ``base_key`` (EK_A) names the session, so a repeated initial message
+    finds it again; ``handshake_digest``, the SHA-256 of that initial message
+    without its ratchet message, makes every other field match too. The
+    initiator keeps the initial message itself as ``pending`` and prepends it
+    to every message until the session is ``answered`` (Double Ratchet §7.1),
+    that is until a message from the peer decrypted; then it is dropped (a
+    PQXDH one carries a 1,088-byte KEM ciphertext). A responder's session is
+    answered from the start.
     """
 
     profile: Profile
     role: Literal["initiator", "responder"]
     peer_identity: bytes
-    handshake: wire.PrekeyMessage
-    answered: bool
+    base_key: bytes
+    handshake_digest: bytes
+    pending: wire.PrekeyMessage | None
     ad: bytes
     ratchet: ratchet.RatchetState
 
+    @property
+    def answered(self) -> bool:
+        return self.pending is None
+
     def __repr__(self) -> str:
-        base_key = self.handshake.base_key.hex()
+        base_key = self.base_key.hex()
         return f"SessionState({self.profile!r}, {self.role}, base_key={base_key}, ...)"
 
 
@@ -561,12 +568,14 @@ class SessionManager:
             state = ratchet.init_initiator(
                 device.profile, result.sk, bundle.signed_prekey, self._rng
             )
+            handshake = _handshake(device, result.message)
             session = SessionState(
                 profile=device.profile,
                 role="initiator",
                 peer_identity=bundle.identity_key,
-                handshake=_handshake(device, result.message),
-                answered=False,
+                base_key=handshake.base_key,
+                handshake_digest=_handshake_digest(device.profile, handshake),
+                pending=handshake,
                 ad=result.ad,
                 ratchet=state,
             )
@@ -612,10 +621,10 @@ class SessionManager:
                 peer.key,
                 dataclasses.replace(record, current=dataclasses.replace(current, ratchet=state)),
             )
-        if current.answered:
+        if current.pending is None:
             return message
         return wire.encode_prekey_message(
-            current.profile, dataclasses.replace(current.handshake, message=message)
+            current.profile, dataclasses.replace(current.pending, message=message)
         )
 
     def decrypt(
@@ -647,7 +656,7 @@ class SessionManager:
                 )
                 candidates, inner = list(enumerate(record.states())), data
             index, state, plaintext = _decrypt_first(candidates, inner, self._rng)
-            state = dataclasses.replace(state, answered=True)
+            state = dataclasses.replace(state, pending=None)
             self._records.put(txn, SESSIONS, sender.key, record.with_state(index, state))
             if deliver is not None:
                 deliver(txn, plaintext)
@@ -673,8 +682,9 @@ class SessionManager:
             profile=device.profile,
             role="responder",
             peer_identity=message.identity_key,
-            handshake=dataclasses.replace(message, message=b""),
-            answered=True,
+            base_key=message.base_key,
+            handshake_digest=_handshake_digest(device.profile, message),
+            pending=None,
             ad=result.ad,
             ratchet=ratchet.init_responder(device.profile, result.sk, result.signed_prekey),
         )
@@ -714,13 +724,18 @@ def _find_handshake(record: SessionRecord, message: wire.PrekeyMessage) -> int |
     message whose other fields differ (a tampered copy), as AUTH_FAILED.
     """
     for index, known in enumerate(record.states()):
-        if known.role == "responder" and constant_time_equal(
-            known.handshake.base_key, message.base_key
-        ):
-            if dataclasses.replace(message, message=b"") != known.handshake:
+        if known.role == "responder" and constant_time_equal(known.base_key, message.base_key):
+            if not constant_time_equal(
+                _handshake_digest(known.profile, message), known.handshake_digest
+            ):
                 raise AuthFailed("the initial message differs from the one of its base key")
             return index
     return None
+
+
+def _handshake_digest(profile: Profile, message: wire.PrekeyMessage) -> bytes:
+    """SHA-256 of the initial message without its ratchet message: what names a handshake."""
+    return sha256(wire.encode_prekey_message(profile, dataclasses.replace(message, message=b"")))
 
 
 def _handshake(device: DeviceRecord, initial: x3dh.InitialData) -> wire.PrekeyMessage:
