@@ -166,7 +166,7 @@ class TrustedIdentity:
 class SessionState:
     """One session with a peer device (spec/session.md §3).
 
-    ``base_key`` (EK_A) names the session, so a repeated initial message
+    ``ephemeral_key`` (EK_A, libsignal's base key) names the session, so a repeated initial message
     finds it again; ``handshake_digest``, the SHA-256 of that initial message
     without its ratchet message, makes every other field match too. The
     initiator keeps the initial message itself as ``pending`` and prepends it
@@ -179,7 +179,7 @@ class SessionState:
     profile: Profile
     role: Literal["initiator", "responder"]
     peer_identity: bytes
-    base_key: bytes
+    ephemeral_key: bytes
     handshake_digest: bytes
     pending: wire.PrekeyMessage | None
     ad: bytes
@@ -190,8 +190,8 @@ class SessionState:
         return self.pending is None
 
     def __repr__(self) -> str:
-        base_key = self.base_key.hex()
-        return f"SessionState({self.profile!r}, {self.role}, base_key={base_key}, ...)"
+        ephemeral_key = self.ephemeral_key.hex()
+        return f"SessionState({self.profile!r}, {self.role}, ephemeral_key={ephemeral_key}, ...)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,6 +374,11 @@ class SessionManager:
     def identity_key(self) -> bytes:
         """Our public identity key (raw u-coordinate)."""
         return self._device.identity.public
+
+    @property
+    def identity_key_pair(self) -> IdentityKeyPair:
+        """Our identity key pair, for signing with the key our sessions use (a relay login)."""
+        return self._device.identity
 
     @property
     def registration_id(self) -> int:
@@ -573,7 +578,7 @@ class SessionManager:
                 profile=device.profile,
                 role="initiator",
                 peer_identity=bundle.identity_key,
-                base_key=handshake.base_key,
+                ephemeral_key=handshake.base_key,
                 handshake_digest=_handshake_digest(device.profile, handshake),
                 pending=handshake,
                 ad=result.ad,
@@ -682,7 +687,7 @@ class SessionManager:
             profile=device.profile,
             role="responder",
             peer_identity=message.identity_key,
-            base_key=message.base_key,
+            ephemeral_key=message.base_key,
             handshake_digest=_handshake_digest(device.profile, message),
             pending=None,
             ad=result.ad,
@@ -724,7 +729,7 @@ def _find_handshake(record: SessionRecord, message: wire.PrekeyMessage) -> int |
     message whose other fields differ (a tampered copy), as AUTH_FAILED.
     """
     for index, known in enumerate(record.states()):
-        if known.role == "responder" and constant_time_equal(known.base_key, message.base_key):
+        if known.role == "responder" and constant_time_equal(known.ephemeral_key, message.base_key):
             if not constant_time_equal(
                 _handshake_digest(known.profile, message), known.handshake_digest
             ):

@@ -16,8 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
-from protocol.errors import InvalidArgument, ProtocolError
-from protocol.prekeys import IdentityKeyPair
+from protocol.errors import ProtocolError
 from protocol.profiles import Profile
 from protocol.randomness import RecordingRandom
 from protocol.relay.client import Inbox, RelayClient, new_message_id
@@ -84,11 +83,12 @@ class Device:
         """Make the device's keys, register with the relay and publish its prekeys."""
         store = MemoryStore()
         manager = SessionManager.create(store, _peer(address), profile, now=now, rng=rng)
-        identity = _identity_of(manager, rng)
         manager.generate_one_time_prekeys(prekeys)
         if profile.kem is not None:
             manager.generate_kem_prekeys(prekeys)
-        client = await connect_device(port, address.user, address.device, identity, rng)
+        client = await connect_device(
+            port, address.user, address.device, manager.identity_key_pair, rng
+        )
         try:
             await _publish(client, manager)
         except BaseException:
@@ -163,17 +163,3 @@ async def _publish(client: RelayClient, manager: SessionManager) -> None:
     await client.add_prekeys("ec", publication.ec)
     if publication.kem:
         await client.add_prekeys("kem", publication.kem)
-
-
-def _identity_of(manager: SessionManager, rng: RecordingRandom) -> IdentityKeyPair:
-    """The identity key pair ``SessionManager.create`` drew as ``identity_key``.
-
-    The relay needs the device to sign with the key its sessions use; the
-    labelled draw is where that key came from (spec/profiles.md §4).
-    """
-    for label, value in rng.draws:
-        if label == "identity_key":
-            identity = IdentityKeyPair.from_private(value)
-            if identity.public == manager.identity_key:
-                return identity
-    raise InvalidArgument("no identity_key draw matches the session identity")

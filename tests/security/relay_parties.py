@@ -22,9 +22,9 @@ from protocol.relay.harness import connect_device
 from protocol.relay.publish import split_bundles
 from protocol.relay.schema import Address
 from protocol.relay.secrets import SecretLog
-from protocol.session import DEVICE, DeviceRecord, SessionManager
 from protocol.session import Address as PeerAddress
-from protocol.store import MemoryStore, load_state
+from protocol.session import SessionManager
+from protocol.store import MemoryStore
 
 T = TypeVar("T")
 
@@ -67,10 +67,7 @@ async def create_party(
     manager.generate_one_time_prekeys(PREKEYS)
     if profile.kem is not None:
         manager.generate_kem_prekeys(PREKEYS)
-    (key,) = store.keys(DEVICE)
-    record = store.get(DEVICE, key)
-    assert record is not None
-    identity = load_state(DeviceRecord, record).identity
+    identity = manager.identity_key_pair
     client = await connect_device(port, address.user, address.device, identity, rng)
     try:
         publication = split_bundles(manager.prekey_bundles())

@@ -98,9 +98,19 @@ def session_state(store: MemoryStore, peer: Address) -> SessionRecord:
 # --- Secrets, deny by default -----------------------------------------------------------
 
 PUBLIC_FIELDS: Final = frozenset(
-    {"public", "signature", "dhr", "peer_identity", "ad", "_kid_field"}
+    {
+        "public",
+        "signature",
+        "dhr",
+        "peer_identity",
+        "ad",
+        "_kid_field",
+        "ephemeral_key",
+        "handshake_digest",
+    }
 )
-"""Fields whose bytes are public by design: public keys, signatures, AD, KID encodings.
+"""Fields whose bytes are public by design: public keys, signatures, AD, KID encodings,
+the initiator's ephemeral key naming a session and the digest of its initial message.
 
 A call id is not among them: it travels only inside MediaKey messages, and the
 relay routes frames by a room id drawn apart from it (spec/relay.md §8)."""
