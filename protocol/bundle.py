@@ -18,7 +18,14 @@ from typing import Any, Final
 
 import msgpack
 
-from protocol.encoding import KEM_TYPE, decode_ec, decode_kem, encode_ec, encode_kem
+from protocol.encoding import (
+    KEM_TYPE,
+    decode_ec,
+    decode_kem,
+    encode_ec,
+    encode_kem,
+    unpack_msgpack,
+)
 from protocol.errors import InvalidArgument, InvalidPublicKey, MalformedMessage, UnsupportedVersion
 from protocol.prekeys import (
     SIGNATURE_LEN,
@@ -179,10 +186,7 @@ def unpack_array(data: object, length: int, what: str) -> list[Any]:
     """Decode exactly one msgpack array of ``length`` items; else MALFORMED_MESSAGE."""
     if not isinstance(data, bytes) or len(data) > MAX_ENCODED_LEN:
         raise MalformedMessage(f"{what} must be bytes of at most {MAX_ENCODED_LEN}")
-    try:
-        value = msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True)
-    except (ValueError, TypeError, msgpack.UnpackException):
-        raise MalformedMessage(f"{what} is not one msgpack value") from None
+    value = unpack_msgpack(data, what)
     if not isinstance(value, list) or len(value) != length:
         raise MalformedMessage(f"{what} must be an array of {length} items")
     return value

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from protocol.errors import InvalidPublicKey, MalformedMessage
+import msgpack
+
+from protocol.errors import InvalidPublicKey, MalformedMessage, ProtocolError
 from protocol.primitives import KEM_PUBLIC_LEN, X25519_LEN, KemName, check_x25519_public
 
 # 0x05: Curve25519 public key, the value libsignal uses (rust/core/src/curve.rs).
@@ -89,3 +91,26 @@ def decode_varint(data: bytes, offset: int) -> tuple[int, int]:
                 raise MalformedMessage("varint out of range")
             return value, offset + index + 1
     raise MalformedMessage("varint longer than 10 bytes")
+
+
+def _refuse_ext(code: int, data: bytes) -> object:
+    raise MalformedMessage("msgpack extension types are not allowed")
+
+
+def unpack_msgpack(
+    data: bytes,
+    what: str,
+    *,
+    error: type[ProtocolError] = MalformedMessage,
+) -> object:
+    """Decode exactly one msgpack value, strictly, for every msgpack format here.
+
+    Strings must be UTF-8, map keys strings or bytes, extension types are
+    refused, and trailing bytes are an error. msgpack raises several unrelated
+    exception types for bad input; every one becomes ``error`` (MALFORMED_MESSAGE
+    for messages, STATE_CORRUPT for stored state), naming ``what``.
+    """
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_refuse_ext)
+    except Exception:
+        raise error(f"{what} is not one well-formed msgpack value") from None

@@ -38,6 +38,7 @@ from typing import Any, Final, Protocol, TypeVar
 
 import msgpack
 
+from protocol.encoding import unpack_msgpack
 from protocol.errors import InvalidArgument, ProtocolError, StateCorrupt, UnsupportedVersion
 from protocol.primitives import constant_time_equal, sha256
 from protocol.profiles import Profile, get_profile
@@ -190,10 +191,7 @@ def _decode(raw: object, hint: Any) -> object:
 
 
 def _unpack(data: bytes) -> object:
-    try:
-        return msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True)
-    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
-        raise _corrupt("not a msgpack value") from None
+    return unpack_msgpack(data, "state", error=StateCorrupt)
 
 
 def _envelope(data: object) -> tuple[str, bytes]:

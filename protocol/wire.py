@@ -28,7 +28,14 @@ from typing import Any, Final, Literal
 
 import msgpack
 
-from protocol.encoding import CURVE25519_TYPE, decode_ec, decode_varint, encode_ec, encode_varint
+from protocol.encoding import (
+    CURVE25519_TYPE,
+    decode_ec,
+    decode_varint,
+    encode_ec,
+    encode_varint,
+    unpack_msgpack,
+)
 from protocol.errors import MalformedMessage, ProtocolError, UnsupportedVersion
 from protocol.primitives import KEM_CIPHERTEXT_LEN, X25519_LEN, check_x25519_public
 from protocol.profiles import Profile
@@ -114,13 +121,6 @@ ENCRYPTED_HEADER_LEN: Final = 16 + HEADER_LEN + 16
 # (two 33-byte keys, three u32 ids, a KEM ciphertext of at most 1,568 bytes and
 # the msgpack framing), which this allowance covers with room to spare.
 PREKEY_OVERHEAD: Final = 2048
-
-
-def _unpack(data: bytes) -> object:
-    try:
-        return msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=False)
-    except Exception:  # msgpack raises several unrelated types for bad input
-        raise MalformedMessage("not a msgpack value") from None
 
 
 def _framed_body(data: object, kind: int, limit: int) -> bytes:
@@ -251,7 +251,7 @@ def _encode_msgpack_prekey(message: PrekeyMessage) -> bytes:
 
 def _decode_msgpack_prekey(profile: Profile, data: bytes) -> PrekeyMessage:
     limit = profile.max_message_size + PREKEY_OVERHEAD
-    fields = _unpack(_framed_body(data, KIND_PREKEY, limit))
+    fields = unpack_msgpack(_framed_body(data, KIND_PREKEY, limit), "prekey message")
     if not isinstance(fields, dict) or not set(fields) <= set(_PREKEY_FIELDS):
         raise MalformedMessage("a prekey message has only the fields ik, ek, spk, opk, kem, kct, m")
     if not {"ik", "ek", "spk", "m"} <= set(fields):

@@ -1,5 +1,6 @@
 """Key encodings and varints: disjoint ranges, strict decoding, minimal varints."""
 
+import msgpack
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,8 +13,9 @@ from protocol.encoding import (
     encode_ec,
     encode_kem,
     encode_varint,
+    unpack_msgpack,
 )
-from protocol.errors import InvalidPublicKey, MalformedMessage, ProtocolError
+from protocol.errors import InvalidPublicKey, MalformedMessage, ProtocolError, StateCorrupt
 from protocol.primitives import KEM_PUBLIC_LEN, X25519KeyPair
 
 PUBLIC = X25519KeyPair.from_private(bytes(range(32))).public
@@ -69,3 +71,28 @@ def test_varint_decoder_accepts_only_minimal_encodings_and_raises_only_protocol_
     except ProtocolError:
         return
     assert encode_varint(value) == data[:end]
+
+
+def test_strict_msgpack_refuses_trailing_bytes_extension_types_and_bad_utf8() -> None:
+    assert unpack_msgpack(msgpack.packb([1, b"x", "y"]), "m") == [1, b"x", "y"]
+    bad = [
+        msgpack.packb(1) + b"\x00",  # trailing bytes
+        msgpack.packb(msgpack.ExtType(1, b"x")),  # extension type
+        b"\xa1\xff",  # a str that is not UTF-8
+        b"\x81\x01\x02",  # a map with an int key
+        b"",
+    ]
+    for data in bad:
+        with pytest.raises(MalformedMessage):
+            unpack_msgpack(data, "m")
+    with pytest.raises(StateCorrupt):
+        unpack_msgpack(b"\xc1", "state", error=StateCorrupt)
+
+
+@given(st.binary(max_size=64))
+def test_strict_msgpack_raises_only_the_given_error(data: bytes) -> None:
+    try:
+        value = unpack_msgpack(data, "m")
+    except MalformedMessage:
+        return
+    assert msgpack.unpackb(data, raw=False, strict_map_key=True) == value

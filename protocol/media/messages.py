@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import msgpack
 
+from protocol.encoding import unpack_msgpack
 from protocol.errors import InvalidArgument, MalformedMessage, UnsupportedVersion
 from protocol.media.limits import MAX_R, MIN_R
 from protocol.media.sframe import CipherSuite, sender_key_kid, suite_params
@@ -121,10 +122,7 @@ def _unpack(data: object, type_tag: int, length: int) -> list[Any]:
         raise InvalidArgument("a call-key message must be bytes")
     if len(data) > MAX_MESSAGE_LEN:
         raise MalformedMessage(f"call-key message longer than {MAX_MESSAGE_LEN} bytes")
-    try:
-        fields = msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True)
-    except Exception:  # msgpack raises ValueError and its own exception types
-        raise MalformedMessage("call-key message is not msgpack") from None
+    fields = unpack_msgpack(data, "call-key message")
     if not isinstance(fields, list) or not fields or type(fields[0]) is not int:
         raise MalformedMessage("call-key message is not a versioned array")
     if fields[0] != VERSION:

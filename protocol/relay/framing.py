@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import msgpack
 
+from protocol.encoding import unpack_msgpack
 from protocol.errors import InvalidArgument, LimitExceeded, MalformedMessage
 
 LENGTH_PREFIX: Final = 4
@@ -107,25 +108,10 @@ def frame_length(prefix: bytes) -> int:
 
 def decode_body(data: bytes) -> dict[str, Any]:
     """Decode one frame body: exactly one msgpack map with string keys, no ext types."""
-    try:
-        value = msgpack.unpackb(
-            data,
-            raw=False,
-            strict_map_key=True,
-            use_list=True,
-            ext_hook=_refuse_ext,
-        )
-    except MalformedMessage:
-        raise
-    except Exception:  # msgpack raises many types: ExtraData, FormatError, ValueError, ...
-        raise MalformedMessage("frame body is not one well-formed msgpack object") from None
+    value = unpack_msgpack(data, "frame body")
     if not isinstance(value, dict):
         raise MalformedMessage("frame body is not a map")
     return value
-
-
-def _refuse_ext(code: int, data: bytes) -> None:
-    raise MalformedMessage("msgpack extension types are not allowed")
 
 
 def check_shape(value: object, shape: FieldShape, where: str) -> None:
