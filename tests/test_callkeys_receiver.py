@@ -273,3 +273,18 @@ def test_receiver_state_repr_shows_no_key_material() -> None:
     base_key = decode_media_key(deliveries[0].message).base_key
     text = repr(receiver.state)
     assert base_key.hex() not in text and str(base_key) not in text and "redacted" in text
+
+
+def test_leaves_within_one_rotation_delay_never_evict_the_generation_in_use() -> None:
+    # Each leave replaces the sender's pending generation before it is used; the
+    # receiver installs every one of them, yet must keep the generation in use.
+    call = Call(["a", "b", "c", "d", "e", "f"])
+    receiver, sender = call.receivers["b"], call.senders["a"]
+    assert receiver.decrypt("a", sender.encrypt(b"before", b"m"), b"m") == b"before"
+    for leaver in ["c", "d", "e", "f"]:
+        for device, message in sender.leave([leaver]):
+            if device == "b":
+                receiver.install("a", message)
+    assert receiver.decrypt("a", sender.encrypt(b"during", b"m"), b"m") == b"during"
+    call.clock.now = 5.0
+    assert receiver.decrypt("a", sender.encrypt(b"after", b"m"), b"m") == b"after"

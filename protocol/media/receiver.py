@@ -173,8 +173,22 @@ def receive_media_key(
     )
     installed = GenerationKeys(key.generation, key.cipher_suite, key.step, key.base_key, (step,))
     merged = sorted((*gens, installed), key=lambda g: g.generation)
-    kept = tuple(merged[-state.limits.max_generations :])
-    return state.with_sender(from_device, kept)
+    return state.with_sender(from_device, _retain(merged, state.limits.max_generations))
+
+
+def _retain(gens: list[GenerationKeys], limit: int) -> tuple[GenerationKeys, ...]:
+    """The newest ``limit`` generations, never evicting the newest one in use.
+
+    Several leaves within one rotation delay each replace the sender's pending
+    generation before it is used (spec/media.md §5.3); the receiver installs
+    every one, and they must not push out the generation whose frames still
+    arrive. "In use" is the newest generation a frame authenticated under.
+    """
+    kept = gens[-limit:]
+    used = [g for g in gens if g.first_frame_at is not None]
+    if used and used[-1] not in kept:
+        kept = [used[-1], *(gens[-(limit - 1) :] if limit > 1 else [])]
+    return tuple(kept)
 
 
 def _window(state: ReceiverState) -> ReplayWindow:
