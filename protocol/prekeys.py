@@ -29,7 +29,6 @@ from protocol.primitives import (
     constant_time_equal,
     kem_public_key,
     require_bytes,
-    x25519_public_key,
 )
 from protocol.randomness import SYSTEM_RANDOM, Random
 from protocol.xeddsa import xeddsa_sign
@@ -55,7 +54,7 @@ def check_key_pair(pair: object) -> X25519KeyPair:
         raise InvalidArgument("expected an X25519KeyPair")
     require_bytes(pair.private, X25519_LEN, "X25519 private key")
     check_x25519_public(pair.public)
-    if not constant_time_equal(x25519_public_key(pair.private), pair.public):
+    if not constant_time_equal(pair.private_key().public_key().public_bytes_raw(), pair.public):
         raise InvalidArgument("the public key does not belong to the private key")
     return pair
 

@@ -9,7 +9,7 @@ project is in ``xeddsa.py``, because pyca has no Edwards point operations.
 from __future__ import annotations
 
 import hmac as _hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from cryptography.exceptions import InvalidTag
@@ -90,11 +90,13 @@ def x25519_public_key(private: bytes) -> bytes:
 def x25519(private: bytes, public: bytes) -> bytes:
     """DH(private, public) per RFC 7748, refusing bad keys and an all-zero result."""
     require_bytes(private, X25519_LEN, "X25519 private key")
+    return _exchange(X25519PrivateKey.from_private_bytes(private), public)
+
+
+def _exchange(private: X25519PrivateKey, public: bytes) -> bytes:
     check_x25519_public(public)
     try:
-        shared = X25519PrivateKey.from_private_bytes(private).exchange(
-            X25519PublicKey.from_public_bytes(public)
-        )
+        shared = private.exchange(X25519PublicKey.from_public_bytes(public))
     except ValueError:  # OpenSSL refuses the all-zero output itself
         raise InvalidPublicKey("X25519 output is all zero") from None
     if constant_time_equal(shared, bytes(X25519_LEN)):
@@ -104,14 +106,38 @@ def x25519(private: bytes, public: bytes) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class X25519KeyPair:
-    """An X25519 key pair; the private half never appears in ``repr``."""
+    """An X25519 key pair; the private half never appears in ``repr``.
+
+    ``_key`` caches pyca's private-key object. Building one from bytes costs a
+    scalar multiplication (OpenSSL derives the public key), as much as the
+    exchange itself, and a key pair takes part in up to four exchanges. The
+    cache is derived from ``private``: it is not compared, shown or stored
+    (the store serializes init fields only, spec/storage.md §3).
+    """
 
     private: bytes
     public: bytes
+    _key: X25519PrivateKey | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def from_private(cls, private: bytes) -> X25519KeyPair:
-        return cls(private, x25519_public_key(private))
+        require_bytes(private, X25519_LEN, "X25519 private key")
+        key = X25519PrivateKey.from_private_bytes(private)
+        pair = cls(private, key.public_key().public_bytes_raw())
+        object.__setattr__(pair, "_key", key)
+        return pair
+
+    def private_key(self) -> X25519PrivateKey:
+        """pyca's key object for ``private``, built once."""
+        key = self._key
+        if key is None:
+            key = X25519PrivateKey.from_private_bytes(self.private)
+            object.__setattr__(self, "_key", key)
+        return key
+
+    def exchange(self, public: bytes) -> bytes:
+        """DH(self, public): ``x25519`` with the cached key object."""
+        return _exchange(self.private_key(), public)
 
     def __repr__(self) -> str:
         return f"X25519KeyPair(public={self.public.hex()}, private=<redacted>)"

@@ -47,7 +47,6 @@ from protocol.primitives import (
     hkdf_sha256,
     hmac_sha256,
     require_bytes,
-    x25519,
 )
 from protocol.profiles import Profile
 from protocol.randomness import SYSTEM_RANDOM, Random
@@ -248,7 +247,7 @@ def init_initiator(
     check_x25519_public(responder_ratchet_public)
     rk, ck0, hka, nhkb = _initial_keys(profile, sk)
     dhs = generate_dh(rng)
-    rk, cks, nhks = kdf_rk(profile, rk, x25519(dhs.private, responder_ratchet_public))
+    rk, cks, nhks = kdf_rk(profile, rk, dhs.exchange(responder_ratchet_public))
     return RatchetState(
         profile=profile,
         role="initiator",
@@ -536,7 +535,7 @@ def _receive_new_chain(state: RatchetState, header: Header) -> _Receipt:
     """The receiving half of DHRatchet / DHRatchetHE (spec §3.5, §4), then SkipMessageKeys(n)."""
     profile = state.profile
     chains, skipped, evicted = _end_current_chain(state, header)
-    rk, ckr, nhkr = kdf_rk(profile, state.rk, x25519(state.dhs.private, header.dh))
+    rk, ckr, nhkr = kdf_rk(profile, state.rk, state.dhs.exchange(header.dh))
     chain_id = state.nhkr if profile.header_encryption else header.dh
     assert chain_id is not None
     ckr, skipped, evicted = _skip(profile, chain_id, ckr, 0, header.n, skipped, evicted)
@@ -565,7 +564,7 @@ def _send_half(state: RatchetState, rk: bytes, dhr: bytes, rng: Random) -> dict[
     profile = state.profile
     pn = state.ns if profile.pn_semantics == "count" else max(state.ns - 1, 0)
     dhs = generate_dh(rng)
-    rk, cks, nhks = kdf_rk(profile, rk, x25519(dhs.private, dhr))
+    rk, cks, nhks = kdf_rk(profile, rk, dhs.exchange(dhr))
     return {"dhs": dhs, "rk": rk, "cks": cks, "nhks": nhks, "ns": 0, "pn": pn}
 
 

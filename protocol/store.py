@@ -59,7 +59,9 @@ def _encode(value: object) -> object:
     if isinstance(value, Profile):
         return value.name
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {
+            f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init
+        }
     if isinstance(value, bytes | str | int | None):  # bool is an int
         return value
     if isinstance(value, tuple | list):
@@ -131,7 +133,8 @@ def _layout(cls: type) -> tuple[tuple[str, ...], dict[str, Any]]:
     ``typing.get_type_hints`` evaluates every annotation string again on each
     call; per decoded object it was most of the cost of loading a session.
     """
-    return tuple(f.name for f in dataclasses.fields(cls)), typing.get_type_hints(cls)
+    names = tuple(f.name for f in dataclasses.fields(cls) if f.init)  # the rest is derived
+    return names, typing.get_type_hints(cls)
 
 
 def _decode_dataclass(raw: object, cls: type[T]) -> T:

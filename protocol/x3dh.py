@@ -37,7 +37,6 @@ from protocol.primitives import (
     check_x25519_public,
     constant_time_equal,
     hkdf_sha256,
-    x25519,
 )
 from protocol.profiles import Profile
 from protocol.randomness import SYSTEM_RANDOM, Random
@@ -233,12 +232,12 @@ def initiate(
     ephemeral = X25519KeyPair.from_private(rng.draw("ephemeral_key", X25519_LEN))
     opk = bundle.one_time_prekey
     dh = [
-        x25519(identity.private, bundle.signed_prekey),
-        x25519(ephemeral.private, bundle.identity_key),
-        x25519(ephemeral.private, bundle.signed_prekey),
+        identity.key_pair.exchange(bundle.signed_prekey),
+        ephemeral.exchange(bundle.identity_key),
+        ephemeral.exchange(bundle.signed_prekey),
     ]
     if opk is not None:
-        dh.append(x25519(ephemeral.private, opk.public))
+        dh.append(ephemeral.exchange(opk.public))
     ciphertext = shared = None
     if bundle.kem_prekey is not None:
         pqpk = bundle.kem_prekey
@@ -286,12 +285,12 @@ def respond(
     spk = prekeys.signed_prekey(message.signed_prekey_id)
     opk = _one_time_prekey(prekeys, message.one_time_prekey_id)
     dh = [
-        x25519(spk.key_pair.private, message.identity_key),
-        x25519(identity.private, message.ephemeral_key),
-        x25519(spk.key_pair.private, message.ephemeral_key),
+        spk.key_pair.exchange(message.identity_key),
+        identity.key_pair.exchange(message.ephemeral_key),
+        spk.key_pair.exchange(message.ephemeral_key),
     ]
     if opk is not None:
-        dh.append(x25519(opk.key_pair.private, message.ephemeral_key))
+        dh.append(opk.key_pair.exchange(message.ephemeral_key))
     shared, consumed_kem_id = _decapsulate(profile, prekeys, message)
     ikm = key_material(tuple(dh), shared)
     return ResponderResult(

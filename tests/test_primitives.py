@@ -17,6 +17,7 @@ from protocol.primitives import (
     kem_public_key,
     x25519,
 )
+from protocol.store import dump_state, load_state
 
 LOW_ORDER = [
     0,
@@ -81,3 +82,13 @@ def test_ml_kem_from_seed_decapsulates_and_refuses_bad_lengths(kem: str) -> None
         kem_decapsulate(kem, seed, ciphertext[:-1])  # type: ignore[arg-type]
     with pytest.raises(InvalidPublicKey):
         kem_encapsulate(kem, public[:-1])  # type: ignore[arg-type]
+
+
+def test_key_pair_exchange_equals_x25519_and_its_cached_key_object_is_not_state() -> None:
+    built = X25519KeyPair.from_private(b"\x03" * 32)
+    loaded = X25519KeyPair(built.private, built.public)  # as the store rebuilds it
+    peer = X25519KeyPair.from_private(b"\x04" * 32).public
+    assert built.exchange(peer) == loaded.exchange(peer) == x25519(built.private, peer)
+    assert built == loaded and repr(built) == repr(loaded)
+    assert dump_state(built) == dump_state(X25519KeyPair(built.private, built.public))
+    assert load_state(X25519KeyPair, dump_state(built)) == built

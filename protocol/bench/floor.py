@@ -34,6 +34,7 @@ from protocol.profiles import Profile
 Step = Callable[[], object]
 
 _PRIVATE: Final = bytes(range(32))
+_PRIVATE_KEY: Final = X25519PrivateKey.from_private_bytes(_PRIVATE)
 _PEER_PUBLIC: Final = X25519PrivateKey.from_private_bytes(bytes(range(1, 33))).public_key()
 _PEER_PUBLIC_BYTES: Final = _PEER_PUBLIC.public_bytes_raw()
 _KEY32: Final = bytes(range(64, 96))
@@ -50,8 +51,8 @@ def _x25519_keygen() -> bytes:
 
 
 def _x25519_dh() -> bytes:
-    private = X25519PrivateKey.from_private_bytes(_PRIVATE)
-    return private.exchange(X25519PublicKey.from_public_bytes(_PEER_PUBLIC_BYTES))
+    """One exchange with a key object already built (X25519KeyPair caches it at keygen)."""
+    return _PRIVATE_KEY.exchange(X25519PublicKey.from_public_bytes(_PEER_PUBLIC_BYTES))
 
 
 def _hkdf(length: int) -> Step:

@@ -43,7 +43,6 @@ from protocol.primitives import (
     kem_decapsulate,
     kem_encapsulate,
     kem_public_key,
-    x25519,
 )
 from protocol.profiles import Profile
 from protocol.randomness import SYSTEM_RANDOM, Random
@@ -133,7 +132,7 @@ def answer_offer(
     offer = decode_call_offer(offer_message)
     _check_kem_presence(profile, offer.kem_pub, "offer's KEM key")
     ephemeral = X25519KeyPair.from_private(rng.draw("call_answer_x25519", X25519_LEN))
-    ikm = x25519(ephemeral.private, offer.x25519_pub)
+    ikm = ephemeral.exchange(offer.x25519_pub)
     kem_ciphertext = None
     if profile.kem and offer.kem_pub is not None:
         kem_ciphertext, shared = kem_encapsulate(profile.kem, offer.kem_pub)
@@ -154,7 +153,7 @@ def complete_offer(
     if answer.call_id != secret.call_id:
         raise NotInCall("the CallAnswer is for another call")
     _check_kem_presence(profile, answer.kem_ciphertext, "answer's KEM ciphertext")
-    ikm = x25519(secret.ephemeral.private, answer.x25519_pub)
+    ikm = secret.ephemeral.exchange(answer.x25519_pub)
     if profile.kem and secret.kem_seed is not None and answer.kem_ciphertext is not None:
         ikm += kem_decapsulate(profile.kem, secret.kem_seed, answer.kem_ciphertext)
     suite = secret.cipher_suite

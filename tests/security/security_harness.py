@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 from unittest import mock
 
-from protocol import pqxdh, ratchet, wire, x3dh
+from protocol import pqxdh, primitives, ratchet, wire, x3dh
 from protocol.errors import ProtocolError
 from protocol.media import receiver, sender, sframe
 from protocol.media.limits import MediaLimits
@@ -199,11 +199,10 @@ def _outputs(value: object) -> Iterator[bytes]:
 
 # (module, function, label, which outputs are public) of every key-schedule step.
 _DERIVATIONS: Final[tuple[tuple[Any, str, str, frozenset[int]], ...]] = (
-    (x3dh, "x25519", "dh_output", frozenset()),
+    (primitives, "_exchange", "dh_output", frozenset()),
     (x3dh, "kdf", "sk", frozenset()),
     (pqxdh, "kem_encapsulate", "kem_shared_secret", frozenset({0})),
     (pqxdh, "kem_decapsulate", "kem_shared_secret", frozenset()),
-    (ratchet, "x25519", "dh_output", frozenset()),
     (ratchet, "kdf_rk", "kdf_rk_output", frozenset()),
     (ratchet, "kdf_ck", "kdf_ck_output", frozenset()),
     (ratchet, "message_keys", "message_key_expansion", frozenset()),
