@@ -34,6 +34,7 @@ from protocol.xeddsa import (
     reduce_q,
     scalar_mult_base,
     sign,
+    u_to_y,
     verify,
     verify_edwards,
     xeddsa_sign,
@@ -415,3 +416,12 @@ def test_invalid_vectors_name_a_protocol_error_code() -> None:
         if t["result"] == "invalid"
     }
     assert codes == {InvalidSignature.code}
+
+
+@given(st.integers(min_value=0, max_value=P25519 - 1))
+def test_u_to_y_is_the_specs_fermat_inverse_formula(u: int) -> None:
+    assert u_to_y(u) == (u - 1) * pow(u + 1, P25519 - 2, P25519) % P25519
+
+
+def test_u_to_y_keeps_the_specs_value_where_u_plus_one_is_zero() -> None:
+    assert u_to_y(P25519 - 1) == 0 == (P25519 - 2) * pow(P25519, P25519 - 2, P25519) % P25519
