@@ -38,7 +38,6 @@ from protocol.vectors.callkeys_transcript import (
     CallActors,
     frame_entry,
     media_key,
-    mutate,
     mutated,
     outcome,
 )
@@ -52,6 +51,7 @@ from protocol.vectors.common import (
     expect_equal,
     file_schema,
     from_hex,
+    mutate,
     obj,
     to_hex,
 )

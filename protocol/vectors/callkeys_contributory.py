@@ -30,7 +30,7 @@ from protocol.media.sframe import CipherSuite, suite_params
 from protocol.primitives import X25519KeyPair, hkdf_sha256, x25519
 from protocol.profiles import CLASSIC
 from protocol.randomness import Random, RecordingRandom, ScriptedRandom
-from protocol.vectors.callkeys_transcript import FAMILY, MUTATION_OPS, mutate, outcome
+from protocol.vectors.callkeys_transcript import FAMILY, MUTATION_OPS, outcome
 from protocol.vectors.common import (
     ENTROPY_LIST,
     ERROR_CODE,
@@ -42,6 +42,7 @@ from protocol.vectors.common import (
     entropy_list,
     expect_equal,
     from_hex,
+    mutate,
     obj,
     to_hex,
 )

@@ -27,7 +27,6 @@ from protocol.vectors.callkeys_transcript import (
     CallActors,
     frame_entry,
     key_fields,
-    mutate,
     mutated,
 )
 from protocol.vectors.common import (
@@ -37,6 +36,7 @@ from protocol.vectors.common import (
     entropy_list,
     envelope,
     from_hex,
+    mutate,
     to_hex,
 )
 

@@ -25,7 +25,7 @@ from protocol.media.sframe import (
     sender_key_kid,
 )
 from protocol.randomness import Random
-from protocol.vectors.common import VectorMismatch, from_hex, to_hex
+from protocol.vectors.common import VectorMismatch, from_hex, mutate, to_hex
 
 FAMILY: Final = "callkeys"
 FILE: Final = "callkeys_test.json"
@@ -36,29 +36,6 @@ ENCODING: Final = (
 
 SENDER_OPS: Final = ("start", "join", "leave")
 MUTATION_OPS: Final = ("xor", "truncate", "append", "replace")
-
-
-def mutate(value: bytes, mutation: Mapping[str, Any]) -> bytes:
-    """xor a mask at an offset, truncate to a length, append bytes, or replace the value."""
-    op = mutation["op"]
-    try:
-        if op == "xor":
-            offset, mask = int(mutation["offset"]), from_hex(mutation["mask"])
-            if offset + len(mask) > len(value):
-                raise VectorMismatch("mutation mask reaches past the field")
-            out = bytearray(value)
-            for i, bits in enumerate(mask):
-                out[offset + i] ^= bits
-            return bytes(out)
-        if op == "truncate":
-            return value[: int(mutation["length"])]
-        if op == "append":
-            return value + from_hex(mutation["value"])
-        if op == "replace":
-            return from_hex(mutation["value"])
-    except KeyError as missing:
-        raise VectorMismatch(f"mutation {op!r} needs {missing}") from None
-    raise VectorMismatch(f"unknown mutation {op!r}")
 
 
 def media_key(entry: Mapping[str, Any]) -> MediaKey:

@@ -76,6 +76,50 @@ def entropy_entries(items: object) -> list[tuple[str, bytes]]:
     return out
 
 
+def mutate(value: bytes, mutation: Mapping[str, Any]) -> bytes:
+    """Apply one recorded mutation to a byte field (vectors/README.md §4).
+
+    The operations every family uses: ``xor`` a ``mask`` at an ``offset``;
+    ``truncate`` to a shorter ``length``; ``append`` a ``value``; ``replace``
+    the whole field with ``value``, or, with an ``offset`` and a ``length``,
+    that range; ``add`` a little-endian ``addend`` to the field read as a
+    little-endian integer, without overflow. A mutation that does not fit
+    the field is a VectorMismatch.
+    """
+    op = mutation.get("op")
+    try:
+        if op == "xor":
+            offset, mask = int(mutation["offset"]), from_hex(mutation["mask"])
+            if offset + len(mask) > len(value):
+                raise VectorMismatch("mutation mask reaches past the field")
+            middle = bytes(a ^ b for a, b in zip(value[offset:], mask, strict=False))
+            return value[:offset] + middle + value[offset + len(mask) :]
+        if op == "truncate":
+            length = int(mutation["length"])
+            if not 0 <= length < len(value):
+                raise VectorMismatch("truncation does not shorten the field")
+            return value[:length]
+        if op == "append":
+            return value + from_hex(mutation["value"])
+        if op == "replace" and "offset" not in mutation:
+            return from_hex(mutation["value"])
+        if op == "replace":
+            start, end = int(mutation["offset"]), int(mutation["offset"]) + int(mutation["length"])
+            if end > len(value):
+                raise VectorMismatch("replaced range reaches past the field")
+            return value[:start] + from_hex(mutation["value"]) + value[end:]
+        if op == "add":
+            total = int.from_bytes(value, "little") + int.from_bytes(
+                from_hex(mutation["addend"]), "little"
+            )
+            if total >= 2 ** (8 * len(value)):
+                raise VectorMismatch("mutation addition overflows the field")
+            return total.to_bytes(len(value), "little")
+    except KeyError as missing:
+        raise VectorMismatch(f"mutation {op!r} needs {missing}") from None
+    raise VectorMismatch(f"unknown mutation {op!r}")
+
+
 def expect_equal(what: str, actual: object, expected: object) -> None:
     if actual != expected:
         raise VectorMismatch(f"{what} differs")

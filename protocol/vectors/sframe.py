@@ -55,6 +55,7 @@ from protocol.vectors.common import (
     expect_equal,
     file_schema,
     from_hex,
+    mutate,
     obj,
 )
 
@@ -288,33 +289,14 @@ def _frame_intermediate(
     return {name: value.hex() for name, value in values.items()}
 
 
-def _mutate(value: bytes, mutation: Mapping[str, Any]) -> bytes:
-    """xor a mask at an offset, truncate to a length, or replace a range with new bytes."""
-    op = mutation["op"]
-    try:
-        if op == "truncate" and int(mutation["length"]) < len(value):
-            return value[: int(mutation["length"])]
-        offset = int(mutation["offset"])
-        if op == "xor" and offset + len(from_hex(mutation["mask"])) <= len(value):
-            mask = from_hex(mutation["mask"])
-            middle = bytes(a ^ b for a, b in zip(value[offset:], mask, strict=False))
-            return value[:offset] + middle + value[offset + len(mask) :]
-        if op == "replace" and offset + int(mutation["length"]) <= len(value):
-            end = offset + int(mutation["length"])
-            return value[:offset] + from_hex(mutation["value"]) + value[end:]
-    except KeyError as missing:
-        raise VectorMismatch(f"mutation {op!r} needs {missing}") from None
-    raise VectorMismatch(f"mutation {op!r} does not fit the field")
-
-
 def _events(
     ct: bytes, metadata: bytes, pt: bytes, mutation: Mapping[str, Any], error: str
 ) -> list[dict[str, str]]:
     """The mutated frame fails with ``error``; the genuine frame then opens."""
     frame, seen = (
-        (_mutate(ct, mutation), metadata)
+        (mutate(ct, mutation), metadata)
         if mutation["field"] == "ct"
-        else (ct, _mutate(metadata, mutation))
+        else (ct, mutate(metadata, mutation))
     )
     return [
         {"op": "open", "frame": frame.hex(), "metadata": seen.hex(), "expect": error},

@@ -36,6 +36,7 @@ from protocol.vectors.common import (
     expect_equal,
     file_schema,
     from_hex,
+    mutate,
     obj,
 )
 from protocol.xeddsa import (
@@ -156,34 +157,6 @@ def _inputs(test: Mapping[str, Any]) -> _Inputs:
     )
 
 
-def _mutate_bytes(value: bytes, mutation: Mapping[str, Any]) -> bytes:
-    """xor a mask at an offset, add a little-endian integer, truncate, or replace."""
-    op = mutation["op"]
-    try:
-        if op == "xor":
-            offset, mask = int(mutation["offset"]), from_hex(mutation["mask"])
-            if offset + len(mask) > len(value):
-                raise VectorMismatch("mutation mask reaches past the field")
-            out = bytearray(value)
-            for i, bits in enumerate(mask):
-                out[offset + i] ^= bits
-            return bytes(out)
-        if op == "add":
-            total = int.from_bytes(value, "little") + int.from_bytes(
-                from_hex(mutation["addend"]), "little"
-            )
-            if total >= 2 ** (8 * len(value)):
-                raise VectorMismatch("mutation addition overflows the field")
-            return total.to_bytes(len(value), "little")
-        if op == "truncate":
-            return value[: int(mutation["length"])]
-        if op == "replace":
-            return from_hex(mutation["value"])
-    except KeyError as missing:
-        raise VectorMismatch(f"mutation {op!r} needs {missing}") from None
-    raise VectorMismatch(f"mutation {op!r} does not apply to bytes")
-
-
 def _apply(inputs: _Inputs, mutation: Mapping[str, Any]) -> _Inputs:
     """The inputs after one mutation; ``R`` and ``s`` are the signature's halves."""
     field = mutation["field"]
@@ -193,15 +166,15 @@ def _apply(inputs: _Inputs, mutation: Mapping[str, Any]) -> _Inputs:
         return replace(inputs, accept_libsignal_sign_bit=not inputs.accept_libsignal_sign_bit)
     r_point, s = inputs.signature[:32], inputs.signature[32:]
     if field == "R":
-        return replace(inputs, signature=_mutate_bytes(r_point, mutation) + s)
+        return replace(inputs, signature=mutate(r_point, mutation) + s)
     if field == "s":
-        return replace(inputs, signature=r_point + _mutate_bytes(s, mutation))
+        return replace(inputs, signature=r_point + mutate(s, mutation))
     if field == "public_key":
-        return replace(inputs, public_key=_mutate_bytes(inputs.public_key, mutation))
+        return replace(inputs, public_key=mutate(inputs.public_key, mutation))
     if field == "message":
-        return replace(inputs, message=_mutate_bytes(inputs.message, mutation))
+        return replace(inputs, message=mutate(inputs.message, mutation))
     if field == "signature":
-        return replace(inputs, signature=_mutate_bytes(inputs.signature, mutation))
+        return replace(inputs, signature=mutate(inputs.signature, mutation))
     raise VectorMismatch(f"unknown mutation field {field!r}")
 
 
