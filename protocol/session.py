@@ -578,7 +578,7 @@ class SessionManager:
                 profile=device.profile,
                 role="initiator",
                 peer_identity=bundle.identity_key,
-                ephemeral_key=handshake.base_key,
+                ephemeral_key=handshake.initial.ephemeral_key,
                 handshake_digest=_handshake_digest(device.profile, handshake),
                 pending=handshake,
                 ad=result.ad,
@@ -673,21 +673,19 @@ class SessionManager:
         """The session a prekey message belongs to: the one its base key names, or a new one."""
         device = self._device
         message = wire.decode_prekey_message(device.profile, data)
-        self._check_identity(txn, sender, message.identity_key)
+        self._check_identity(txn, sender, message.initial.identity_key)
         record = self._records.load(txn, SESSIONS, sender.key, SessionRecord)
         if record is not None:
             index = _find_handshake(record, message)
             if index is not None:
                 return record, index, message.message
-        result = x3dh.respond(
-            device.profile, device.identity, _StoredPrekeys(txn), _initial_data(message)
-        )
+        result = x3dh.respond(device.profile, device.identity, _StoredPrekeys(txn), message.initial)
         _consume(txn, result.consumed)
         session = SessionState(
             profile=device.profile,
             role="responder",
-            peer_identity=message.identity_key,
-            ephemeral_key=message.base_key,
+            peer_identity=message.initial.identity_key,
+            ephemeral_key=message.initial.ephemeral_key,
             handshake_digest=_handshake_digest(device.profile, message),
             pending=None,
             ad=result.ad,
@@ -729,7 +727,9 @@ def _find_handshake(record: SessionRecord, message: wire.PrekeyMessage) -> int |
     message whose other fields differ (a tampered copy), as AUTH_FAILED.
     """
     for index, known in enumerate(record.states()):
-        if known.role == "responder" and constant_time_equal(known.ephemeral_key, message.base_key):
+        if known.role == "responder" and constant_time_equal(
+            known.ephemeral_key, message.initial.ephemeral_key
+        ):
             if not constant_time_equal(
                 _handshake_digest(known.profile, message), known.handshake_digest
             ):
@@ -745,27 +745,8 @@ def _handshake_digest(profile: Profile, message: wire.PrekeyMessage) -> bytes:
 
 def _handshake(device: DeviceRecord, initial: x3dh.InitialData) -> wire.PrekeyMessage:
     """The prekey-message fields the initiator repeats until the peer answers."""
-    return wire.PrekeyMessage(
-        identity_key=initial.identity_key,
-        base_key=initial.ephemeral_key,
-        signed_prekey_id=initial.signed_prekey_id,
-        one_time_prekey_id=initial.one_time_prekey_id,
-        kem_prekey_id=initial.kem_prekey_id,
-        kem_ciphertext=initial.kem_ciphertext,
-        registration_id=device.registration_id if device.profile.wire == "signal-v3" else None,
-        message=b"",
-    )
-
-
-def _initial_data(message: wire.PrekeyMessage) -> x3dh.InitialData:
-    return x3dh.InitialData(
-        message.identity_key,
-        message.base_key,
-        message.signed_prekey_id,
-        message.one_time_prekey_id,
-        message.kem_prekey_id,
-        message.kem_ciphertext,
-    )
+    registration_id = device.registration_id if device.profile.wire == "signal-v3" else None
+    return wire.PrekeyMessage(initial, registration_id, b"")
 
 
 def _consume(txn: Transaction, consumed: ConsumedPrekeys) -> None:

@@ -39,6 +39,7 @@ from protocol.encoding import (
 from protocol.errors import MalformedMessage, ProtocolError, UnsupportedVersion
 from protocol.primitives import KEM_CIPHERTEXT_LEN, X25519_LEN, check_x25519_public
 from protocol.profiles import Profile
+from protocol.x3dh import InitialData
 
 # --- Ratchet header (spec/wire.md §1) ------------------------------------------------
 
@@ -93,19 +94,15 @@ class RatchetMessage:
 
 @dataclass(frozen=True, slots=True)
 class PrekeyMessage:
-    """The initiator's first message: key-agreement data and the first ratchet message.
+    """The initiator's first message: the X3DH/PQXDH initial data and the first ratchet message.
 
-    Keys are raw 32-byte X25519 u-coordinates (``0x05 ‖ u`` on the wire).
-    ``kem_prekey_id``/``kem_ciphertext`` are present exactly for PQXDH;
-    ``registration_id`` exactly for signal-v3.
+    ``initial`` is exactly what spec/x3dh.md §5 says an initial message
+    carries (keys as raw u-coordinates; ``0x05 ‖ u`` on the wire); its KEM
+    fields are present exactly for PQXDH. ``registration_id`` is present
+    exactly for signal-v3 (libsignal's PreKeySignalMessage field 5).
     """
 
-    identity_key: bytes
-    base_key: bytes
-    signed_prekey_id: int
-    one_time_prekey_id: int | None
-    kem_prekey_id: int | None
-    kem_ciphertext: bytes | None
+    initial: InitialData
     registration_id: int | None
     message: bytes
 
@@ -220,16 +217,16 @@ _PREKEY_FIELDS: Final = ("ik", "ek", "spk", "opk", "kem", "kct", "m")
 
 
 def _check_prekey_shape(profile: Profile, message: PrekeyMessage) -> None:
-    ids = (message.signed_prekey_id, message.one_time_prekey_id, message.kem_prekey_id)
+    initial = message.initial
+    ids = (initial.signed_prekey_id, initial.one_time_prekey_id, initial.kem_prekey_id)
     for value in (*ids, message.registration_id):
         if value is not None:
             _u32(value)
-    has_kem = message.kem_prekey_id is not None and message.kem_ciphertext is not None
-    if has_kem != (profile.kem is not None):
+    if (initial.kem_prekey_id is not None) != (profile.kem is not None):
         raise MalformedMessage("KEM prekey id and ciphertext are required exactly for PQXDH")
     if (
         profile.kem is not None
-        and len(message.kem_ciphertext or b"") != KEM_CIPHERTEXT_LEN[profile.kem]
+        and len(initial.kem_ciphertext or b"") != KEM_CIPHERTEXT_LEN[profile.kem]
     ):
         raise MalformedMessage("KEM ciphertext has the wrong length")
     if (message.registration_id is not None) != (profile.wire == "signal-v3"):
@@ -237,13 +234,14 @@ def _check_prekey_shape(profile: Profile, message: PrekeyMessage) -> None:
 
 
 def _encode_msgpack_prekey(message: PrekeyMessage) -> bytes:
+    initial = message.initial
     values: dict[str, object] = {
-        "ik": encode_ec(message.identity_key),
-        "ek": encode_ec(message.base_key),
-        "spk": message.signed_prekey_id,
-        "opk": message.one_time_prekey_id,
-        "kem": message.kem_prekey_id,
-        "kct": message.kem_ciphertext,
+        "ik": encode_ec(initial.identity_key),
+        "ek": encode_ec(initial.ephemeral_key),
+        "spk": initial.signed_prekey_id,
+        "opk": initial.one_time_prekey_id,
+        "kem": initial.kem_prekey_id,
+        "kct": initial.kem_ciphertext,
         "m": message.message,
     }
     return _pack(KIND_PREKEY, {k: v for k, v in values.items() if v is not None})
@@ -257,16 +255,17 @@ def _decode_msgpack_prekey(profile: Profile, data: bytes) -> PrekeyMessage:
     if not {"ik", "ek", "spk", "m"} <= set(fields):
         raise MalformedMessage("a prekey message needs ik, ek, spk and m")
     optional = {name: fields.get(name) for name in ("opk", "kem", "kct")}
-    message = PrekeyMessage(
+    if (optional["kem"] is None) != (optional["kct"] is None):
+        raise MalformedMessage("a KEM ciphertext needs its KEM prekey id, and vice versa")
+    initial = InitialData(
         identity_key=_key(_field(fields, "ik", bytes)),
-        base_key=_key(_field(fields, "ek", bytes)),
+        ephemeral_key=_key(_field(fields, "ek", bytes)),
         signed_prekey_id=_u32(fields["spk"]),
         one_time_prekey_id=None if optional["opk"] is None else _u32(optional["opk"]),
         kem_prekey_id=None if optional["kem"] is None else _u32(optional["kem"]),
         kem_ciphertext=None if optional["kct"] is None else _field(fields, "kct", bytes),
-        registration_id=None,
-        message=_field(fields, "m", bytes),
     )
+    message = PrekeyMessage(initial, None, _field(fields, "m", bytes))
     _check_prekey_shape(profile, message)
     _canonical(data, lambda: _encode_msgpack_prekey(message))
     _decode_msgpack_message(profile, message.message)
@@ -387,15 +386,16 @@ def _decode_signal_message(profile: Profile, data: bytes) -> RatchetMessage:
 
 def _encode_signal_prekey(message: PrekeyMessage) -> bytes:
     assert message.registration_id is not None
+    initial = message.initial
     fields: list[tuple[int, int | bytes]] = []
-    if message.one_time_prekey_id is not None:
-        fields.append((1, message.one_time_prekey_id))
+    if initial.one_time_prekey_id is not None:
+        fields.append((1, initial.one_time_prekey_id))
     fields += [
-        (2, encode_ec(message.base_key)),
-        (3, encode_ec(message.identity_key)),
+        (2, encode_ec(initial.ephemeral_key)),
+        (3, encode_ec(initial.identity_key)),
         (4, message.message),
         (5, message.registration_id),
-        (6, message.signed_prekey_id),
+        (6, initial.signed_prekey_id),
     ]
     return bytes([SIGNAL_VERSION]) + write_protobuf(fields)
 
@@ -410,16 +410,8 @@ def _decode_signal_prekey(profile: Profile, data: bytes) -> PrekeyMessage:
     assert isinstance(base_key, bytes) and isinstance(identity_key, bytes)
     assert isinstance(inner, bytes) and isinstance(registration_id, int)
     assert isinstance(signed_prekey_id, int) and not isinstance(one_time, bytes)
-    message = PrekeyMessage(
-        identity_key=_key(identity_key),
-        base_key=_key(base_key),
-        signed_prekey_id=signed_prekey_id,
-        one_time_prekey_id=one_time,
-        kem_prekey_id=None,
-        kem_ciphertext=None,
-        registration_id=registration_id,
-        message=inner,
-    )
+    initial = InitialData(_key(identity_key), _key(base_key), signed_prekey_id, one_time)
+    message = PrekeyMessage(initial, registration_id, inner)
     _canonical(data, lambda: _encode_signal_prekey(message))
     _decode_signal_message(profile, inner)
     return message
@@ -443,8 +435,6 @@ def decode_message(profile: Profile, data: bytes) -> RatchetMessage:
 def encode_prekey_message(profile: Profile, message: PrekeyMessage) -> bytes:
     """Encode the initiator's prekey message (spec/wire.md §2.3, §3.3)."""
     _check_prekey_shape(profile, message)
-    check_x25519_public(message.identity_key)
-    check_x25519_public(message.base_key)
     if profile.wire == "signal-v3":
         return _encode_signal_prekey(message)
     return _encode_msgpack_prekey(message)

@@ -33,6 +33,7 @@ from protocol.wire import (
     encode_signal_message,
     write_protobuf,
 )
+from protocol.x3dh import InitialData
 
 TRANSCRIPT = json.loads(
     (Path(__file__).parent / "kat" / "libsignal_v3_ratchet_transcript.json").read_text()
@@ -54,16 +55,16 @@ def _ratchet_message(profile: Profile) -> bytes:
 
 def _prekey(profile: Profile, one_time: int | None = 9) -> PrekeyMessage:
     kem = profile.kem
-    return PrekeyMessage(
+    initial = InitialData(
         identity_key=KEY_A,
-        base_key=KEY_B,
+        ephemeral_key=KEY_B,
         signed_prekey_id=1,
         one_time_prekey_id=one_time,
         kem_prekey_id=None if kem is None else 2,
         kem_ciphertext=None if kem is None else b"\x07" * KEM_CIPHERTEXT_LEN[kem],
-        registration_id=10290 if profile.wire == "signal-v3" else None,
-        message=_ratchet_message(profile),
     )
+    registration_id = 10290 if profile.wire == "signal-v3" else None
+    return PrekeyMessage(initial, registration_id, _ratchet_message(profile))
 
 
 @pytest.mark.parametrize("name", ["A", "B"])
@@ -71,8 +72,8 @@ def test_libsignal_prekey_messages_decode_and_reencode_byte_for_byte(name: str) 
     message = decode_prekey_message(SIGNAL_V3, LIBSIGNAL[name])
     responder = TRANSCRIPT["responder"]
     assert message.registration_id == TRANSCRIPT["initiator"]["registration_id"]
-    assert message.signed_prekey_id == responder["signed_prekey_id"]
-    assert message.one_time_prekey_id == responder["one_time_prekey_id"]
+    assert message.initial.signed_prekey_id == responder["signed_prekey_id"]
+    assert message.initial.one_time_prekey_id == responder["one_time_prekey_id"]
     assert encode_prekey_message(SIGNAL_V3, message) == LIBSIGNAL[name]
 
 
@@ -108,10 +109,14 @@ def test_any_prekey_message_round_trips(
 ) -> None:
     signed, one_time, kem, registration = ids
     base = _prekey(profile, one_time if with_one_time else None)
+    initial = dataclasses.replace(
+        base.initial,
+        signed_prekey_id=signed,
+        kem_prekey_id=None if base.initial.kem_prekey_id is None else kem,
+    )
     message = dataclasses.replace(
         base,
-        signed_prekey_id=signed,
-        kem_prekey_id=None if base.kem_prekey_id is None else kem,
+        initial=initial,
         registration_id=None if base.registration_id is None else registration,
     )
     assert decode_prekey_message(profile, encode_prekey_message(profile, message)) == message
@@ -204,7 +209,13 @@ def test_prekey_message_kem_fields_follow_the_profile() -> None:
         encode_prekey_message(CLASSIC, _prekey(PQ_DEFAULT))
     with pytest.raises(MalformedMessage):
         encode_prekey_message(
-            PQ_DEFAULT, dataclasses.replace(_prekey(PQ_DEFAULT), kem_prekey_id=None)
+            PQ_DEFAULT,
+            dataclasses.replace(
+                _prekey(PQ_DEFAULT),
+                initial=dataclasses.replace(
+                    _prekey(PQ_DEFAULT).initial, kem_prekey_id=None, kem_ciphertext=None
+                ),
+            ),
         )
 
 

@@ -68,33 +68,16 @@ def handshake(
     agreed = x3dh.initiate(profile, parties.initiator, responder.bundle)
     sender = ratchet.init_initiator(profile, agreed.sk, responder.bundle.signed_prekey)
     sender, first = ratchet.ratchet_encrypt(sender, MESSAGE, agreed.ad)
-    data = agreed.message
+    registration_id = 1 if profile.wire == "signal-v3" else None
     prekey_message = wire.encode_prekey_message(
-        profile,
-        wire.PrekeyMessage(
-            data.identity_key,
-            data.ephemeral_key,
-            data.signed_prekey_id,
-            data.one_time_prekey_id,
-            data.kem_prekey_id,
-            data.kem_ciphertext,
-            1 if profile.wire == "signal-v3" else None,
-            first,
-        ),
+        profile, wire.PrekeyMessage(agreed.message, registration_id, first)
     )
     received = wire.decode_prekey_message(profile, prekey_message)
     answer = x3dh.respond(
         profile,
         responder.identity,
         responder.prekeys,
-        x3dh.InitialData(
-            received.identity_key,
-            received.base_key,
-            received.signed_prekey_id,
-            received.one_time_prekey_id,
-            received.kem_prekey_id,
-            received.kem_ciphertext,
-        ),
+        received.initial,
     )
     receiver = ratchet.init_responder(profile, answer.sk, answer.signed_prekey)
     receiver, _ = ratchet.ratchet_decrypt(receiver, received.message, answer.ad)

@@ -64,9 +64,10 @@ def public_values(seen: Observation, profile: Profile) -> PublicValues:
             else:
                 values.kem.add(key)
     for message in seen.messages:
-        initial = _ignore_errors(wire.decode_prekey_message, profile, message.body)
-        if initial is not None:
-            values.x25519 |= {initial.identity_key, initial.base_key}
+        prekey_message = _ignore_errors(wire.decode_prekey_message, profile, message.body)
+        if prekey_message is not None:
+            initial = prekey_message.initial
+            values.x25519 |= {initial.identity_key, initial.ephemeral_key}
             values.kem.add(initial.kem_ciphertext or b"")
             pair = frozenset((message.sender, message.recipient))
             values.initiators.setdefault(pair, message.sender)

@@ -95,7 +95,7 @@ def stored(store: MemoryStore, table: str, key: object, cls: type[T]) -> T:
 
 def responder_values(pair: Pair, initial: bytes) -> Values:
     """The responder's prekeys that the initial message used, and the initiator's base key."""
-    message = wire.decode_prekey_message(pair.profile, initial)
+    message = wire.decode_prekey_message(pair.profile, initial).initial
     store = pair.stores[RESPONDER]
     spk = stored(store, SIGNED_PREKEYS, message.signed_prekey_id, SignedPrekey)
     opk = stored(store, ONE_TIME_PREKEYS, message.one_time_prekey_id, OneTimePrekey)
@@ -108,7 +108,7 @@ def responder_values(pair: Pair, initial: bytes) -> Values:
         values.private[name] = device.identity.private
     values.private["SPK:bob"] = spk.key_pair.private
     values.private["OPK:s"] = opk.key_pair.private
-    values.public["EK:s"] = message.base_key
+    values.public["EK:s"] = message.ephemeral_key
     values.atoms["SS:s"] = kem_decapsulate(kem.kem, kem.seed, message.kem_ciphertext)
     return values
 

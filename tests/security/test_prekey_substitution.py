@@ -185,7 +185,10 @@ def test_relay_substituting_the_identity_key_of_an_initial_message_is_refused(
     message = wire.decode_prekey_message(pair.profile, data)
     relay_identity = Relay(pair.profile, seed).identity.public
     forged = wire.encode_prekey_message(
-        pair.profile, dataclasses.replace(message, identity_key=relay_identity)
+        pair.profile,
+        dataclasses.replace(
+            message, initial=dataclasses.replace(message.initial, identity_key=relay_identity)
+        ),
     )
     before = pair.records(RESPONDER)
     with pytest.raises(AuthFailed):
