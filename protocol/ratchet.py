@@ -11,11 +11,11 @@ nothing and the caller's state is untouched (spec/ratchet.md §7).
 Deviations from the pseudocode, each explained where it happens:
 
 * A received DH ratchet step authenticates the message *before* drawing the
-  new ratchet key pair, so a forgery consumes no randomness (spec/ratchet.md §3.5).
+  new ratchet key pair, so a forgery consumes no randomness (spec/ratchet.md §3.2).
 * Earlier receiving chains are remembered (``old_chains``), so a replay is
   DUPLICATE_MESSAGE rather than a failed DH step, and signal-v3 can follow
   libsignal, which never skips by PN but advances an old chain on demand
-  (spec/ratchet.md §4.2).
+  (spec/ratchet.md §4.1).
 * Header encryption tries the current and next header keys before the old
   ones; at most one key opens a header, so the order changes only the cost.
 """
@@ -75,7 +75,7 @@ _ENCODED_KEY_LEN: Final = 33
 
 @dataclass(frozen=True, slots=True)
 class ReceivingChain:
-    """An earlier receiving chain (spec/ratchet.md §4.2).
+    """An earlier receiving chain (spec/ratchet.md §4.1).
 
     ``n`` is the number of the next key the chain would give. ``ck`` is kept
     only under libsignal rules (advanced when a late message arrives); under
@@ -301,7 +301,7 @@ def init_responder(
     )
 
 
-# --- ENCRYPT / DECRYPT of one message (spec §3.1, §5.2; spec/ratchet.md §2.3) -------------
+# --- ENCRYPT / DECRYPT of one message (spec §3.1, §5.2; spec/ratchet.md §2.1) -------------
 
 
 def _other(role: Role) -> Role:
@@ -352,7 +352,7 @@ def _open(state: RatchetState, mk: bytes, message: RatchetMessage, ad: bytes) ->
     return aes_gcm_decrypt(keys.enc_key, keys.nonce, message.ciphertext, ad + message.authenticated)
 
 
-# --- RatchetEncrypt (spec §3.4; spec/ratchet.md §3) ------------------------------------
+# --- RatchetEncrypt (spec §3.4; spec/ratchet.md §3.1) ------------------------------------
 
 
 def ratchet_encrypt(
@@ -374,7 +374,7 @@ def ratchet_encrypt(
     return _evolve(state, {"cks": cks, "ns": state.ns + 1}), message
 
 
-# --- RatchetDecrypt (spec §3.5, §4; spec/ratchet.md §3.5, §4) ------------------------------
+# --- RatchetDecrypt (spec §3.5, §4; spec/ratchet.md §3.2, §4) ------------------------------
 
 Source = int | Literal["current", "next"]
 """Which chain a message belongs to: the current one, a new one (DH step), or old_chains[i]."""

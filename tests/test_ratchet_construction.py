@@ -71,7 +71,7 @@ def _sending_chain(
 
 
 def _sealed(cks: bytes, message_keys_info: bytes, aad: bytes) -> bytes:
-    """KDF_CK, then the message keys and AES-256-GCM of spec/ratchet.md §2.3."""
+    """KDF_CK, then the message keys and AES-256-GCM of spec/ratchet.md §2.1."""
     mk = _hmac(cks, b"\x01")
     keys = _hkdf(mk, None, message_keys_info, 44)
     return AESGCM(keys[:32]).encrypt(keys[32:], PLAINTEXT, aad)
