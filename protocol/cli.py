@@ -45,9 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("folder", help="folder holding index.json")
     verify.set_defaults(func=_vectors_verify)
 
-    from protocol.relay.commands import register as register_relay_commands
+    from protocol.audit.command import register as register_audit_command
+    from protocol.demo.command import register as register_demo_command
+    from protocol.relay.command import register as register_relay_command
 
-    register_relay_commands(commands)
+    register_relay_command(commands)
+    register_demo_command(commands)
+    register_audit_command(commands)
 
     from protocol.bench.command import register as register_bench_command
 

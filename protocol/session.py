@@ -568,6 +568,11 @@ class SessionManager:
     def has_session(self, peer: Address) -> bool:
         return self._store.get(SESSIONS, peer.key) is not None
 
+    def session_record(self, peer: Address) -> SessionRecord | None:
+        """The stored record of the session with ``peer``, or None (read only)."""
+        data = self._store.get(SESSIONS, peer.key)
+        return None if data is None else load_state(SessionRecord, data)
+
     def session(self, peer: Address) -> Session:
         if not self.has_session(peer):
             raise NoSession("no session with that peer")

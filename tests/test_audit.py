@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from protocol.demo import DemoOptions, run_demo
+from protocol.audit.evidence import AuditResult, audit, describe, model_of, scan_secrets
+from protocol.audit.keytrial import candidate_keys, public_values, samples, trial
+from protocol.audit.knowledge import Atom, Model, call_model, session_model
+from protocol.audit.observe import observe
+from protocol.audit.secrets import SecretLog, read_secrets
+from protocol.demo.run import DemoOptions, run_demo
 from protocol.profiles import PQ_DEFAULT
-from protocol.relay.audit import AuditResult, audit, describe, model_of, scan_secrets
-from protocol.relay.keytrial import candidate_keys, public_values, samples, trial
-from protocol.relay.knowledge import Atom, Model, call_model, session_model
-from protocol.relay.observe import observe
-from protocol.relay.secrets import SecretLog, read_secrets
 
 # --- The symbolic model is not vacuous (spec/relay.md §9.4) --------------------------------
 
@@ -142,8 +142,9 @@ def test_secrets_dump_holds_every_kind_of_secret_and_its_log_redacts_them(
 def test_audit_reports_garbage_traffic_and_unparsable_frames_without_failing(
     tmp_path: Path,
 ) -> None:
+    from protocol.client.connection import LOOPBACK, connect_device
     from protocol.prekeys import IdentityKeyPair
-    from protocol.relay.harness import LOOPBACK, connect_device, running_relay
+    from protocol.relay.harness import running_relay
 
     capture = tmp_path / "relay.capture"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from protocol.demo import LEAVER, DemoOptions, DemoReport, run_demo
+from protocol.demo.run import LEAVER, DemoOptions, DemoReport, run_demo
 from protocol.media.callkeys import CallSender
 from protocol.media.messages import MediaKey, encode_media_key
 from protocol.media.sender import KeyDelivery
@@ -32,7 +32,9 @@ def test_demo_then_audit_of_its_capture_both_pass(tmp_path: Path) -> None:
     demo = run("demo", "--seconds", "1.2", "--capture", str(capture), "--secrets-out", str(secrets))
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "RESULT: OK" in demo.stdout
-    assert f"capture: {capture}" in demo.stdout
+    assert f"capture: {capture}; audit it with: e2ee audit {capture} --secrets {secrets}" in (
+        demo.stdout
+    )
     audit = run("audit", str(capture), "--secrets", str(secrets))
     assert audit.returncode == 0, audit.stdout
     for claim in (" 0 found", " 0 opened", "equal to a real secret: 0", " 0 derivable"):
@@ -48,13 +50,15 @@ def test_every_forwarded_frame_decrypts_and_the_joiner_and_leaver_are_refused(
     tmp_path: Path,
 ) -> None:
     report = short_demo(b"\x01", tmp_path)
-    assert report.ok and report.messages_ok == report.messages_expected > 0
+    counts = report.messages
+    assert report.ok and counts.text_ok == counts.text_sent > 0
+    assert counts.keys_ok == counts.keys_sent > 0
     for member in report.members.values():
         assert member.failures == 0
         assert member.frames_decrypted == member.frames_received > 0
     assert report.members["carol.1"].refused_as_expected > 0  # frames after the leave
     assert report.members["dave.1"].refused_as_expected > 0  # frames before the join
-    assert report.relay.stats.media_dropped == 0
+    assert report.stats.media_dropped == 0
 
 
 def test_a_sender_that_does_not_rotate_on_leave_is_caught(
@@ -69,7 +73,7 @@ def test_a_sender_that_does_not_rotate_on_leave_is_caught(
     report = short_demo(b"\x02", tmp_path)
     assert not report.ok
     assert any(
-        v.startswith(f"{LEAVER} decrypted") and "after it left" in v for v in report.violations
+        v.startswith(f"{LEAVER} decrypted") and "after it left" in v for v in report.entitlement.violations
     )
 
 
@@ -89,12 +93,12 @@ def test_a_sender_that_gives_a_joiner_its_current_key_is_caught(
     monkeypatch.setattr(CallSender, "join", join_without_ratchet)
     report = short_demo(b"\x03", tmp_path)
     assert not report.ok
-    assert any("before it joined" in v for v in report.violations)
+    assert any("before it joined" in v for v in report.entitlement.violations)
 
 
 def test_plaintexts_of_messages_and_frames_stay_out_of_repr() -> None:
-    from protocol.relay.call import SentFrame
-    from protocol.relay.device import TEXT, Received
+    from protocol.client.device import TEXT, Received
+    from protocol.demo.call import SentFrame
     from protocol.relay.schema import Address
 
     secret = b"attack at dawn, 0123456789"

@@ -20,10 +20,10 @@ from typing import TypeVar
 
 import pytest
 
+from protocol.client.connection import LOOPBACK, RelayClient, connect_device
+from protocol.client.inbox import Inbox
 from protocol.prekeys import IdentityKeyPair
 from protocol.randomness import DrbgRandom
-from protocol.relay.client import Inbox, RelayClient
-from protocol.relay.harness import LOOPBACK, connect_device
 from protocol.relay.schema import Address, Envelope, Prekey
 
 T = TypeVar("T")

@@ -15,6 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from protocol.client.connection import LOOPBACK, RelayClient, connect_device
+from protocol.client.inbox import Inbox
 from protocol.errors import (
     AccessDenied,
     InvalidSignature,
@@ -27,9 +29,8 @@ from protocol.errors import (
 from protocol.prekeys import IdentityKeyPair
 from protocol.randomness import DrbgRandom
 from protocol.relay.capture import Kind, read_capture
-from protocol.relay.client import Inbox, RelayClient
 from protocol.relay.framing import MAX_FRAME_LEN, decode_body, encode_frame
-from protocol.relay.harness import LOOPBACK, connect_device, running_relay
+from protocol.relay.harness import running_relay
 from protocol.relay.limits import RelayLimits
 from protocol.relay.schema import (
     REQUESTS,
@@ -597,7 +598,7 @@ def test_observing_an_arbitrary_capture_never_crashes(
 ) -> None:
     import tempfile
 
-    from protocol.relay.observe import observe
+    from protocol.audit.observe import observe
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "c"

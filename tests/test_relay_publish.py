@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from protocol.client.publish import assemble_bundle, split_bundles
 from protocol.errors import InvalidPublicKey, MalformedMessage
 from protocol.profiles import PQ_DEFAULT
 from protocol.randomness import DrbgRandom
-from protocol.relay.publish import assemble_bundle, split_bundles
 from protocol.relay.schema import FetchedBundle, Prekey
 from protocol.session import Address, SessionManager
 from protocol.store import MemoryStore

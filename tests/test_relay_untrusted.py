@@ -12,14 +12,15 @@ from typing import TypeVar
 
 import pytest
 
+from protocol.client.connection import connect_device
+from protocol.client.device import TEXT, Device
+from protocol.client.publish import assemble_bundle
 from protocol.errors import FrameReplay, InvalidSignature, ProtocolError
 from protocol.media.callkeys import CallReceiver, CallSender
 from protocol.prekeys import IdentityKeyPair
 from protocol.profiles import PQ_DEFAULT
 from protocol.randomness import DrbgRandom, RecordingRandom
-from protocol.relay.device import TEXT, Device
-from protocol.relay.harness import connect_device, running_relay
-from protocol.relay.publish import assemble_bundle
+from protocol.relay.harness import running_relay
 from protocol.relay.schema import Address
 from protocol.relay.server import RelayServer
 from protocol.session import Address as PeerAddress

@@ -1,8 +1,7 @@
-"""Running a relay and its devices in one process (spec/relay.md §8).
+"""Running a relay in a process (spec/relay.md §8).
 
 Used by ``e2ee relay``, ``e2ee demo`` and the tests: a relay that is always
-stopped (``running_relay``), and a device that connects and proves its
-identity in one call (``connect_device``).
+stopped (``running_relay``), and one that serves until signalled.
 """
 
 from __future__ import annotations
@@ -13,13 +12,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from protocol.prekeys import IdentityKeyPair
-from protocol.randomness import SYSTEM_RANDOM, Random
-from protocol.relay.client import RelayClient
 from protocol.relay.limits import RelayLimits
 from protocol.relay.server import RelayServer
-
-LOOPBACK = "127.0.0.1"
 
 
 @asynccontextmanager
@@ -37,19 +31,6 @@ async def running_relay(
         yield server
     finally:
         await server.stop()
-
-
-async def connect_device(
-    port: int, user: str, device: int, identity: IdentityKeyPair, rng: Random = SYSTEM_RANDOM
-) -> RelayClient:
-    """Connect to the relay on loopback and authenticate as (user, device)."""
-    client = await RelayClient.connect(LOOPBACK, port)
-    try:
-        await client.authenticate(user, device, identity, rng)
-    except BaseException:
-        await client.close()
-        raise
-    return client
 
 
 async def serve_until_signalled(

@@ -1,6 +1,6 @@
 """Devices on a real relay whose stores the tests can steal (spec/security.md §2).
 
-``protocol.relay.device.Device`` keeps its store to itself; here each party's
+``protocol.client.device.Device`` keeps its store to itself; here each party's
 ``MemoryStore`` is also kept, so a test can snapshot it after every step (the
 leak scan) or hand it to an attacker. The relay always runs on loopback and
 is always stopped (``running_relay``); every coroutine is bounded by
@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, TypeVar
 
+from protocol.audit.secrets import SecretLog
+from protocol.client.connection import connect_device
+from protocol.client.device import Device, publish
 from protocol.profiles import Profile
 from protocol.randomness import DrbgRandom, RecordingRandom
-from protocol.relay.device import Device
-from protocol.relay.harness import connect_device
-from protocol.relay.publish import split_bundles
 from protocol.relay.schema import Address
-from protocol.relay.secrets import SecretLog
 from protocol.session import Address as PeerAddress
 from protocol.session import SessionManager
 from protocol.store import MemoryStore
@@ -70,15 +69,11 @@ async def create_party(
     identity = manager.identity_key_pair
     client = await connect_device(port, address.user, address.device, identity, rng)
     try:
-        publication = split_bundles(manager.prekey_bundles())
-        await client.put_bundle(publication.signed)
-        await client.add_prekeys("ec", publication.ec)
-        if publication.kem:
-            await client.add_prekeys("kem", publication.kem)
+        await publish(client, manager)
     except BaseException:
         await client.close()
         raise
-    return Party(Device(address, manager, store, client, rng, log), store)
+    return Party(Device(address, manager, client, rng, log), store)
 
 
 def relay_files(folder: Path) -> Iterator[tuple[str, bytes]]:

@@ -17,13 +17,13 @@ from hypothesis import strategies as st
 from relay_parties import Party, create_party
 from security_harness import Secrets, snapshot
 
+from protocol.audit.secrets import SecretLog
+from protocol.client.device import TEXT
+from protocol.demo.call import FPS, SHORT_CALL_LIMITS, Call, SimClock, media_id
 from protocol.profiles import Profile
 from protocol.randomness import DrbgRandom
-from protocol.relay.call import FPS, SHORT_CALL_LIMITS, Call, SimClock, media_id
-from protocol.relay.device import TEXT
 from protocol.relay.harness import running_relay
 from protocol.relay.schema import Address
-from protocol.relay.secrets import SecretLog
 
 ADDRESSES: Final = (Address("alice", 1), Address("bob", 1), Address("bob", 2), Address("carol", 1))
 CALL_MEMBERS: Final = ("alice.1", "bob.1", "carol.1")

@@ -26,6 +26,7 @@ from typing import Any, Final
 from unittest import mock
 
 from protocol import pqxdh, primitives, ratchet, wire, x3dh
+from protocol.audit.keytrial import Sample, opens
 from protocol.errors import ProtocolError
 from protocol.media import receiver, sender, sframe
 from protocol.media.limits import MediaLimits
@@ -33,7 +34,6 @@ from protocol.prekeys import KemPrekey, OneTimePrekey, SignedPrekey
 from protocol.profiles import Profile
 from protocol.randomness import DrbgRandom
 from protocol.ratchet import kdf_ck
-from protocol.relay.keytrial import Sample, opens
 from protocol.session import (
     DEVICE,
     IDENTITIES,

@@ -34,6 +34,7 @@ from security_harness import (
     snapshot,
 )
 
+from protocol.audit.observe import observe
 from protocol.errors import ProtocolError
 from protocol.media.callkeys import CallReceiver, CallSender
 from protocol.media.limits import DEFAULT_R, MediaLimits
@@ -49,7 +50,6 @@ from protocol.media.sframe import (
 )
 from protocol.profiles import PROFILES
 from protocol.randomness import DrbgRandom
-from protocol.relay.observe import observe
 from protocol.session import Address, SessionManager
 
 SETTINGS: Final = settings(

@@ -1,6 +1,6 @@
 """What the relay can derive, symbolically: spec/security.md §3.2.
 
-The Dolev-Yao model of ``protocol.relay.knowledge`` (spec/relay.md §9.4)
+The Dolev-Yao model of ``protocol.audit.knowledge`` (spec/relay.md §9.4)
 abstracts our pq-default key schedule: PQXDH -> SK -> KDF_RK / KDF_CK ->
 message keys, header keys, and MediaKey base keys -> SFrame keys. Over
 generated shapes of sessions and calls, the closure of what the relay holds
@@ -21,7 +21,7 @@ from typing import Final
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocol.relay.knowledge import (
+from protocol.audit.knowledge import (
     Atom,
     Kdf,
     Model,

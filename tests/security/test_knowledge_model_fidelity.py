@@ -1,7 +1,7 @@
 """The symbolic model is the key schedule the code runs: spec/security.md §2.4.
 
 A symbolic check is only as good as its model. Here the terms that
-``protocol.relay.knowledge.session_model`` builds for a generated pq-default
+``protocol.audit.knowledge.session_model`` builds for a generated pq-default
 conversation are evaluated with the real values of a real run — the private
 keys from the devices' stores, the base key and KEM ciphertext from the
 initial message — through the library's own functions (x25519, the
@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from security_harness import INITIATOR, RESPONDER, Pair, peer_of, session_state
 
 from protocol import wire, x3dh
+from protocol.audit.knowledge import DH, Atom, Kdf, Model, Pub, Term, call_model, session_model
 from protocol.media.callkeys import CallSender
 from protocol.media.limits import MediaLimits
 from protocol.media.sframe import DEFAULT_SUITE, ratchet_base_key
@@ -29,7 +30,6 @@ from protocol.primitives import X25519KeyPair, hkdf_sha256, kem_decapsulate, x25
 from protocol.profiles import PQ_DEFAULT
 from protocol.randomness import DrbgRandom
 from protocol.ratchet import kdf_ck, kdf_rk
-from protocol.relay.knowledge import DH, Atom, Kdf, Model, Pub, Term, call_model, session_model
 from protocol.session import DEVICE, KEM_PREKEYS, ONE_TIME_PREKEYS, SIGNED_PREKEYS, DeviceRecord
 from protocol.store import MemoryStore, load_state
 

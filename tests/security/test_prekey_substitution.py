@@ -25,6 +25,7 @@ from security_harness import INITIATOR, RESPONDER, Pair, converse, snapshot
 
 from protocol import wire
 from protocol.bundle import BundleKemPrekey, BundleOneTimePrekey, PrekeyBundle, make_bundle
+from protocol.client.device import TEXT
 from protocol.errors import AuthFailed, InvalidSignature, UntrustedIdentity
 from protocol.prekeys import (
     IdentityKeyPair,
@@ -34,7 +35,6 @@ from protocol.prekeys import (
 )
 from protocol.profiles import PROFILES, Profile
 from protocol.randomness import DrbgRandom
-from protocol.relay.device import TEXT
 from protocol.relay.harness import running_relay
 from protocol.relay.schema import Address as RelayAddress
 from protocol.session import Address, SessionManager

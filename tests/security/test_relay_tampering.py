@@ -24,6 +24,7 @@ from relay_parties import Party, create_party, peer_address, run_bounded
 from security_harness import INITIATOR, RESPONDER, Pair, converse, peer_of, snapshot
 
 from protocol import wire
+from protocol.client.device import TEXT
 from protocol.errors import (
     AuthFailed,
     DuplicateMessage,
@@ -33,7 +34,6 @@ from protocol.errors import (
 )
 from protocol.profiles import PROFILES, Profile
 from protocol.randomness import DrbgRandom
-from protocol.relay.device import TEXT
 from protocol.relay.harness import running_relay
 from protocol.relay.schema import Address as RelayAddress
 from protocol.relay.schema import Envelope

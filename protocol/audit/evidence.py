@@ -29,14 +29,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from protocol.audit.keytrial import candidate_keys, public_values, samples, trial
+from protocol.audit.knowledge import Model, Term, call_model, session_model
+from protocol.audit.observe import Observation, observe
+from protocol.audit.secrets import read_secrets
 from protocol.errors import ProtocolError
 from protocol.media.sframe import decode_header
 from protocol.profiles import DEFAULT_PROFILE, Profile
-from protocol.relay.keytrial import candidate_keys, public_values, samples, trial
-from protocol.relay.knowledge import Model, Term, call_model, session_model
-from protocol.relay.observe import Observation, observe
 from protocol.relay.schema import Address
-from protocol.relay.secrets import read_secrets
 
 WINDOW = 16
 # Secrets shorter than a window but at least this long (AEAD nonces, SFrame

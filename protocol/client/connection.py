@@ -1,22 +1,18 @@
-"""The relay client (spec/relay.md §2, §3, §7).
+"""A device's connection to the relay (spec/relay.md §2, §3).
 
 ``RelayClient`` speaks the frame protocol to a relay: one background task
 reads frames, checks every response and push strictly (the client trusts the
 server no more than the server trusts it), resolves the waiting request by
 its ``rid`` and queues pushes. Transport failures raise ``ConnectionError``;
 a refusal by the relay raises the ``ProtocolError`` whose code it sent.
-
-``Inbox`` turns the relay's at-least-once delivery into exactly-once
-delivery to the application: messages are handed over once per
-(sender, message id) and acknowledged only after the handler returned
-(spec/relay.md §7).
+``connect_device`` connects and proves the device's identity in one call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +23,6 @@ from protocol.relay.auth import sign_challenge
 from protocol.relay.framing import LENGTH_PREFIX, decode_body, encode_frame, frame_length
 from protocol.relay.schema import (
     MAX_FETCH,
-    MESSAGE_ID_LEN,
     Address,
     Envelope,
     FetchedBundle,
@@ -42,6 +37,7 @@ from protocol.relay.schema import (
 # Pushed media frames kept for the application before further ones are dropped.
 MAX_QUEUED_MEDIA = 4096
 REQUEST_TIMEOUT = 30.0
+LOOPBACK = "127.0.0.1"
 CLOSE_TIMEOUT = 5.0
 
 
@@ -213,38 +209,14 @@ class RelayClient:
         return int(result["delivered"]), int(result["dropped"])
 
 
-def new_message_id(rng: Random = SYSTEM_RANDOM) -> bytes:
-    """A sender's message id: 16 random bytes (draws ``relay_message_id``)."""
-    return rng.draw("relay_message_id", MESSAGE_ID_LEN)
-
-
-class Inbox:
-    """Exactly-once delivery to the application on top of at-least-once fetches."""
-
-    def __init__(self) -> None:
-        self._seen: set[tuple[Address, bytes]] = set()
-        self.duplicates = 0
-
-    async def receive(
-        self, client: RelayClient, handle: Callable[[Envelope], None], limit: int = MAX_FETCH
-    ) -> int:
-        """Fetch once, hand each new message to ``handle``, then acknowledge all fetched.
-
-        Returns how many new messages were handled. A message fetched again
-        (the ack was lost, or the relay restarted) is acknowledged again but
-        not handed over twice.
-        """
-        client.mail.clear()
-        envelopes = await client.fetch(limit)
-        handled = 0
-        for envelope in envelopes:
-            key = (envelope.sender, envelope.mid)
-            if key in self._seen:
-                self.duplicates += 1
-                continue
-            handle(envelope)
-            self._seen.add(key)
-            handled += 1
-        if envelopes:
-            await client.ack([e.id for e in envelopes])
-        return handled
+async def connect_device(
+    port: int, user: str, device: int, identity: IdentityKeyPair, rng: Random = SYSTEM_RANDOM
+) -> RelayClient:
+    """Connect to the relay on loopback and authenticate as (user, device)."""
+    client = await RelayClient.connect(LOOPBACK, port)
+    try:
+        await client.authenticate(user, device, identity, rng)
+    except BaseException:
+        await client.close()
+        raise
+    return client

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Final
@@ -123,7 +124,12 @@ class SecretLog:
         secrets = {
             label: sorted(v.hex() for v in values) for label, values in self._secrets.items()
         }
-        Path(path).write_text(json.dumps({"format": FORMAT, "secrets": secrets}, sort_keys=True))
+        data = json.dumps({"format": FORMAT, "secrets": secrets}, sort_keys=True).encode()
+        # Only the owner may read the dump: it opens every message of the run.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), 0o600)
+            out.write(data)
 
     def __repr__(self) -> str:
         return f"SecretLog(<{len(self)} secrets redacted>)"

@@ -25,6 +25,7 @@ from itertools import permutations
 from typing import ParamSpec, TypeVar
 
 from protocol import wire
+from protocol.audit.observe import Observation
 from protocol.bundle import PrekeyBundle
 from protocol.encoding import decode_ec
 from protocol.errors import ProtocolError
@@ -32,7 +33,6 @@ from protocol.media import sframe
 from protocol.primitives import aes_gcm_decrypt, hkdf_sha256, x25519
 from protocol.profiles import PROFILES, Profile
 from protocol.ratchet import hdecrypt, message_keys
-from protocol.relay.observe import Observation
 from protocol.relay.schema import Address
 from protocol.x3dh import associated_data
 

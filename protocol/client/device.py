@@ -14,19 +14,18 @@ text and MediaKey messages (spec/media.md §3).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
+from protocol.client.connection import RelayClient, connect_device
+from protocol.client.inbox import Inbox, new_message_id
+from protocol.client.publish import assemble_bundle, split_bundles
 from protocol.errors import ProtocolError
 from protocol.profiles import Profile
 from protocol.randomness import RecordingRandom
-from protocol.relay.client import Inbox, RelayClient, new_message_id
-from protocol.relay.harness import connect_device
-from protocol.relay.publish import assemble_bundle, split_bundles
 from protocol.relay.schema import Address, Envelope
-from protocol.relay.secrets import SecretLog
-from protocol.session import SESSIONS, SessionManager, SessionRecord
 from protocol.session import Address as PeerAddress
-from protocol.store import MemoryStore, load_state
+from protocol.session import SessionManager
+from protocol.store import MemoryStore
 
 TEXT: Final = 0x01
 MEDIA_KEY: Final = 0x02
@@ -41,6 +40,19 @@ class Received:
     body: bytes = field(repr=False)
 
 
+class SecretSink(Protocol):
+    """Where a device reports its secrets when a run keeps evidence for the audit.
+
+    ``protocol.audit.secrets.SecretLog`` is one; devices never need one.
+    """
+
+    def add(self, label: str, value: bytes) -> None: ...
+
+    def add_state(self, value: object) -> None: ...
+
+    def add_draws(self, rng: RecordingRandom) -> None: ...
+
+
 def _peer(address: Address) -> PeerAddress:
     return PeerAddress(address.user, address.device)
 
@@ -52,15 +64,13 @@ class Device:
         self,
         address: Address,
         manager: SessionManager,
-        store: MemoryStore,
         client: RelayClient,
         rng: RecordingRandom,
-        secrets: SecretLog | None,
+        secrets: SecretSink | None,
     ) -> None:
         self.address = address
         self.manager = manager
         self.client = client
-        self._store = store
         self.rng = rng
         self._secrets = secrets
         self._inbox = Inbox()
@@ -78,11 +88,10 @@ class Device:
         *,
         now: int,
         prekeys: int = 8,
-        secrets: SecretLog | None = None,
+        secrets: SecretSink | None = None,
     ) -> Device:
         """Make the device's keys, register with the relay and publish its prekeys."""
-        store = MemoryStore()
-        manager = SessionManager.create(store, _peer(address), profile, now=now, rng=rng)
+        manager = SessionManager.create(MemoryStore(), _peer(address), profile, now=now, rng=rng)
         manager.generate_one_time_prekeys(prekeys)
         if profile.kem is not None:
             manager.generate_kem_prekeys(prekeys)
@@ -90,11 +99,11 @@ class Device:
             port, address.user, address.device, manager.identity_key_pair, rng
         )
         try:
-            await _publish(client, manager)
+            await publish(client, manager)
         except BaseException:
             await client.close()
             raise
-        return cls(address, manager, store, client, rng, secrets)
+        return cls(address, manager, client, rng, secrets)
 
     @property
     def failures(self) -> int:
@@ -133,9 +142,9 @@ class Device:
         out.append(Received(envelope.sender, plaintext[0], plaintext[1:]))
 
     def _snapshot(self, peer: PeerAddress) -> None:
-        data = self._store.get(SESSIONS, peer.key)
-        if self._secrets is not None and data is not None:
-            self._secrets.add_state(load_state(SessionRecord, data))
+        record = self.manager.session_record(peer)
+        if self._secrets is not None and record is not None:
+            self._secrets.add_state(record)
         self._flush_draws()
 
     def _flush_draws(self) -> None:
@@ -157,7 +166,8 @@ class Device:
         await self.client.close()
 
 
-async def _publish(client: RelayClient, manager: SessionManager) -> None:
+async def publish(client: RelayClient, manager: SessionManager) -> None:
+    """Upload the signed part of the bundle and the one-time prekeys (spec/relay.md §2.5)."""
     publication = split_bundles(manager.prekey_bundles())
     await client.put_bundle(publication.signed)
     await client.add_prekeys("ec", publication.ec)

@@ -16,11 +16,11 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Final
 
+from protocol.client.device import MEDIA_KEY, Device
 from protocol.errors import ProtocolError
 from protocol.media.callkeys import CallReceiver, CallSender
 from protocol.media.limits import MediaLimits
 from protocol.media.sender import KeyDelivery
-from protocol.relay.device import MEDIA_KEY, Device
 from protocol.relay.schema import Address
 
 FPS: Final = 30

@@ -1,0 +1,32 @@
+"""The ``e2ee audit`` subcommand (spec/relay.md §9)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from protocol.audit.evidence import audit
+    from protocol.errors import ProtocolError
+
+    try:
+        result = audit(args.capture, args.secrets, samples_per_kind=args.samples)
+    except (ProtocolError, OSError) as error:
+        print(f"audit: cannot read the capture or secrets: {error}")
+        return 2
+    print("\n".join(result.report))
+    return 0 if result.ok else 1
+
+
+def register(commands: Any) -> None:
+    """Add ``audit`` to the ``e2ee`` parser's subparsers."""
+    audit = commands.add_parser(
+        "audit", help="what a relay capture reveals, and that it decrypts nothing"
+    )
+    audit.add_argument("capture", help="capture file written by the relay")
+    audit.add_argument("--secrets", help="the demo's --secrets-out dump, to scan the capture for")
+    audit.add_argument(
+        "--samples", type=int, default=1, help="messages and frames (each) to try every key on"
+    )
+    audit.set_defaults(func=_audit)
