@@ -73,7 +73,8 @@ def test_a_sender_that_does_not_rotate_on_leave_is_caught(
     report = short_demo(b"\x02", tmp_path)
     assert not report.ok
     assert any(
-        v.startswith(f"{LEAVER} decrypted") and "after it left" in v for v in report.entitlement.violations
+        v.startswith(f"{LEAVER} decrypted") and "after it left" in v
+        for v in report.entitlement.violations
     )
 
 
