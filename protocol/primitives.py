@@ -2,8 +2,9 @@
 
 Every primitive here is pyca's; this module only fixes lengths, turns pyca's
 exceptions into ``ProtocolError`` codes, and adds the public-key checks the
-protocols require. The one piece of hand-written curve arithmetic in the
-project is in ``xeddsa.py``, because pyca has no Edwards point operations.
+protocols require. Hand-written curve arithmetic is in ``xeddsa.py`` (pyca has
+no Edwards point operations) and ``curve25519.py`` (pyca clamps every X25519
+scalar).
 """
 
 from __future__ import annotations

@@ -28,8 +28,10 @@ from typing import Any, Final, Literal, TypeVar
 
 from protocol import pqxdh, ratchet, wire, x3dh
 from protocol.bundle import PrekeyBundle, make_bundle
+from protocol.curve25519 import same_up_to_torsion
 from protocol.errors import (
     AuthFailed,
+    DuplicateMessage,
     InvalidArgument,
     NoSession,
     ProtocolError,
@@ -702,16 +704,23 @@ def _find_handshake(record: SessionRecord, message: wire.PrekeyMessage) -> int |
 
     libsignal looks only at the base key; we also refuse a repeated initial
     message whose other fields differ (a tampered copy), as AUTH_FAILED.
+    Base keys are compared up to torsion (spec/x3dh.md §5.3): a torsion twin
+    of a known base key gives the known handshake's SK, so it is that
+    handshake replayed under another encoding, DUPLICATE_MESSAGE. (x3dh.respond
+    refuses twins anyway; this keeps the replay from reading as a bad key.)
     """
+    ephemeral_key = message.initial.ephemeral_key
     for index, known in enumerate(record.states()):
-        if known.role == "responder" and constant_time_equal(
-            known.ephemeral_key, message.initial.ephemeral_key
-        ):
+        if known.role != "responder":
+            continue
+        if constant_time_equal(known.ephemeral_key, ephemeral_key):
             if not constant_time_equal(
                 _handshake_digest(known.profile, message), known.handshake_digest
             ):
                 raise AuthFailed("the initial message differs from the one of its base key")
             return index
+        if same_up_to_torsion(known.ephemeral_key, ephemeral_key):
+            raise DuplicateMessage("a torsion twin of a known handshake's base key")
     return None
 
 

@@ -22,8 +22,15 @@ from typing import Final
 
 from protocol import pqxdh
 from protocol.bundle import PrekeyBundle, optional_prekey_id, pack, unpack_array, verify_bundle
+from protocol.curve25519 import is_torsion_free
 from protocol.encoding import decode_ec, encode_ec
-from protocol.errors import InvalidArgument, MalformedMessage, UnsupportedVersion, UntrustedIdentity
+from protocol.errors import (
+    InvalidArgument,
+    InvalidPublicKey,
+    MalformedMessage,
+    UnsupportedVersion,
+    UntrustedIdentity,
+)
 from protocol.prekeys import (
     ConsumedPrekeys,
     IdentityKeyPair,
@@ -273,8 +280,15 @@ def respond(
     Raises UNTRUSTED_IDENTITY if ``expected_initiator`` is given and differs
     from IK_A, UNKNOWN_PREKEY for an unknown id, MALFORMED_MESSAGE if the
     KEM part does not fit the profile or CT has the wrong length, and
-    INVALID_PUBLIC_KEY for an all-zero DH output. The initiator's keys were
-    checked when ``message`` was constructed.
+    INVALID_PUBLIC_KEY for a base key EK_A that is not torsion-free or an
+    all-zero DH output. The initiator's keys were checked when ``message``
+    was constructed.
+
+    Note that EK_A is the one key of the handshake that nothing authenticates,
+    and its seven torsion twins give the same SK (spec/x3dh.md §5.3): accepting
+    only the torsion-free one, as libsignal's v4 responder does, leaves one
+    encoding per handshake, so a replayed initial message cannot pass as a new
+    one.
     """
     _require(identity, IdentityKeyPair, "identity")
     _require(message, InitialData, "message")
@@ -282,6 +296,8 @@ def respond(
         raise UntrustedIdentity("the initiator's identity key is not the expected one")
     if (profile.kem is None) != (message.kem_ciphertext is None):
         raise MalformedMessage("the KEM part of the initial message does not fit the profile")
+    if not is_torsion_free(message.ephemeral_key):
+        raise InvalidPublicKey("the base key is not torsion-free")
     spk = prekeys.signed_prekey(message.signed_prekey_id)
     opk = _one_time_prekey(prekeys, message.one_time_prekey_id)
     dh = [

@@ -5,9 +5,10 @@ signing, §4 verification and §5 the libsignal sign-bit variant that a
 verifier may accept; §6 says what the code does not promise.
 
 pyca offers no Edwards point operations and cannot sign with a given
-scalar, so this module holds the one piece of hand-written curve arithmetic
-in the project: edwards25519 in extended coordinates (RFC 8032 §5.1.4),
-point decoding (RFC 8032 §5.1.3) and fixed-window scalar multiplication.
+scalar, so this module holds the project's hand-written Edwards arithmetic:
+edwards25519 in extended coordinates (RFC 8032 §5.1.4), point decoding
+(RFC 8032 §5.1.3) and fixed-window scalar multiplication. (The torsion check
+of base keys is a Montgomery ladder, in ``curve25519.py``.)
 SHA-512 is pyca's.
 
 Python integers are not constant-time (spec/xeddsa.md §6). The code keeps a

@@ -42,6 +42,7 @@ from protocol.prekeys import (
     generate_one_time_prekey,
     generate_signed_prekey,
 )
+from protocol.primitives import P25519, X25519_LEN
 from protocol.profiles import CLASSIC, PQ_DEFAULT, SIGNAL_V3, Profile, get_profile
 from protocol.randomness import DrbgRandom, Random, RecordingRandom, ScriptedRandom
 from protocol.vectors import kem_pins
@@ -229,6 +230,7 @@ RESPONDER_DETECTS: Final = {
     "TruncatedKemCiphertext": "MALFORMED_MESSAGE",
     "TamperedKemCiphertext": "AUTH_FAILED",
     "IdentityKeyMismatch": "UNTRUSTED_IDENTITY",
+    "TorsionTwinEphemeral": "INVALID_PUBLIC_KEY",
 }
 
 
@@ -268,6 +270,11 @@ def _message_change(
         return "", "the accepted initial message, delivered again", message.to_bytes()
     if name == "LowOrderEphemeral":
         return "ephemeral_key", "EK_A, replaced by a point of order 8", LOW_ORDER_POINT
+    if name == "TorsionTwinEphemeral":
+        description = (
+            "EK_A, replaced by its torsion twin 1/u mod p (EK_A plus the point of order 2)"
+        )
+        return "ephemeral_key", description, _order_two_twin(message.ephemeral_key)
     if name == "UnknownOpkId":
         return "one_time_prekey_id", "an OPK id the responder never had", UNKNOWN_OPK_ID
     if name == "TruncatedKemCiphertext":
@@ -276,6 +283,11 @@ def _message_change(
         return "kem_ciphertext", "CT with its last bit flipped", _flip_last_bit(ct)
     description = "IK_A, replaced by another valid key while the responder expects the real IK_A"
     return "identity_key", description, other_identity
+
+
+def _order_two_twin(u: bytes) -> bytes:
+    """u(P + (0, 0)) = 1/u: a twin giving the same X25519 outputs (spec/x3dh.md §5.3)."""
+    return pow(int.from_bytes(u, "little"), -1, P25519).to_bytes(X25519_LEN, "little")
 
 
 def apply_message_mutation(message: InitialData, field: str, value: bytes | int) -> bytes:

@@ -240,4 +240,11 @@ NOTES: Final = {
         "bugType": "AUTH_BYPASS",
         "description": "IK_A is not the identity the responder expects from this peer.",
     },
+    "TorsionTwinEphemeral": {
+        "bugType": "REPLAY",
+        "description": (
+            "EK_A replaced by a torsion twin, which gives the responder the same DH outputs and "
+            "SK: the responder accepts only the torsion-free base key (spec/x3dh.md §5.3)."
+        ),
+    },
 }
