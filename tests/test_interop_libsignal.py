@@ -18,6 +18,7 @@ import pytest
 from protocol import ratchet
 from protocol.bundle import BundleOneTimePrekey, PrekeyBundle
 from protocol.errors import DuplicateMessage
+from protocol.padding import LEGACY_PADDING_BLOCK, pad_content, unpad_content
 from protocol.prekeys import OneTimePrekey, SignedPrekey
 from protocol.primitives import X25519KeyPair, hkdf_sha256, x25519
 from protocol.profiles import SIGNAL_V3
@@ -46,13 +47,13 @@ def raw_key(encoded: str) -> bytes:
 def signal_padded(content: bytes) -> bytes:
     """What the transcript's sender encrypts: Signal's padded content.
 
-    The content (a PushMessageContent protobuf) is followed by 0x80 and zeros
-    up to a multiple of 160 bytes minus one, as libsignal-protocol-javascript
-    pads it (spec/interop-libsignal.md §4). It is the application's layer,
-    so it lives here and not in the library.
+    libsignal-protocol-javascript pads with the legacy 160-byte block
+    (spec/interop-libsignal.md §4); the transcripts' ciphertexts are upstream
+    bytes, so replaying them checks ``pad_content`` and ``unpad_content``.
     """
-    padded_len = -(-(len(content) + 1) // 160) * 160 - 1
-    return content + b"\x80" + bytes(padded_len - len(content) - 1)
+    padded = pad_content(content, LEGACY_PADDING_BLOCK)
+    assert unpad_content(padded) == content
+    return padded
 
 
 def open_device(
