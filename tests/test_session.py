@@ -23,15 +23,14 @@ from protocol.errors import (
 from protocol.fingerprint import safety_number
 from protocol.profiles import CLASSIC, PQ_DEFAULT, PROFILES, SIGNAL_V3, Profile
 from protocol.randomness import DrbgRandom
-from protocol.session import (
+from protocol.session import Address, SessionManager
+from protocol.session.prekey_lifecycle import SIGNED_PREKEY_GRACE_SECONDS
+from protocol.session.records import (
     IDENTITIES,
     KEM_PREKEYS,
     ONE_TIME_PREKEYS,
     SESSIONS,
-    SIGNED_PREKEY_GRACE_SECONDS,
     SIGNED_PREKEYS,
-    Address,
-    SessionManager,
 )
 from protocol.store import MemoryStore, SqliteStore, Store
 
@@ -286,7 +285,7 @@ def test_sessions_continue_after_reopening_a_sqlite_store(profile: Profile, tmp_
 def test_reprs_never_show_private_keys(profile: Profile) -> None:
     alice, bob = pair(profile)
     bob.decrypt(ALICE, alice.encrypt(BOB, b"x"))
-    from protocol.session import DeviceRecord, SessionRecord
+    from protocol.session.records import DeviceRecord, SessionRecord
     from protocol.store import load_state
 
     device_record = load_state(DeviceRecord, bob._store.get("device", "self") or b"")
@@ -445,7 +444,7 @@ def test_any_changed_byte_of_a_stored_record_is_refused_as_corrupt_or_unsupporte
     data: st.DataObject,
 ) -> None:
     from protocol.errors import StateCorrupt
-    from protocol.session import DeviceRecord, SessionRecord
+    from protocol.session.records import DeviceRecord, SessionRecord
     from protocol.store import load_state
 
     table, key, cls = data.draw(
@@ -474,7 +473,7 @@ def test_a_replay_of_an_archived_sessions_message_is_a_duplicate(profile: Profil
 def test_an_old_initial_message_without_one_time_prekey_replays_once_its_session_is_gone() -> None:
     """The documented X3DH §4.2 limit (spec/session.md §4.2): kept sessions catch replays,
     a session that left the archive does not; a one-time prekey would."""
-    from protocol.session import MAX_ARCHIVED_SESSIONS
+    from protocol.session.records import MAX_ARCHIVED_SESSIONS
 
     alice, bob = device(ALICE, CLASSIC, opks=1), device(BOB, CLASSIC, opks=1)
     no_one_time = bob.prekey_bundles()[-1]

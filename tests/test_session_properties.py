@@ -21,13 +21,8 @@ from protocol import wire
 from protocol.errors import DuplicateMessage, ProtocolError
 from protocol.profiles import CLASSIC, PQ_DEFAULT, SIGNAL_V3, Profile
 from protocol.randomness import DrbgRandom
-from protocol.session import (
-    MAX_ARCHIVED_SESSIONS,
-    SESSIONS,
-    Address,
-    SessionManager,
-    SessionRecord,
-)
+from protocol.session import Address, SessionManager
+from protocol.session.records import MAX_ARCHIVED_SESSIONS, SESSIONS, SessionRecord
 from protocol.store import MemoryStore, dump_state, load_state
 
 PHONE, LAPTOP, BOB = Address("alice", 1), Address("alice", 2), Address("bob", 1)

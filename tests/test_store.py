@@ -16,15 +16,8 @@ from hypothesis import strategies as st
 from protocol.errors import InvalidArgument, StateCorrupt, UnsupportedVersion
 from protocol.primitives import sha256
 from protocol.profiles import CLASSIC, SIGNAL_V3, Profile
-from protocol.store import (
-    FORMAT_VERSION,
-    MAGIC,
-    MemoryStore,
-    SqliteStore,
-    Store,
-    dump_state,
-    load_state,
-)
+from protocol.store import MemoryStore, SqliteStore, Store
+from protocol.store.format import FORMAT_VERSION, MAGIC, dump_state, load_state
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ import pytest
 from protocol.errors import DuplicateMessage
 from protocol.profiles import CLASSIC, SIGNAL_V3, Profile
 from protocol.randomness import DrbgRandom
-from protocol.session import ONE_TIME_PREKEYS, Address, SessionManager
+from protocol.session import Address, SessionManager
+from protocol.session.records import ONE_TIME_PREKEYS
 from protocol.store import MemoryStore, SqliteStore, Transaction
 
 SENDER = Address("sender", 1)

@@ -22,7 +22,7 @@ from protocol.bench.timing import Run, Workload
 from protocol.bench.workloads import burst, ping_pong
 from protocol.media.sframe import DEFAULT_SUITE, derive_frame_key, encrypt_frame, open_frame
 from protocol.profiles import DEFAULT_PROFILE, PROFILES, Profile
-from protocol.session import SessionRecord
+from protocol.session.records import SessionRecord
 from protocol.store import dump_state, load_state
 
 # --- SFrame: encrypt_frame + open_frame ---------------------------------------------------

@@ -27,8 +27,8 @@ from protocol.prekeys import (
 )
 from protocol.profiles import Profile
 from protocol.randomness import SYSTEM_RANDOM
-from protocol.session import SESSIONS, Address, SessionManager
-from protocol.store import MemoryStore
+from protocol.session import Address, SessionManager
+from protocol.store import MemoryStore, dump_state
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +158,6 @@ class SessionPair:
 
     def serialized(self, side: int) -> bytes:
         """The stored session record of ``side`` with its peer (``store.dump_state`` bytes)."""
-        stored = self.stores[side].get(SESSIONS, self.addresses[1 - side].key)
-        assert stored is not None
-        return stored
+        record = self.managers[side].session_record(self.addresses[1 - side])
+        assert record is not None
+        return dump_state(record)

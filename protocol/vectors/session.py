@@ -31,15 +31,8 @@ from protocol.primitives import kem_decapsulate
 from protocol.profiles import PROFILES, Profile, get_profile
 from protocol.randomness import Random, RecordingRandom, ScriptedRandom
 from protocol.ratchet import ratchet_decrypt, ratchet_encrypt
-from protocol.session import (
-    DEVICE,
-    KEM_PREKEYS,
-    SESSIONS,
-    Address,
-    DeviceRecord,
-    SessionManager,
-    SessionRecord,
-)
+from protocol.session import Address, SessionManager
+from protocol.session.records import DEVICE, KEM_PREKEYS, SESSIONS, DeviceRecord, SessionRecord
 from protocol.store import FORMAT_VERSION, MemoryStore, dump_state, load_state
 from protocol.vectors import kem_pins
 from protocol.vectors.common import (

@@ -34,16 +34,15 @@ from protocol.prekeys import KemPrekey, OneTimePrekey, SignedPrekey
 from protocol.profiles import Profile
 from protocol.randomness import DrbgRandom
 from protocol.ratchet import kdf_ck
-from protocol.session import (
+from protocol.session import Address, SessionManager
+from protocol.session.records import (
     DEVICE,
     IDENTITIES,
     KEM_PREKEYS,
     ONE_TIME_PREKEYS,
     SESSIONS,
     SIGNED_PREKEYS,
-    Address,
     DeviceRecord,
-    SessionManager,
     SessionRecord,
     TrustedIdentity,
 )

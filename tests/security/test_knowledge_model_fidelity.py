@@ -30,7 +30,13 @@ from protocol.primitives import X25519KeyPair, hkdf_sha256, kem_decapsulate, x25
 from protocol.profiles import PQ_DEFAULT
 from protocol.randomness import DrbgRandom
 from protocol.ratchet import kdf_ck, kdf_rk
-from protocol.session import DEVICE, KEM_PREKEYS, ONE_TIME_PREKEYS, SIGNED_PREKEYS, DeviceRecord
+from protocol.session.records import (
+    DEVICE,
+    KEM_PREKEYS,
+    ONE_TIME_PREKEYS,
+    SIGNED_PREKEYS,
+    DeviceRecord,
+)
 from protocol.store import MemoryStore, load_state
 
 KEY_LEN: Final = 32

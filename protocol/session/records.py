@@ -1,0 +1,139 @@
+"""The records a device keeps in its store (spec/storage.md §1, spec/session.md §1-§4).
+
+One record type per table: ``DeviceRecord`` (who this device is and its
+prekey bookkeeping), ``TrustedIdentity`` (a peer's trusted identity key) and
+``SessionRecord`` (the current ``SessionState`` with a peer device and the
+replaced ones still kept). ``Address`` names a peer device and is the key of
+its records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from protocol import ratchet, wire
+from protocol.errors import InvalidArgument, StateCorrupt
+from protocol.prekeys import IdentityKeyPair
+from protocol.profiles import Profile
+
+MAX_ARCHIVED_SESSIONS: Final = 4
+"""Replaced sessions kept to decrypt late messages; libsignal keeps 40 (consts.rs)."""
+
+# Store tables (spec/storage.md §1).
+DEVICE: Final = "device"
+SIGNED_PREKEYS: Final = "signed_prekey"
+ONE_TIME_PREKEYS: Final = "one_time_prekey"
+KEM_PREKEYS: Final = "kem_prekey"
+SESSIONS: Final = "session"
+IDENTITIES: Final = "identity"
+SELF: Final = "self"
+"""The key of the one record in ``DEVICE``."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Address:
+    """A peer device: the user id and one of its device ids (spec/session.md §1)."""
+
+    user: str
+    device: int
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.user, str) or not self.user:
+            raise InvalidArgument("a user id is a non-empty string")
+        if isinstance(self.device, bool) or not isinstance(self.device, int):
+            raise InvalidArgument("a device id is an int")
+        if not 0 <= self.device < 2**31:
+            raise InvalidArgument("a device id is in 0..2^31-1")
+
+    @property
+    def key(self) -> str:
+        """The store key: ``device:user`` (the first colon ends the device id)."""
+        return f"{self.device}:{self.user}"
+
+    @classmethod
+    def from_key(cls, key: str) -> Address:
+        device, _, user = key.partition(":")
+        if not device.isdigit():
+            raise StateCorrupt("store key is not an address")
+        return cls(user, int(device))
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    """This device: who it is, its identity key, and its prekey bookkeeping."""
+
+    profile: Profile
+    address: Address
+    registration_id: int
+    identity: IdentityKeyPair
+    signed_prekey_id: int
+    previous_signed_prekey_id: int | None
+    signed_prekey_since: int
+    next_signed_prekey_id: int
+    next_one_time_prekey_id: int
+    next_kem_prekey_id: int
+
+    def __repr__(self) -> str:
+        return f"DeviceRecord({self.address!r}, {self.profile!r}, identity=<{self.identity!r}>)"
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedIdentity:
+    """The identity key trusted for a peer device (first use, or acknowledged)."""
+
+    identity_key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """One session with a peer device (spec/session.md §3).
+
+    ``ephemeral_key`` (EK_A, libsignal's base key) names the session, so a repeated initial message
+    finds it again; ``handshake_digest``, the SHA-256 of that initial message
+    without its ratchet message, makes every other field match too. The
+    initiator keeps the initial message itself as ``pending`` and prepends it
+    to every message until the session is ``answered`` (Double Ratchet §7.1),
+    that is until a message from the peer decrypted; then it is dropped (a
+    PQXDH one carries a 1,088-byte KEM ciphertext). A responder's session is
+    answered from the start.
+    """
+
+    profile: Profile
+    role: Literal["initiator", "responder"]
+    peer_identity: bytes
+    ephemeral_key: bytes
+    handshake_digest: bytes
+    pending: wire.PrekeyMessage | None
+    ad: bytes
+    ratchet: ratchet.RatchetState
+
+    @property
+    def answered(self) -> bool:
+        return self.pending is None
+
+    def __repr__(self) -> str:
+        ephemeral_key = self.ephemeral_key.hex()
+        return f"SessionState({self.profile!r}, {self.role}, ephemeral_key={ephemeral_key}, ...)"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """The current session with a peer device and the replaced ones still kept (§4.2)."""
+
+    current: SessionState
+    archived: tuple[SessionState, ...] = ()
+
+    def replaced_by(self, state: SessionState) -> SessionRecord:
+        """A new current session; the old one is archived, the oldest dropped."""
+        return SessionRecord(state, (self.current, *self.archived)[:MAX_ARCHIVED_SESSIONS])
+
+    def with_state(self, index: int, state: SessionState) -> SessionRecord:
+        """``state`` replaces state ``index`` (0 = current) and becomes current."""
+        states = [self.current, *self.archived]
+        del states[index]
+        return SessionRecord(state, tuple(states[:MAX_ARCHIVED_SESSIONS]))
+
+    def states(self) -> tuple[SessionState, ...]:
+        """The current session first, then the archived ones, newest first."""
+        return (self.current, *self.archived)

@@ -1,0 +1,89 @@
+"""Session transitions on records: set-up, the handshake's name, decryption (spec/session.md §3-§4).
+
+Pure functions over ``SessionRecord`` and ``SessionState``; the manager
+(protocol/session/manager.py) reads and writes them in one transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from protocol import ratchet, wire, x3dh
+from protocol.curve25519 import same_up_to_torsion
+from protocol.errors import AuthFailed, DuplicateMessage, ProtocolError
+from protocol.primitives import constant_time_equal, sha256
+from protocol.profiles import Profile
+from protocol.randomness import Random
+from protocol.session.records import DeviceRecord, SessionRecord, SessionState
+
+
+def is_prekey_message(profile: Profile, data: bytes) -> bool:
+    """Whether ``data`` is framed as a prekey message (spec/wire.md §2.1, §3.1).
+
+    msgpack framing names the kind in its second byte. In libsignal's framing
+    a PreKeySignalMessage's first field is the varint 1 (tag 0x08) or the
+    bytes field 2 (0x12), and a SignalMessage's is the bytes field 1 (0x0a);
+    both writers emit fields in number order and the decoders insist on it.
+    """
+    if not isinstance(data, bytes) or len(data) < 2:
+        return False
+    if profile.wire == "signal-v3":
+        return data[1] in (0x08, 0x12)
+    return data[1] == wire.KIND_PREKEY
+
+
+def find_handshake(record: SessionRecord, message: wire.PrekeyMessage) -> int | None:
+    """The responder session whose handshake has this base key; every other field must match.
+
+    libsignal looks only at the base key; we also refuse a repeated initial
+    message whose other fields differ (a tampered copy), as AUTH_FAILED.
+    Base keys are compared up to torsion (spec/x3dh.md §5.3): a torsion twin
+    of a known base key gives the known handshake's SK, so it is that
+    handshake replayed under another encoding, DUPLICATE_MESSAGE. (x3dh.respond
+    refuses twins anyway; this keeps the replay from reading as a bad key.)
+    """
+    ephemeral_key = message.initial.ephemeral_key
+    for index, known in enumerate(record.states()):
+        if known.role != "responder":
+            continue
+        if constant_time_equal(known.ephemeral_key, ephemeral_key):
+            if not constant_time_equal(
+                handshake_digest(known.profile, message), known.handshake_digest
+            ):
+                raise AuthFailed("the initial message differs from the one of its base key")
+            return index
+        if same_up_to_torsion(known.ephemeral_key, ephemeral_key):
+            raise DuplicateMessage("a torsion twin of a known handshake's base key")
+    return None
+
+
+def handshake_digest(profile: Profile, message: wire.PrekeyMessage) -> bytes:
+    """SHA-256 of the initial message without its ratchet message: what names a handshake."""
+    return sha256(wire.encode_prekey_message(profile, dataclasses.replace(message, message=b"")))
+
+
+def initial_handshake(device: DeviceRecord, initial: x3dh.InitialData) -> wire.PrekeyMessage:
+    """The prekey-message fields the initiator repeats until the peer answers."""
+    registration_id = device.registration_id if device.profile.wire == "signal-v3" else None
+    return wire.PrekeyMessage(initial, registration_id, b"")
+
+
+def decrypt_first(
+    candidates: list[tuple[int, SessionState]], data: bytes, rng: Random
+) -> tuple[int, SessionState, bytes]:
+    """Decrypt with the first session state that accepts the message (current first).
+
+    When none does, AUTH_FAILED from a state only says "not this session's
+    message", so the error reported is the first other one (a session that
+    recognized the message and refused it, e.g. DUPLICATE_MESSAGE), and
+    AUTH_FAILED only if every state gave it (spec/session.md §4.2).
+    """
+    errors: list[ProtocolError] = []
+    for index, state in candidates:
+        try:
+            new_ratchet, plaintext = ratchet.ratchet_decrypt(state.ratchet, data, state.ad, rng)
+        except ProtocolError as exc:
+            errors.append(exc)
+            continue
+        return index, dataclasses.replace(state, ratchet=new_ratchet), plaintext
+    raise next((e for e in errors if not isinstance(e, AuthFailed)), errors[0])
