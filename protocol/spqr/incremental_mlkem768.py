@@ -91,6 +91,16 @@ def ek_matches_header(ek: bytes, hdr: bytes) -> bool:
     return constant_time_equal(kpke.h(ek + rho), h_ek) and kpke.is_modulus_canonical(ek)
 
 
+def require_matching_ek(ek: bytes, hdr: bytes) -> bytes:
+    """``ek`` if ``ek_matches_header``, else INVALID_PUBLIC_KEY.
+
+    spqr's ``Ct1Sent::recv_ek`` returns ``ErroneousDataReceived`` here.
+    """
+    if not isinstance(ek, bytes) or not isinstance(hdr, bytes) or not ek_matches_header(ek, hdr):
+        raise InvalidPublicKey("encapsulation-key vector does not match the header")
+    return ek
+
+
 def _check_header(hdr: bytes) -> bytes:
     if not isinstance(hdr, bytes) or len(hdr) != HEADER_LEN:
         raise MalformedMessage(f"incremental ML-KEM header must be {HEADER_LEN} bytes")

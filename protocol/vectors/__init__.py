@@ -29,6 +29,7 @@ FAMILIES: tuple[str, ...] = (
     "accumulated",
     "session",
     "callkeys",
+    "spqr",
 )
 
 INDEX = "index.json"
