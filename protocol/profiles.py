@@ -67,7 +67,7 @@ class Profile:
     max_skip: int
     # Most skipped message keys kept in total; the oldest is evicted beyond it.
     max_stored_skipped: int
-    # Most old receiving chains whose skipped keys are kept.
+    # Most old receiving chains (besides the current one) whose keys are kept.
     max_receiving_chains: int
     # Largest plaintext accepted by encrypt and largest wire message by decode.
     max_message_size: int
@@ -152,7 +152,9 @@ SIGNAL_V3: Final = Profile(
     pn_semantics="last-index",
     max_skip=25_000,
     max_stored_skipped=2_000,
-    max_receiving_chains=5,
+    # Note that libsignal's MAX_RECEIVER_CHAINS = 5 counts the current receiving
+    # chain too (state/session.rs add_receiver_chain): 4 old chains beside it.
+    max_receiving_chains=4,
     max_message_size=256 * 1024,
 )
 

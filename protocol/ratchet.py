@@ -308,7 +308,7 @@ def _other(role: Role) -> Role:
     return "responder" if role == "initiator" else "initiator"
 
 
-def _mac_prefix(ad: bytes, sender: Role) -> bytes:
+def mac_prefix(ad: bytes, sender: Role) -> bytes:
     """signal-v3: Encode(IK_sender) ‖ Encode(IK_receiver), from AD = Encode(IK_A) ‖ Encode(IK_B)."""
     return ad if sender == "initiator" else ad[_ENCODED_KEY_LEN:] + ad[:_ENCODED_KEY_LEN]
 
@@ -329,7 +329,7 @@ def _seal(
         body = encode_signal_message(
             header, aes_cbc_pkcs7_encrypt(keys.enc_key, keys.nonce, plaintext)
         )
-        mac = hmac_sha256(keys.auth_key, _mac_prefix(ad, state.role) + body)
+        mac = hmac_sha256(keys.auth_key, mac_prefix(ad, state.role) + body)
         return body + mac[:SIGNAL_MAC_LEN]
     header_bytes = encode_header(header)
     if profile.header_encryption:
@@ -343,9 +343,7 @@ def _open(state: RatchetState, mk: bytes, message: RatchetMessage, ad: bytes) ->
     profile = state.profile
     keys = message_keys(profile, mk)
     if profile.aead == "AES-256-CBC-HMAC-SHA256-64":
-        mac = hmac_sha256(
-            keys.auth_key, _mac_prefix(ad, _other(state.role)) + message.authenticated
-        )
+        mac = hmac_sha256(keys.auth_key, mac_prefix(ad, _other(state.role)) + message.authenticated)
         if not constant_time_equal(mac[:SIGNAL_MAC_LEN], message.mac):
             raise AuthFailed("message MAC does not verify")
         return aes_cbc_pkcs7_decrypt(keys.enc_key, keys.nonce, message.ciphertext)

@@ -7,13 +7,16 @@ Two framings, chosen by ``Profile.wire``:
   again and must give back the same bytes, so every value has exactly one
   encoding and nothing (field order, integer width, an extra field) can be
   changed without the change being refused.
-* ``signal-v3`` (spec/wire.md §3): libsignal's v3 framing byte for byte, a
-  version byte 0x33 and a protobuf ``SignalMessage`` or
-  ``PreKeySignalMessage`` (rust/protocol/src/proto/wire.proto). Fields are
-  written in field-number order, as protoc, prost and libsignal-protocol-
-  javascript all write them. The reader is stricter than libsignal's: known
-  fields with their wire type only, each once, all required ones present, and
-  the canonical encoding (again: re-encode and compare).
+* ``signal-v3`` (spec/wire.md §3): libsignal's v3 framing, a version byte
+  (0x33 written; any byte whose high nibble is 3 read, as libsignal reads
+  it) and a protobuf ``SignalMessage`` or ``PreKeySignalMessage``
+  (rust/protocol/src/proto/wire.proto), read and written by
+  ``protocol.protobuf``: fields in any order on input, in field-number order
+  on output.
+
+Which of the two messages a byte string is travels beside it in Signal's
+envelope; ``message_kind`` tells them apart when the transport does not say
+(spec/wire.md §3.5).
 
 Decoders raise only ``ProtocolError``: ``UnsupportedVersion`` for another
 version byte, ``InvalidPublicKey`` for a key that parses but is refused, and
@@ -31,14 +34,22 @@ import msgpack
 from protocol.encoding import (
     CURVE25519_TYPE,
     decode_ec,
-    decode_varint,
     encode_ec,
-    encode_varint,
     unpack_msgpack,
 )
 from protocol.errors import MalformedMessage, ProtocolError, UnsupportedVersion
 from protocol.primitives import KEM_CIPHERTEXT_LEN, X25519_LEN, check_x25519_public
 from protocol.profiles import Profile
+from protocol.protobuf import (
+    Fields,
+    Schema,
+    bytes_field,
+    first_wire_type,
+    read_fields,
+    require_fields,
+    uint32_field,
+    write_fields,
+)
 from protocol.x3dh import InitialData
 
 # --- Ratchet header (spec/wire.md §1) ------------------------------------------------
@@ -281,17 +292,19 @@ def _key(encoded: bytes) -> bytes:
 # --- libsignal v3 protobuf framing (spec/wire.md §3) ---------------------------------------
 
 SIGNAL_VERSION: Final = 0x33
-"""(session version 3 << 4) | current version 3, as libsignal v3 software writes it."""
+"""The version byte we write: (session version 3 << 4) | current version 3.
+
+libsignal 0.2x writes 0x34 (its current version 4) in a v3 session, and
+libsignal-protocol-javascript refuses a low nibble above 3, so 0x33 is the
+byte every v3 reader accepts (spec/wire.md §3.1)."""
+SIGNAL_SESSION_VERSION: Final = 3
 SIGNAL_MAC_LEN: Final = 8
 
-WireType = Literal["varint", "bytes"]
-_WIRE_TYPE: Final[dict[str, int]] = {"varint": 0, "bytes": 2}
-
 # SignalMessage {1 ratchet_key, 2 counter, 3 previous_counter, 4 ciphertext}
-_SIGNAL_MESSAGE: Final[dict[int, WireType]] = {1: "bytes", 2: "varint", 3: "varint", 4: "bytes"}
+SIGNAL_MESSAGE: Final[Schema] = {1: "bytes", 2: "varint", 3: "varint", 4: "bytes"}
 # PreKeySignalMessage {1 pre_key_id?, 2 base_key, 3 identity_key, 4 message,
 # 5 registration_id, 6 signed_pre_key_id}
-_PREKEY_SIGNAL_MESSAGE: Final[dict[int, WireType]] = {
+PREKEY_SIGNAL_MESSAGE: Final[Schema] = {
     1: "varint",
     2: "bytes",
     3: "bytes",
@@ -301,53 +314,16 @@ _PREKEY_SIGNAL_MESSAGE: Final[dict[int, WireType]] = {
 }
 
 
-def write_protobuf(fields: list[tuple[int, int | bytes]]) -> bytes:
-    """Protobuf encoding of (field number, value) pairs in the order given."""
-    out = bytearray()
-    for number, value in fields:
-        if isinstance(value, bytes):
-            out += encode_varint(number << 3 | 2) + encode_varint(len(value)) + value
-        else:
-            out += encode_varint(number << 3) + encode_varint(value)
-    return bytes(out)
-
-
-def read_protobuf(data: bytes, schema: Mapping[int, WireType]) -> dict[int, int | bytes]:
-    """Strict protobuf reader: known fields with their wire type only, each at most once.
-
-    Varints must be minimal and below 2^32 (every integer field is a uint32).
-    """
-    fields: dict[int, int | bytes] = {}
-    offset = 0
-    while offset < len(data):
-        key, offset = decode_varint(data, offset)
-        number, wire_type = key >> 3, key & 7
-        kind = schema.get(number)
-        if kind is None or _WIRE_TYPE[kind] != wire_type or number in fields:
-            raise MalformedMessage(f"unexpected protobuf field {number}/{wire_type}")
-        value, offset = decode_varint(data, offset)
-        if kind == "bytes":
-            if value > len(data) - offset:
-                raise MalformedMessage("protobuf field runs past the end")
-            fields[number] = data[offset : offset + value]
-            offset += value
-        elif value >= U32_LIMIT:
-            raise MalformedMessage("uint32 field out of range")
-        else:
-            fields[number] = value
-    return fields
-
-
-def _required(fields: Mapping[int, int | bytes], numbers: tuple[int, ...]) -> None:
-    missing = [n for n in numbers if n not in fields]
-    if missing:
-        raise MalformedMessage(f"protobuf fields {missing} are missing")
-
-
 def _signal_framed(data: object, limit: int) -> bytes:
+    """Check the version byte as libsignal does: its high nibble is the session version.
+
+    Note that the low nibble (the writer's own current version: 3, or 4 from
+    libsignal 0.2x) is not checked, as libsignal does not check it
+    (protocol.rs ``SignalMessage::try_from``); the byte is MACed as received.
+    """
     if not isinstance(data, bytes) or not data:
         raise MalformedMessage("message is empty")
-    if data[0] != SIGNAL_VERSION:
+    if data[0] >> 4 != SIGNAL_SESSION_VERSION:
         raise UnsupportedVersion(f"message version byte {data[0]:#04x} is not supported")
     if len(data) > limit:
         raise MalformedMessage("message exceeds the size limit")
@@ -360,13 +336,13 @@ def encode_signal_message(header: Header, ciphertext: bytes) -> bytes:
     The ratchet key is written as 0x05 ‖ dh without checking it: the ratchet
     only sends its own keys, and the vectors need to write a low-order one.
     """
-    fields: list[tuple[int, int | bytes]] = [
-        (1, bytes([CURVE25519_TYPE]) + header.dh),
-        (2, header.n),
-        (3, header.pn),
-        (4, ciphertext),
-    ]
-    return bytes([SIGNAL_VERSION]) + write_protobuf(fields)
+    fields: Fields = {
+        1: bytes([CURVE25519_TYPE]) + header.dh,
+        2: header.n,
+        3: header.pn,
+        4: ciphertext,
+    }
+    return bytes([SIGNAL_VERSION]) + write_fields(fields)
 
 
 def _decode_signal_message(profile: Profile, data: bytes) -> RatchetMessage:
@@ -374,50 +350,72 @@ def _decode_signal_message(profile: Profile, data: bytes) -> RatchetMessage:
     if len(data) < 1 + SIGNAL_MAC_LEN:
         raise MalformedMessage("message shorter than its MAC")
     body, mac = data[:-SIGNAL_MAC_LEN], data[-SIGNAL_MAC_LEN:]
-    fields = read_protobuf(body[1:], _SIGNAL_MESSAGE)
-    _required(fields, (1, 2, 3, 4))
-    ratchet_key, counter, previous, ciphertext = (fields[n] for n in (1, 2, 3, 4))
-    assert isinstance(ratchet_key, bytes) and isinstance(ciphertext, bytes)
-    assert isinstance(counter, int) and isinstance(previous, int)
-    header = Header(_key(ratchet_key), previous, counter)
-    _canonical(body, lambda: encode_signal_message(header, ciphertext))
-    return RatchetMessage(header, body, ciphertext, mac)
+    fields = read_fields(body[1:], SIGNAL_MESSAGE)
+    require_fields(fields, (1, 2, 3, 4))
+    header = Header(_key(bytes_field(fields, 1)), uint32_field(fields, 3), uint32_field(fields, 2))
+    return RatchetMessage(header, body, bytes_field(fields, 4), mac)
 
 
 def _encode_signal_prekey(message: PrekeyMessage) -> bytes:
     assert message.registration_id is not None
     initial = message.initial
-    fields: list[tuple[int, int | bytes]] = []
+    fields: Fields = {
+        2: encode_ec(initial.ephemeral_key),
+        3: encode_ec(initial.identity_key),
+        4: message.message,
+        5: message.registration_id,
+        6: initial.signed_prekey_id,
+    }
     if initial.one_time_prekey_id is not None:
-        fields.append((1, initial.one_time_prekey_id))
-    fields += [
-        (2, encode_ec(initial.ephemeral_key)),
-        (3, encode_ec(initial.identity_key)),
-        (4, message.message),
-        (5, message.registration_id),
-        (6, initial.signed_prekey_id),
-    ]
-    return bytes([SIGNAL_VERSION]) + write_protobuf(fields)
+        fields[1] = initial.one_time_prekey_id
+    return bytes([SIGNAL_VERSION]) + write_fields(fields)
 
 
 def _decode_signal_prekey(profile: Profile, data: bytes) -> PrekeyMessage:
     data = _signal_framed(data, profile.max_message_size + PREKEY_OVERHEAD)
-    fields = read_protobuf(data[1:], _PREKEY_SIGNAL_MESSAGE)
-    _required(fields, (2, 3, 4, 5, 6))
-    base_key, identity_key, inner = (fields[n] for n in (2, 3, 4))
-    registration_id, signed_prekey_id = fields[5], fields[6]
-    one_time = fields.get(1)
-    assert isinstance(base_key, bytes) and isinstance(identity_key, bytes)
-    assert isinstance(inner, bytes) and isinstance(registration_id, int)
-    assert isinstance(signed_prekey_id, int) and not isinstance(one_time, bytes)
-    initial = InitialData(_key(identity_key), _key(base_key), signed_prekey_id, one_time)
-    message = PrekeyMessage(initial, registration_id, inner)
-    _canonical(data, lambda: _encode_signal_prekey(message))
-    _decode_signal_message(profile, inner)
+    fields = read_fields(data[1:], PREKEY_SIGNAL_MESSAGE)
+    require_fields(fields, (2, 3, 4, 5, 6))
+    initial = InitialData(
+        identity_key=_key(bytes_field(fields, 3)),
+        ephemeral_key=_key(bytes_field(fields, 2)),
+        signed_prekey_id=uint32_field(fields, 6),
+        one_time_prekey_id=uint32_field(fields, 1) if 1 in fields else None,
+    )
+    message = PrekeyMessage(initial, uint32_field(fields, 5), bytes_field(fields, 4))
+    _decode_signal_message(profile, message.message)
     return message
 
 
+def _is_signal_prekey(data: bytes) -> bool:
+    """Whether ``data`` is framed as a PreKeySignalMessage, whatever its field order.
+
+    Field 2 is the base key (bytes) in a PreKeySignalMessage and the counter
+    (a varint) in a SignalMessage, so its wire type tells them apart. Only
+    the fields up to it are read: a damaged message is still classified and
+    its decoder reports the damage exactly (the version byte too).
+    """
+    return first_wire_type(data[1:], 2) == "bytes"
+
+
 # --- Public entry points ------------------------------------------------------------------
+
+
+MessageKind = Literal["prekey", "message"]
+"""A prekey (initial) message or a normal ratchet message (spec/wire.md §3.5)."""
+
+
+def message_kind(profile: Profile, data: bytes) -> MessageKind:
+    """Which kind of message ``data`` is framed as, when the transport does not say.
+
+    msgpack framing names the kind in its second byte. A libsignal message is
+    a prekey message exactly when it reads as a PreKeySignalMessage, in any
+    field order (spec/wire.md §3.5).
+    """
+    if not isinstance(data, bytes) or len(data) < 2:
+        return "message"
+    if profile.wire == "signal-v3":
+        return "prekey" if _is_signal_prekey(data) else "message"
+    return "prekey" if data[1] == KIND_PREKEY else "message"
 
 
 def decode_message(profile: Profile, data: bytes) -> RatchetMessage:

@@ -59,7 +59,6 @@ from protocol.session.sessions import (
     find_handshake,
     handshake_digest,
     initial_handshake,
-    is_prekey_message,
 )
 from protocol.store.access import DecodedCache, put_record
 from protocol.store.interface import Store, Transaction
@@ -336,18 +335,24 @@ class SessionManager:
         sender: Address,
         data: bytes,
         *,
+        kind: wire.MessageKind | None = None,
         deliver: Callable[[Transaction, bytes], None] | None = None,
     ) -> bytes:
         """Implements RatchetDecrypt for a message from ``sender`` (spec/session.md §4.2).
 
+        ``kind`` is the message type the transport carried beside the bytes
+        ("prekey" for Signal's envelope type 3, "message" for type 1;
+        spec/wire.md §3.5); without it the framing tells (``wire.message_kind``).
         A prekey message creates the session (responder side of X3DH/PQXDH)
         or finds the one its base key names. The new session state, the
         consumed one-time prekeys and whatever ``deliver(txn, plaintext)``
         writes commit in one transaction; on any error nothing changes
         (spec/storage.md §7).
         """
+        if kind not in (None, "prekey", "message"):
+            raise InvalidArgument("kind is 'prekey', 'message' or None")
         with self._transaction() as txn:
-            if is_prekey_message(self.profile, data):
+            if (kind or wire.message_kind(self.profile, data)) == "prekey":
                 record, index, inner = self._prekey_session(txn, sender, data)
                 candidates = [(index, record.states()[index])]
             else:
@@ -409,5 +414,5 @@ class Session:
     def encrypt(self, plaintext: bytes) -> bytes:
         return self.manager.encrypt(self.peer, plaintext)
 
-    def decrypt(self, data: bytes) -> bytes:
-        return self.manager.decrypt(self.peer, data)
+    def decrypt(self, data: bytes, *, kind: wire.MessageKind | None = None) -> bytes:
+        return self.manager.decrypt(self.peer, data, kind=kind)

@@ -17,21 +17,6 @@ from protocol.randomness import Random
 from protocol.session.records import DeviceRecord, SessionRecord, SessionState
 
 
-def is_prekey_message(profile: Profile, data: bytes) -> bool:
-    """Whether ``data`` is framed as a prekey message (spec/wire.md §2.1, §3.1).
-
-    msgpack framing names the kind in its second byte. In libsignal's framing
-    a PreKeySignalMessage's first field is the varint 1 (tag 0x08) or the
-    bytes field 2 (0x12), and a SignalMessage's is the bytes field 1 (0x0a);
-    both writers emit fields in number order and the decoders insist on it.
-    """
-    if not isinstance(data, bytes) or len(data) < 2:
-        return False
-    if profile.wire == "signal-v3":
-        return data[1] in (0x08, 0x12)
-    return data[1] == wire.KIND_PREKEY
-
-
 def find_handshake(record: SessionRecord, message: wire.PrekeyMessage) -> int | None:
     """The responder session whose handshake has this base key; every other field must match.
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from protocol.errors import ProtocolError
-from protocol.primitives import X25519KeyPair, x25519
+from protocol.primitives import X25519KeyPair, hmac_sha256, x25519
 from protocol.profiles import PROFILES, Profile, get_profile
 from protocol.randomness import Random, RecordingRandom, ScriptedRandom
 from protocol.ratchet import (
@@ -30,6 +30,7 @@ from protocol.ratchet import (
     init_responder,
     kdf_ck,
     kdf_rk,
+    mac_prefix,
     message_keys,
     ratchet_decrypt,
     ratchet_encrypt,
@@ -51,7 +52,9 @@ from protocol.vectors.common import (
     obj,
 )
 from protocol.wire import (
+    SIGNAL_MAC_LEN,
     Header,
+    RatchetMessage,
     decode_message,
     encode_header,
     encode_message,
@@ -79,7 +82,7 @@ _KEYS = obj(
 )
 _MUTATION = obj(
     {
-        "field": {"enum": ["ciphertext", "header", "header_dh", "ad", "tag"]},
+        "field": {"enum": ["ciphertext", "header", "header_dh", "ad", "tag", "version"]},
         "description": {"type": "string"},
     }
 )
@@ -350,8 +353,15 @@ def _evicted(profile: Profile) -> list[Step]:
 
 
 def _forgotten_chain(profile: Profile) -> list[Step]:
-    """Three DH turns on, the first chain is past max_receiving_chains = 2; the second is not."""
-    return [
+    """max_receiving_chains + 1 DH turns on, the first chain is forgotten; the second is not.
+
+    The initiator sends two messages on each of its first two chains, of
+    which the responder receives one, then one message on each of
+    max_receiving_chains further chains, each answered so that it is a new
+    chain; the held messages then arrive.
+    """
+    turns = [chr(ord("d") + i) for i in range(profile.max_receiving_chains)]
+    steps: list[Step] = [
         ("send", A, "a0"),
         ("send", A, "a1"),
         ("recv", B, "a0", "ok"),
@@ -359,12 +369,20 @@ def _forgotten_chain(profile: Profile) -> list[Step]:
         ("send", A, "c0"),
         ("send", A, "c1"),
         ("recv", B, "c0", "ok"),
-        *_exchange(B, A, ["b1"]),
-        *_exchange(A, B, ["d0"]),
-        *_exchange(B, A, ["b2"]),
-        *_exchange(A, B, ["e0"]),
-        ("recv", B, "a1", "AUTH_FAILED"),
-        ("recv", B, "c1", "ok"),
+    ]
+    for index, chain in enumerate(turns, start=1):
+        steps += [*_exchange(B, A, [f"b{index}"]), *_exchange(A, B, [f"{chain}0"])]
+    return [*steps, ("recv", B, "a1", "AUTH_FAILED"), ("recv", B, "c1", "ok")]
+
+
+def _version_byte_34(profile: Profile) -> list[Step]:
+    return [
+        ("send", A, "a0"),
+        ("send", A, "a1"),
+        ("mutate", "a1w", "a1", "version"),
+        ("recv", B, "a0", "ok"),
+        ("recv", B, "a1w", "ok"),
+        *_exchange(B, A, ["b0"]),
     ]
 
 
@@ -395,9 +413,25 @@ SMALL_SCENARIOS: Final[list[Scenario]] = [
 ]
 
 
+LIBSIGNAL_VERSION_BYTE: Final[Scenario] = (
+    "a message written with version byte 0x34 decrypts",
+    ["LibsignalVersionByte"],
+    _version_byte_34,
+)
+LIBSIGNAL_NOTES: Final = {
+    "LibsignalVersionByte": {
+        "bugType": "FUNCTIONALITY",
+        "description": "libsignal 0.2x writes 0x34 in v3 sessions; the high nibble is the "
+        "session version and the byte is MACed as received (spec/wire.md §3.1).",
+    },
+}
+
+
 def _scenarios(profile: Profile, small: bool) -> list[Scenario]:
     if not small:
         return DEFAULT_SCENARIOS
+    if profile.initial_chains == "libsignal":  # appended, so that earlier tcIds stay
+        return [*SMALL_SCENARIOS, LIBSIGNAL_VERSION_BYTE]
     if profile.pn_semantics == "count":  # libsignal never skips by PN
         via_pn = (
             "PN - Nr = max_skip + 1 at a DH step",
@@ -509,6 +543,22 @@ def _flip_last(data: bytes) -> bytes:
     return data[:-1] + bytes([data[-1] ^ 1])
 
 
+_VERSION_34_TEXT: Final = (
+    "version byte 0x34, as libsignal 0.2x writes it in a v3 session, and the MAC "
+    "computed again over it with the message's auth_key (a genuine message, not a forgery)"
+)
+
+
+def _rewritten_as_0x34(
+    profile: Profile, sender: RatchetState, parsed: RatchetMessage, ad: bytes
+) -> bytes:
+    """The message as a libsignal 0.2x sender writes it: 0x34 ‖ protobuf ‖ MAC over both."""
+    assert sender.cks is not None
+    body = b"\x34" + parsed.authenticated[1:]
+    keys = message_keys(profile, kdf_ck(profile, sender.cks)[1])
+    return body + hmac_sha256(keys.auth_key, mac_prefix(ad, sender.role) + body)[:SIGNAL_MAC_LEN]
+
+
 def _mutate(
     profile: Profile, sender: RatchetState, data: bytes, field: str, ad: bytes
 ) -> tuple[bytes, dict[str, str], bytes]:
@@ -516,6 +566,9 @@ def _mutate(
     parsed = decode_message(profile, data)
     header, body, ct = parsed.header, parsed.authenticated, parsed.ciphertext
     signal = profile.wire == "signal-v3"
+    if field == "version":
+        mutation = {"field": field, "description": _VERSION_34_TEXT}
+        return _rewritten_as_0x34(profile, sender, parsed, ad), mutation, ad
     if field == "ad":
         return data, {"field": "ad", "description": "last AD byte xor 0x01"}, _flip_last(ad)
     if field == "tag":
@@ -739,9 +792,16 @@ def _group(profile: Profile, tests: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _small(profile: Profile) -> dict[str, int]:
+    """The second group's limits; libsignal's chain count is small enough to test as it is."""
+    if profile.initial_chains == "libsignal":
+        return {**SMALL_LIMITS, "max_receiving_chains": profile.max_receiving_chains}
+    return SMALL_LIMITS
+
+
 def _file(profile: Profile) -> VectorFile:
     groups, tc_id = [], 0
-    for group_profile, small in ((profile, False), (_with_limits(profile, SMALL_LIMITS), True)):
+    for group_profile, small in ((profile, False), (_with_limits(profile, _small(profile)), True)):
         tests = []
         for comment, flags, scenario in _scenarios(profile, small):
             tc_id += 1
@@ -753,11 +813,24 @@ def _file(profile: Profile) -> VectorFile:
         f"Double Ratchet transcripts, profile {profile.name}",
         "Algorithms: spec/ratchet.md, spec/header-encryption.md, spec/wire.md.",
         "The second group uses small test-only limits to reach max_skip and max_stored_skipped.",
+        *_chain_count_note(profile),
     ]
+    notes = {**NOTES, **LIBSIGNAL_NOTES} if profile.initial_chains == "libsignal" else NOTES
     document = envelope(
-        algorithm="DoubleRatchet", schema=SCHEMA, header=header, notes=NOTES, groups=groups
+        algorithm="DoubleRatchet", schema=SCHEMA, header=header, notes=notes, groups=groups
     )
     return VectorFile(f"ratchet_{profile.name}_test.json", SCHEMA, document)
+
+
+def _chain_count_note(profile: Profile) -> list[str]:
+    if profile.initial_chains != "libsignal":
+        return []
+    return [
+        "max_receiving_chains counts the old receiving chains beside the current one: 4 here, "
+        "libsignal's MAX_RECEIVER_CHAINS = 5 with the current chain (state/session.rs "
+        "add_receiver_chain). Earlier files kept 5 old chains, one more than libsignal; "
+        "ForgottenChain now tests libsignal's count itself."
+    ]
 
 
 def generate() -> list[VectorFile]:

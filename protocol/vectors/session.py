@@ -29,6 +29,7 @@ from protocol.errors import ProtocolError
 from protocol.prekeys import KemPrekey
 from protocol.primitives import kem_decapsulate
 from protocol.profiles import PROFILES, Profile, get_profile
+from protocol.protobuf import read_fields, write_field
 from protocol.randomness import Random, RecordingRandom, ScriptedRandom
 from protocol.ratchet import ratchet_decrypt, ratchet_encrypt
 from protocol.session import Address, SessionManager
@@ -49,6 +50,7 @@ from protocol.vectors.common import (
     expect_equal,
     file_schema,
     from_hex,
+    mutate,
     obj,
 )
 from protocol.vectors.kem_pins import Encapsulator
@@ -228,13 +230,34 @@ CASES: Final = (
         {"a0t": ("a0", "truncate")},
     ),
 )
+# Cases of the libsignal framing only, after the shared ones (spec/wire.md §3.4):
+# what other honest libsignal writers send must be accepted.
+SIGNAL_CASES: Final = (
+    Case(
+        None,
+        "the first prekey message with its fields in the order 5, 1, 6, 2, 3, 4, as "
+        "libsignal-protocol-javascript writes them (the mask is the xor of the two orders)",
+        ("send initiator a0", "recv responder a0r", *_BASE[4:6]),
+        {"a0r": ("a0", "reorder")},
+    ),
+    Case(
+        None,
+        "the first prekey message with version byte 0x34, as libsignal 0.2x writes it",
+        ("send initiator a0", "recv responder a0w", *_BASE[4:6]),
+        {"a0w": ("a0", "version34")},
+    ),
+)
 # The result each mutation must produce (spec/session.md §5); a repeated
 # delivery of an unchanged message is DUPLICATE_MESSAGE.
 _EXPECTED: Final = {
     "xor": "AUTH_FAILED",
     "version": "UNSUPPORTED_VERSION",
     "truncate": "MALFORMED_MESSAGE",
+    "reorder": "ok",
+    "version34": "ok",
 }
+# libsignal-protocol-javascript's PreKeyWhisperMessage declaration order.
+JAVASCRIPT_FIELD_ORDER: Final = (5, 1, 6, 2, 3, 4)
 
 
 def _plaintext(message_id: str) -> bytes:
@@ -247,6 +270,14 @@ def _mutation(profile: Profile, data: bytes, kind: str) -> dict[str, Any]:
         return {"field": "bytes", "op": "truncate", "length": len(data) - 1}
     if kind == "version":
         return {"field": "bytes", "op": "xor", "offset": 0, "mask": "7f"}
+    if kind == "version34":
+        return {"field": "bytes", "op": "xor", "offset": 0, "mask": "07"}
+    if kind == "reorder":
+        fields = read_fields(data[1:], wire.PREKEY_SIGNAL_MESSAGE)
+        order = [n for n in JAVASCRIPT_FIELD_ORDER if n in fields]
+        reordered = data[:1] + b"".join(write_field(n, fields[n]) for n in order)
+        mask = bytes(a ^ b for a, b in zip(data, reordered, strict=True))
+        return {"field": "bytes", "op": "xor", "offset": 0, "mask": mask.hex()}
     inner = wire.decode_prekey_message(profile, data).message
     offset = data.index(inner) + len(inner) - 12  # inside the AEAD ciphertext or the MAC
     return {"field": "bytes", "op": "xor", "offset": offset, "mask": "01"}
@@ -261,9 +292,7 @@ def apply_mutation(data: bytes, mutation: Mapping[str, Any]) -> bytes:
         outer[1] = mutation["value"]
         packed: bytes = msgpack.packb(outer, use_bin_type=True)
         return packed
-    out = bytearray(data)
-    out[mutation["offset"]] ^= from_hex(mutation["mask"])[0]
-    return bytes(out)
+    return mutate(data, mutation)
 
 
 class _Pair:
@@ -392,7 +421,8 @@ def _is_prekey(profile: Profile, data: bytes) -> bool:
 
 
 def _session_group(profile: Profile, encapsulator: Encapsulator) -> dict[str, Any]:
-    tests = [_session_test(profile, case, i + 1, encapsulator) for i, case in enumerate(CASES)]
+    cases = CASES + (SIGNAL_CASES if profile.wire == "signal-v3" else ())
+    tests = [_session_test(profile, case, i + 1, encapsulator) for i, case in enumerate(cases)]
     return {**_session_group_fields(profile), "tests": tests}
 
 

@@ -1,0 +1,357 @@
+// A libsignal peer for the live interoperability tests (tests/interop/README.md).
+//
+// Reads one JSON request per line on stdin and writes one JSON response per
+// line on stdout; bytes travel as lowercase hex. Each request names a party
+// (a libsignal device: identity, registration id, in-memory stores) and an
+// operation. The driver is libsignal's own code path end to end: it never
+// computes a protocol value itself.
+'use strict';
+
+const readline = require('readline');
+
+const LIBS = {
+  v3: 'libsignal-v3', // @signalapp/libsignal-client 0.28.0: v3 sessions
+  current: 'libsignal-current', // @signalapp/libsignal-client 0.103.0: v4 only
+};
+const loaded = {};
+function lib(name) {
+  if (!(name in LIBS)) throw new Error(`unknown libsignal ${name}`);
+  if (!(name in loaded)) loaded[name] = require(LIBS[name]);
+  return loaded[name];
+}
+
+const hex = (bytes) => Buffer.from(bytes).toString('hex');
+const unhex = (text) => Buffer.from(text, 'hex');
+
+// --- In-memory stores holding serialized records (copies, as a database would) ---
+
+function makeStores(S, party) {
+  const key = (address) => `${address.name()}.${address.deviceId()}`;
+  class Sessions extends S.SessionStore {
+    async saveSession(address, record) {
+      party.sessions.set(key(address), Buffer.from(record.serialize()));
+    }
+    async getSession(address) {
+      const bytes = party.sessions.get(key(address));
+      return bytes === undefined ? null : S.SessionRecord.deserialize(bytes);
+    }
+    async getExistingSessions(addresses) {
+      return Promise.all(addresses.map((a) => this.getSession(a)));
+    }
+  }
+  class Identities extends S.IdentityKeyStore {
+    async getIdentityKey() {
+      return party.identity.privateKey;
+    }
+    async getLocalRegistrationId() {
+      return party.registrationId;
+    }
+    async saveIdentity(address, publicKey) {
+      const known = party.identities.get(key(address));
+      const changed = known !== undefined && !known.equals(Buffer.from(publicKey.serialize()));
+      party.identities.set(key(address), Buffer.from(publicKey.serialize()));
+      // 0.28.0 answers "was an older key replaced"; 0.103.0 an IdentityChange (1 = replaced).
+      return party.lib === 'v3' ? changed : changed ? 1 : 0;
+    }
+    async isTrustedIdentity(address, publicKey) {
+      const known = party.identities.get(key(address));
+      return known === undefined || known.equals(Buffer.from(publicKey.serialize()));
+    }
+    async getIdentity(address) {
+      const known = party.identities.get(key(address));
+      return known === undefined ? null : S.PublicKey.deserialize(known);
+    }
+  }
+  class PreKeys extends S.PreKeyStore {
+    async savePreKey(id, record) {
+      party.prekeys.set(id, Buffer.from(record.serialize()));
+    }
+    async getPreKey(id) {
+      const bytes = party.prekeys.get(id);
+      if (bytes === undefined) throw new Error(`no prekey ${id}`);
+      return S.PreKeyRecord.deserialize(bytes);
+    }
+    async removePreKey(id) {
+      party.prekeys.delete(id);
+    }
+  }
+  class SignedPreKeys extends S.SignedPreKeyStore {
+    async saveSignedPreKey(id, record) {
+      party.signedPrekeys.set(id, Buffer.from(record.serialize()));
+    }
+    async getSignedPreKey(id) {
+      const bytes = party.signedPrekeys.get(id);
+      if (bytes === undefined) throw new Error(`no signed prekey ${id}`);
+      return S.SignedPreKeyRecord.deserialize(bytes);
+    }
+  }
+  class KyberPreKeys extends S.KyberPreKeyStore {
+    async saveKyberPreKey(id, record) {
+      party.kyberPrekeys.set(id, Buffer.from(record.serialize()));
+    }
+    async getKyberPreKey(id) {
+      const bytes = party.kyberPrekeys.get(id);
+      if (bytes === undefined) throw new Error(`no Kyber prekey ${id}`);
+      return S.KyberPreKeyRecord.deserialize(bytes);
+    }
+    async markKyberPreKeyUsed() {}
+  }
+  return {
+    sessions: new Sessions(),
+    identities: new Identities(),
+    prekeys: new PreKeys(),
+    signedPrekeys: new SignedPreKeys(),
+    kyberPrekeys: new KyberPreKeys(),
+  };
+}
+
+// --- Parties ---
+
+const parties = new Map();
+
+function party(name) {
+  const found = parties.get(name);
+  if (found === undefined) throw new Error(`no party ${name}`);
+  return found;
+}
+
+function address(S, peer) {
+  return S.ProtocolAddress.new(peer.name, peer.device_id);
+}
+
+function localAddress(S, p) {
+  return S.ProtocolAddress.new(p.name, p.deviceId);
+}
+
+function nowMs() {
+  return Date.now();
+}
+
+const ops = {
+  // {name, lib, device_id?, registration_id?, identity_private?} -> {identity_key, registration_id}
+  create(req) {
+    const S = lib(req.lib);
+    const privateKey =
+      req.identity_private === undefined
+        ? S.PrivateKey.generate()
+        : S.PrivateKey.deserialize(unhex(req.identity_private));
+    const p = {
+      name: req.name,
+      lib: req.lib,
+      deviceId: req.device_id ?? 1,
+      registrationId: req.registration_id ?? 1 + Math.floor(Math.random() * 16380),
+      identity: { privateKey, publicKey: privateKey.getPublicKey() },
+      sessions: new Map(),
+      identities: new Map(),
+      prekeys: new Map(),
+      signedPrekeys: new Map(),
+      kyberPrekeys: new Map(),
+    };
+    p.stores = makeStores(S, p);
+    parties.set(req.name, p);
+    return {
+      identity_key: hex(p.identity.publicKey.serialize()),
+      registration_id: p.registrationId,
+    };
+  },
+
+  // {name, signed_prekey_id, prekey_id?, kyber_prekey_id?} -> the bundle a server would serve
+  async bundle(req) {
+    const p = party(req.name);
+    const S = lib(p.lib);
+    const signed = S.PrivateKey.generate();
+    const signedPublic = signed.getPublicKey().serialize();
+    const signature = p.identity.privateKey.sign(signedPublic);
+    const record = S.SignedPreKeyRecord.new(
+      req.signed_prekey_id,
+      nowMs(),
+      signed.getPublicKey(),
+      signed,
+      signature,
+    );
+    await p.stores.signedPrekeys.saveSignedPreKey(req.signed_prekey_id, record);
+    const out = {
+      registration_id: p.registrationId,
+      device_id: p.deviceId,
+      identity_key: hex(p.identity.publicKey.serialize()),
+      signed_prekey_id: req.signed_prekey_id,
+      signed_prekey: hex(signedPublic),
+      signed_prekey_signature: hex(signature),
+      prekey_id: null,
+      prekey: null,
+      kyber_prekey_id: null,
+      kyber_prekey: null,
+      kyber_prekey_signature: null,
+    };
+    if (req.prekey_id !== undefined && req.prekey_id !== null) {
+      const prekey = S.PrivateKey.generate();
+      const prekeyRecord = S.PreKeyRecord.new(req.prekey_id, prekey.getPublicKey(), prekey);
+      await p.stores.prekeys.savePreKey(req.prekey_id, prekeyRecord);
+      out.prekey_id = req.prekey_id;
+      out.prekey = hex(prekey.getPublicKey().serialize());
+    }
+    if (req.kyber_prekey_id !== undefined && req.kyber_prekey_id !== null) {
+      const pair = S.KEMKeyPair.generate();
+      const kyberSignature = p.identity.privateKey.sign(pair.getPublicKey().serialize());
+      const kyberRecord = S.KyberPreKeyRecord.new(req.kyber_prekey_id, nowMs(), pair, kyberSignature);
+      await p.stores.kyberPrekeys.saveKyberPreKey(req.kyber_prekey_id, kyberRecord);
+      out.kyber_prekey_id = req.kyber_prekey_id;
+      out.kyber_prekey = hex(pair.getPublicKey().serialize());
+      out.kyber_prekey_signature = hex(kyberSignature);
+    }
+    return out;
+  },
+
+  // {name, peer: {name, device_id}, bundle: <as bundle returns>} -> {}
+  async process_bundle(req) {
+    const p = party(req.name);
+    const S = lib(p.lib);
+    const b = req.bundle;
+    const key = (text) => (text === null ? null : S.PublicKey.deserialize(unhex(text)));
+    const args = [
+      b.registration_id,
+      b.device_id,
+      b.prekey_id,
+      key(b.prekey),
+      b.signed_prekey_id,
+      key(b.signed_prekey),
+      unhex(b.signed_prekey_signature),
+      key(b.identity_key),
+    ];
+    if (b.kyber_prekey_id !== null) {
+      args.push(
+        b.kyber_prekey_id,
+        S.KEMPublicKey.deserialize(unhex(b.kyber_prekey)),
+        unhex(b.kyber_prekey_signature),
+      );
+    }
+    const bundle = S.PreKeyBundle.new(...args);
+    const remote = address(S, req.peer);
+    if (p.lib === 'v3') {
+      await S.processPreKeyBundle(bundle, remote, p.stores.sessions, p.stores.identities);
+    } else {
+      await S.processPreKeyBundle(
+        bundle,
+        remote,
+        localAddress(S, p),
+        p.stores.sessions,
+        p.stores.identities,
+      );
+    }
+    return {};
+  },
+
+  // {name, peer, plaintext} -> {type: CiphertextMessageType (2 Whisper, 3 PreKey), body}
+  async encrypt(req) {
+    const p = party(req.name);
+    const S = lib(p.lib);
+    const remote = address(S, req.peer);
+    const plaintext = unhex(req.plaintext);
+    const message =
+      p.lib === 'v3'
+        ? await S.signalEncrypt(plaintext, remote, p.stores.sessions, p.stores.identities)
+        : await S.signalEncrypt(
+            plaintext,
+            remote,
+            localAddress(S, p),
+            p.stores.sessions,
+            p.stores.identities,
+          );
+    return { type: message.type(), body: hex(message.serialize()) };
+  },
+
+  // {name, peer, type: 2|3, body} -> {plaintext}
+  async decrypt(req) {
+    const p = party(req.name);
+    const S = lib(p.lib);
+    const remote = address(S, req.peer);
+    const body = unhex(req.body);
+    const local = p.lib === 'v3' ? [] : [localAddress(S, p)];
+    let plaintext;
+    if (req.type === S.CiphertextMessageType.PreKey) {
+      plaintext = await S.signalDecryptPreKey(
+        S.PreKeySignalMessage.deserialize(body),
+        remote,
+        ...local,
+        p.stores.sessions,
+        p.stores.identities,
+        p.stores.prekeys,
+        p.stores.signedPrekeys,
+        p.stores.kyberPrekeys,
+      );
+    } else if (req.type === S.CiphertextMessageType.Whisper) {
+      plaintext = await S.signalDecrypt(
+        S.SignalMessage.deserialize(body),
+        remote,
+        ...local,
+        p.stores.sessions,
+        p.stores.identities,
+      );
+    } else {
+      throw new Error(`unsupported message type ${req.type}`);
+    }
+    return { plaintext: hex(plaintext) };
+  },
+
+  // {lib, type, body} -> the fields libsignal's deserializer reads (no session needed)
+  parse(req) {
+    const S = lib(req.lib);
+    const body = unhex(req.body);
+    if (req.type === S.CiphertextMessageType.PreKey) {
+      const m = S.PreKeySignalMessage.deserialize(body);
+      return {
+        version: m.version(),
+        registration_id: m.registrationId(),
+        prekey_id: m.preKeyId(),
+        signed_prekey_id: m.signedPreKeyId(),
+      };
+    }
+    if (req.type === S.CiphertextMessageType.Whisper) {
+      const m = S.SignalMessage.deserialize(body);
+      return { version: m.messageVersion(), counter: m.counter(), body: hex(m.body()) };
+    }
+    throw new Error(`unsupported message type ${req.type}`);
+  },
+
+  // {name, peer} -> {identity_key} the peer identity libsignal stored, or null
+  identity(req) {
+    const p = party(req.name);
+    const known = p.identities.get(`${req.peer.name}.${req.peer.device_id}`);
+    return {
+      own: hex(p.identity.publicKey.serialize()),
+      peer: known === undefined ? null : hex(known),
+    };
+  },
+
+  // {name, peer} -> {local, remote}: the registration ids libsignal's session record holds
+  async registration_ids(req) {
+    const p = party(req.name);
+    const S = lib(p.lib);
+    const record = await p.stores.sessions.getSession(address(S, req.peer));
+    if (record === null) throw new Error('no session with that peer');
+    return { local: record.localRegistrationId(), remote: record.remoteRegistrationId() };
+  },
+};
+
+async function handle(line) {
+  let req;
+  try {
+    req = JSON.parse(line);
+    const op = ops[req.op];
+    if (op === undefined) throw new Error(`unknown op ${req.op}`);
+    return { ok: true, ...(await op(req)) };
+  } catch (error) {
+    const name = error?.constructor?.name ?? 'Error';
+    return { ok: false, error: name, code: error?.code ?? null, message: String(error?.message) };
+  }
+}
+
+async function main() {
+  const lines = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
+  for await (const line of lines) {
+    if (line.trim() === '') continue;
+    process.stdout.write(`${JSON.stringify(await handle(line))}\n`);
+  }
+}
+
+main();
