@@ -24,7 +24,7 @@ from typing import Final
 from protocol.encoding import encode_ec
 from protocol.errors import InvalidArgument, MalformedMessage, UnsupportedVersion
 from protocol.primitives import constant_time_equal, sha512
-from protocol.wire import WireType, read_protobuf, write_protobuf
+from protocol.protobuf import Schema, read_fields, write_fields
 
 SAFETY_NUMBER_ITERATIONS: Final = 5200
 """libsignal's numeric fingerprint iteration count (fingerprint.rs, spec/session.md §6)."""
@@ -37,9 +37,9 @@ SCANNABLE_FINGERPRINT_LEN: Final = 74
 
 
 # CombinedFingerprints {1 version, 2 local_fingerprint, 3 remote_fingerprint}
-_COMBINED: Final[dict[int, WireType]] = {1: "varint", 2: "bytes", 3: "bytes"}
+_COMBINED: Final[Schema] = {1: "varint", 2: "bytes", 3: "bytes"}
 # LogicalFingerprint {1 content}
-_LOGICAL: Final[dict[int, WireType]] = {1: "bytes"}
+_LOGICAL: Final[Schema] = {1: "bytes"}
 
 
 def _identifier(stable_id: str | bytes) -> bytes:
@@ -121,12 +121,12 @@ class ScannableFingerprint:
 
     def serialize(self) -> bytes:
         """The 74-byte ``CombinedFingerprints``, fields in tag order as libsignal writes."""
-        return write_protobuf(
-            [
-                (1, self.version),
-                (2, write_protobuf([(1, self.local)])),
-                (3, write_protobuf([(1, self.remote)])),
-            ]
+        return write_fields(
+            {
+                1: self.version,
+                2: write_fields({1: self.local}),
+                3: write_fields({1: self.remote}),
+            }
         )
 
     @classmethod
@@ -164,7 +164,7 @@ def _read_combined(data: bytes) -> tuple[int, bytes, bytes]:
     """(version, local, remote) of a ``CombinedFingerprints``; the version may be any uint32."""
     if not isinstance(data, bytes):
         raise InvalidArgument("a scannable fingerprint is bytes")
-    fields = read_protobuf(data, _COMBINED)
+    fields = read_fields(data, _COMBINED)
     version = fields.get(1)
     if not isinstance(version, int):
         raise MalformedMessage("scannable fingerprint has no version")
@@ -175,7 +175,7 @@ def _content(logical: int | bytes | None) -> bytes:
     """The 32-byte content of one ``LogicalFingerprint``."""
     if not isinstance(logical, bytes):
         raise MalformedMessage("scannable fingerprint part is missing")
-    content = read_protobuf(logical, _LOGICAL).get(1)
+    content = read_fields(logical, _LOGICAL).get(1)
     if not isinstance(content, bytes) or len(content) != SCANNABLE_LEN:
         raise MalformedMessage("scannable fingerprint part is not 32 bytes")
     return content
