@@ -211,7 +211,7 @@ def test_signature_over_another_challenge_or_device_is_refused(tmp_path: Path) -
             client = await RelayClient.connect(LOOPBACK, server.port)
             challenge = (await client.request("hello", {}))["challenge"]
             signature = sign_challenge(key.private, challenge, user, device_id)
-            args = {"user": "alice", "device": 1, "identity_key": key.public}
+            args = {"user": "alice", "device": 1, "identity_key": key.public, "endorsement": None}
             with pytest.raises(InvalidSignature):
                 await client.request("auth", {**args, "signature": signature})
             await client.close()

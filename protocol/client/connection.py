@@ -4,7 +4,10 @@
 reads frames, checks every response and push strictly (the client trusts the
 server no more than the server trusts it), resolves the waiting request by
 its ``rid`` and queues pushes. Transport failures raise ``ConnectionError``;
-a refusal by the relay raises the ``ProtocolError`` whose code it sent.
+a refusal by the relay raises the ``ProtocolError`` whose code it sent, also
+when the relay refused the connection itself (rid 0, spec/relay.md §2.4).
+A response that does not parse fails its request at once with
+MALFORMED_MESSAGE and ends the connection.
 ``connect_device`` connects and proves the device's identity in one call.
 """
 
@@ -19,9 +22,10 @@ from typing import Any
 from protocol.errors import MalformedMessage, ProtocolError
 from protocol.prekeys import IdentityKeyPair
 from protocol.randomness import SYSTEM_RANDOM, Random
-from protocol.relay.auth import sign_challenge
+from protocol.relay.auth import Endorsement, sign_challenge
 from protocol.relay.framing import LENGTH_PREFIX, decode_body, encode_frame, frame_length
 from protocol.relay.schema import (
+    CONNECTION_RID,
     MAX_FETCH,
     Address,
     Envelope,
@@ -29,6 +33,7 @@ from protocol.relay.schema import (
     Prekey,
     envelope_from_map,
     parse_push,
+    parse_refusal,
     parse_response,
     prekey_from_map,
     request,
@@ -68,6 +73,7 @@ class RelayClient:
         self._pending: dict[int, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
         self._next_rid = 1
         self._failure: BaseException | None = None
+        self._refusal: ProtocolError | None = None  # the relay refused the connection
         self.media: asyncio.Queue[MediaFrame] = asyncio.Queue(MAX_QUEUED_MEDIA)
         self.media_dropped = 0
         self.call_events: asyncio.Queue[CallEvent] = asyncio.Queue(MAX_QUEUED_MEDIA)
@@ -92,6 +98,8 @@ class RelayClient:
 
     async def request(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
         """Send one request and wait for its checked result."""
+        if self._refusal is not None:
+            raise type(self._refusal)(str(self._refusal))
         if self._failure is not None:
             raise ConnectionError(f"connection failed: {self._failure}")
         rid, self._next_rid = self._next_rid, self._next_rid + 1
@@ -121,10 +129,17 @@ class RelayClient:
             self._on_push(*parse_push(body))
             return
         rid = body.get("rid")
+        if rid == CONNECTION_RID and body.get("ok") is False:
+            self._refusal = parse_refusal(body, "the connection")
+            raise self._refusal
         if not isinstance(rid, int) or rid not in self._pending:
             raise MalformedMessage("response to no pending request")
         op, future = self._pending.pop(rid)
-        outcome = parse_response(body, op)
+        try:
+            outcome = parse_response(body, op)
+        except ProtocolError as error:
+            future.set_exception(error)  # this request fails now; the read loop ends
+            raise
         if isinstance(outcome, ProtocolError):
             future.set_exception(outcome)
         else:
@@ -134,7 +149,11 @@ class RelayClient:
         self._failure = error
         for _, future in self._pending.values():
             if not future.done():
-                future.set_exception(ConnectionError(f"connection failed: {error}"))
+                future.set_exception(
+                    type(error)(str(error))
+                    if error is self._refusal
+                    else ConnectionError(f"connection failed: {error}")
+                )
         self._pending.clear()
         self.mail.set()
 
@@ -155,13 +174,29 @@ class RelayClient:
     # --- Operations (spec/relay.md §2.2) ------------------------------------------
 
     async def authenticate(
-        self, user: str, device: int, identity: IdentityKeyPair, rng: Random = SYSTEM_RANDOM
+        self,
+        user: str,
+        device: int,
+        identity: IdentityKeyPair,
+        rng: Random = SYSTEM_RANDOM,
+        endorsement: Endorsement | None = None,
     ) -> bool:
-        """hello + auth (spec/relay.md §3); True if this registered the device."""
+        """hello + auth (spec/relay.md §3); True if this registered the device.
+
+        A further device of a user registers only with an ``endorsement``
+        from a registered device of that user (spec/relay.md §3.1).
+        """
         challenge = (await self.request("hello", {}))["challenge"]
         signature = sign_challenge(identity.private, challenge, user, device, rng)
         args = {"user": user, "device": device, "identity_key": identity.public}
-        result = await self.request("auth", {**args, "signature": signature})
+        endorsed = (
+            None
+            if endorsement is None
+            else {"device": endorsement.device, "signature": endorsement.signature}
+        )
+        result = await self.request(
+            "auth", {**args, "signature": signature, "endorsement": endorsed}
+        )
         self.address = Address(user, device)
         return bool(result["registered"])
 
@@ -210,12 +245,17 @@ class RelayClient:
 
 
 async def connect_device(
-    port: int, user: str, device: int, identity: IdentityKeyPair, rng: Random = SYSTEM_RANDOM
+    port: int,
+    user: str,
+    device: int,
+    identity: IdentityKeyPair,
+    rng: Random = SYSTEM_RANDOM,
+    endorsement: Endorsement | None = None,
 ) -> RelayClient:
     """Connect to the relay on loopback and authenticate as (user, device)."""
     client = await RelayClient.connect(LOOPBACK, port)
     try:
-        await client.authenticate(user, device, identity, rng)
+        await client.authenticate(user, device, identity, rng, endorsement)
     except BaseException:
         await client.close()
         raise

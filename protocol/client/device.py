@@ -22,6 +22,7 @@ from protocol.client.publish import assemble_bundle, split_bundles
 from protocol.errors import ProtocolError
 from protocol.profiles import Profile
 from protocol.randomness import RecordingRandom
+from protocol.relay.auth import Endorsement, endorse_device
 from protocol.relay.schema import Address, Envelope
 from protocol.session import Address as PeerAddress
 from protocol.session import SessionManager
@@ -89,14 +90,21 @@ class Device:
         now: int,
         prekeys: int = 8,
         secrets: SecretSink | None = None,
+        endorser: Device | None = None,
     ) -> Device:
-        """Make the device's keys, register with the relay and publish its prekeys."""
+        """Make the device's keys, register with the relay and publish its prekeys.
+
+        A further device of a user needs ``endorser``, a registered device of
+        the same user, to vouch for it (spec/relay.md §3.1).
+        """
         manager = SessionManager.create(MemoryStore(), _peer(address), profile, now=now, rng=rng)
         manager.generate_one_time_prekeys(prekeys)
         if profile.kem is not None:
             manager.generate_kem_prekeys(prekeys)
+        identity = manager.identity_key_pair
+        endorsement = None if endorser is None else endorser.endorse(address, identity.public)
         client = await connect_device(
-            port, address.user, address.device, manager.identity_key_pair, rng
+            port, address.user, address.device, identity, rng, endorsement
         )
         try:
             await publish(client, manager)
@@ -104,6 +112,13 @@ class Device:
             await client.close()
             raise
         return cls(address, manager, client, rng, secrets)
+
+    def endorse(self, address: Address, identity_key: bytes) -> Endorsement:
+        """Vouch for a further device of this device's user (spec/relay.md §3.1)."""
+        private = self.manager.identity_key_pair.private
+        return endorse_device(
+            private, self.address.device, address.user, address.device, identity_key, self.rng
+        )
 
     @property
     def failures(self) -> int:

@@ -119,12 +119,21 @@ def _device_rng(options: DemoOptions, name: str) -> RecordingRandom:
 async def _create_devices(
     relay: RelayServer, options: DemoOptions, log: SecretLog | None
 ) -> list[Device]:
-    devices = []
+    devices: list[Device] = []
     for user, number in DEVICES:
         address = Address(user, number)
         rng = _device_rng(options, media_id(address))
+        # bob.2 registers with the endorsement of bob.1, bob's first device.
+        endorser = next((d for d in devices if d.address.user == user), None)
         device = await Device.create(
-            relay.port, address, PQ_DEFAULT, rng, now=0, prekeys=DEMO_PREKEYS, secrets=log
+            relay.port,
+            address,
+            PQ_DEFAULT,
+            rng,
+            now=0,
+            prekeys=DEMO_PREKEYS,
+            secrets=log,
+            endorser=endorser,
         )
         devices.append(device)
     return devices

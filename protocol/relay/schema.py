@@ -18,8 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
+import msgpack
+
 from protocol.errors import ERROR_CODES, MalformedMessage, ProtocolError, error_for_code
 from protocol.relay.framing import (
+    MAX_FRAME_LEN,
+    MAX_INT,
     NAME_ALPHABET,
     Bin,
     Bool,
@@ -85,6 +89,7 @@ MAX_BODY_LEN: Final = 260 * 1024  # profile max_message_size 256 KiB + header an
 MAX_MEDIA_LEN: Final = 128 * 1024  # an SFrame frame: header + video frame + tag
 MAX_CALL_ID_LEN: Final = 32
 MAX_FETCH: Final = 256
+MAX_DEVICES: Final = 64  # devices of one user a device list can name
 MAX_REASON_LEN: Final = 200
 PREKEY_KINDS: Final = ("ec", "kem")
 
@@ -107,6 +112,10 @@ ENVELOPE = Shape(
 
 EMPTY = Shape({})
 
+# A further device of a user: signed by a device of that user already
+# registered (spec/relay.md §3.1); nil for the first device of a user name.
+ENDORSEMENT = Shape({"device": DEVICE, "signature": Bin(SIGNATURE_LEN, SIGNATURE_LEN)})
+
 REQUESTS: Final[dict[str, Shape]] = {
     "hello": EMPTY,
     "auth": Shape(
@@ -115,6 +124,7 @@ REQUESTS: Final[dict[str, Shape]] = {
             "device": DEVICE,
             "identity_key": Bin(IDENTITY_KEY_LEN, IDENTITY_KEY_LEN),
             "signature": Bin(SIGNATURE_LEN, SIGNATURE_LEN),
+            "endorsement": Nil(ENDORSEMENT),
         }
     ),
     "put_bundle": Shape({"bundle": Bin(1, MAX_BUNDLE_LEN)}),
@@ -146,7 +156,7 @@ RESULTS: Final[dict[str, Shape]] = {
     "get_bundle": Shape(
         {"bundle": Bin(1, MAX_BUNDLE_LEN), "ec_prekey": Nil(PREKEY), "kem_prekey": Nil(PREKEY)}
     ),
-    "devices": Shape({"devices": Seq(DEVICE, 1024)}),
+    "devices": Shape({"devices": Seq(DEVICE, MAX_DEVICES)}),
     "send": Shape({"id": Int(1)}),
     "fetch": Shape({"messages": Seq(ENVELOPE, MAX_FETCH)}),
     "ack": Shape({"removed": Int()}),
@@ -172,12 +182,17 @@ _ERROR = Shape(
 )
 
 
+# Request ids start at 1: a response with rid 0 answers no request but the
+# connection itself (the relay refusing it, spec/relay.md §2.4).
+CONNECTION_RID: Final = 0
+
+
 def parse_request(body: dict[str, Any]) -> tuple[str, int, dict[str, Any]]:
     """Check a request envelope and its arguments; return ``(op, rid, args)``."""
     if set(body) != {"op", "rid", "args"}:
         raise MalformedMessage("request keys must be op, rid, args")
     op, rid = body["op"], body["rid"]
-    check_shape(rid, Int(), "rid")
+    check_shape(rid, Int(CONNECTION_RID + 1), "rid")
     if not isinstance(op, str) or op not in REQUESTS:
         raise MalformedMessage("unknown operation")
     check_shape(body["args"], REQUESTS[op], op)
@@ -190,6 +205,11 @@ def parse_response(body: dict[str, Any], op: str) -> dict[str, Any] | ProtocolEr
         check_shape(body, Shape({"rid": Int(), "ok": Bool(), "result": RESULTS[op]}), "response")
         result: dict[str, Any] = body["result"]
         return result
+    return parse_refusal(body, op)
+
+
+def parse_refusal(body: dict[str, Any], op: str) -> ProtocolError:
+    """Check an error response; return the error the relay refused ``op`` with."""
     check_shape(body, Shape({"rid": Int(), "ok": Bool(), "error": _ERROR}), "response")
     code, reason = body["error"]["code"], body["error"]["reason"]
     if code not in ERROR_CODES:
@@ -208,6 +228,7 @@ def parse_push(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 
 
 def envelope_map(envelope: Envelope) -> dict[str, Any]:
+    """An envelope as a fetch response carries it."""
     return {
         "id": envelope.id,
         "from_user": envelope.sender.user,
@@ -246,3 +267,16 @@ def failure(rid: int, code: str, reason: str) -> dict[str, Any]:
 
 def push(kind: str, data: dict[str, Any]) -> dict[str, Any]:
     return {"push": kind, "data": data}
+
+
+# The bytes a fetch response may spend on envelopes: the frame less the
+# response around an empty list with the largest rid, less the two bytes by
+# which a list of 16 or more items has a longer header (msgpack array 16).
+FETCH_BUDGET: Final = (
+    MAX_FRAME_LEN - len(msgpack.packb(ok(MAX_INT, {"messages": []}), use_bin_type=True)) - 2
+)
+
+
+def envelope_size(envelope: Envelope) -> int:
+    """Bytes the envelope adds to a fetch response (spec/relay.md §2.2)."""
+    return len(msgpack.packb(envelope_map(envelope), use_bin_type=True))

@@ -10,7 +10,10 @@ the only cryptography it does is checking the challenge signature
 
 A connection that sends a malformed frame, an oversized length, or fails to
 authenticate gets one error response and is closed (spec/relay.md §2.4);
-nothing it sent reaches the store, and other connections are unaffected.
+nothing it sent reaches the store, and other connections are unaffected. A
+refused request allocates nothing. Buffers are bounded in total
+(``RelayLimits.memory_bound``): pushes to a member that falls behind, or
+beyond the relay's total, are dropped, never queued (spec/relay.md §6.1).
 """
 
 from __future__ import annotations
@@ -33,12 +36,13 @@ from protocol.errors import (
 )
 from protocol.primitives import check_x25519_public
 from protocol.randomness import SYSTEM_RANDOM, Random
-from protocol.relay.auth import verify_challenge
+from protocol.relay.auth import verify_challenge, verify_endorsement
 from protocol.relay.capture import CaptureWriter, Kind
 from protocol.relay.framing import LENGTH_PREFIX, decode_body, encode_frame, frame_length
 from protocol.relay.limits import RelayLimits
 from protocol.relay.schema import (
     CHALLENGE_LEN,
+    CONNECTION_RID,
     Address,
     Prekey,
     envelope_map,
@@ -65,6 +69,7 @@ class RelayStats:
     bytes_sent: int = 0
     connections: int = 0
     cut_off: int = 0
+    refused_connections: int = 0
     messages_queued: int = 0
     media_forwarded: int = 0
     media_dropped: int = 0
@@ -75,6 +80,7 @@ class _Connection:
     number: int
     peer: str
     writer: asyncio.StreamWriter
+    deadline: float  # loop time by which it must have authenticated
     challenge: bytes | None = None
     address: Address | None = None
     calls: set[bytes] = field(default_factory=set)
@@ -119,6 +125,7 @@ class RelayServer:
         self._capture: CaptureWriter | None = None
         self._server: asyncio.Server | None = None
         self._connections: dict[int, _Connection] = {}
+        self._unauthenticated = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._online: dict[Address, _Connection] = {}
         self._calls: dict[bytes, dict[Address, _Connection]] = {}
@@ -143,7 +150,12 @@ class RelayServer:
     # --- Lifecycle -------------------------------------------------------------
 
     async def start(self) -> None:
-        self._store = RelayStore(self._db_path, self.limits.max_queued, self.limits.max_prekeys)
+        self._store = RelayStore(
+            self._db_path,
+            self.limits.max_queued,
+            self.limits.max_prekeys,
+            self.limits.max_devices_per_user,
+        )
         if self._capture_path is not None:
             self._capture = CaptureWriter(self._capture_path)
         self._server = await asyncio.start_server(self._accept, self._host, self._port)
@@ -168,6 +180,11 @@ class RelayServer:
             self._capture.close()
 
     @property
+    def rooms(self) -> int:
+        """Calls the relay is routing now (rooms with at least one member)."""
+        return len(self._calls)
+
+    @property
     def store(self) -> RelayStore:
         if self._store is None:
             raise AccessDenied("the relay is not started")
@@ -180,16 +197,19 @@ class RelayServer:
         assert task is not None
         self._tasks.add(task)
         peer = writer.get_extra_info("peername")
-        conn = _Connection(self._next_connection, f"{peer[0]}:{peer[1]}", writer)
+        deadline = asyncio.get_running_loop().time() + self.limits.auth_timeout
+        conn = _Connection(self._next_connection, f"{peer[0]}:{peer[1]}", writer, deadline)
         self._next_connection += 1
         self.stats.connections += 1
         self._record(Kind.OPEN, conn, conn.peer.encode())
         reason = "closed by peer"
         try:
-            if len(self._connections) >= self.limits.max_connections:
-                await self._respond(conn, failure(0, LimitExceeded.code, "too many connections"))
-                raise _CutOff("too many connections")
+            refusal = self._admission()
+            if refusal is not None:
+                self.stats.refused_connections += 1
+                await self._refuse(conn, CONNECTION_RID, LimitExceeded(refusal))
             self._connections[conn.number] = conn
+            self._unauthenticated += 1
             await self._serve(conn, reader)
         except _CutOff as cut:
             reason = f"cut off: {cut}"
@@ -208,8 +228,17 @@ class RelayServer:
             writer.close()
             self._tasks.discard(task)
 
+    def _admission(self) -> str | None:
+        """Why a new connection cannot be served now, or None."""
+        if len(self._connections) >= self.limits.max_connections:
+            return "too many connections"
+        if self._unauthenticated >= self.limits.max_unauthenticated:
+            return "too many connections that have not authenticated"
+        return None
+
     def _forget(self, conn: _Connection) -> None:
-        self._connections.pop(conn.number, None)
+        if self._connections.pop(conn.number, None) is not None and conn.address is None:
+            self._unauthenticated -= 1
         for call in list(conn.calls):
             self._part(conn, call)
         if conn.address is not None and self._online.get(conn.address) is conn:
@@ -217,20 +246,32 @@ class RelayServer:
 
     async def _serve(self, conn: _Connection, reader: asyncio.StreamReader) -> None:
         while True:
-            timeout = self.limits.idle_timeout if conn.address else self.limits.auth_timeout
-            prefix = await self._read(conn, reader, LENGTH_PREFIX, timeout)
+            prefix = await self._read(conn, reader, LENGTH_PREFIX, self.limits.idle_timeout)
             try:
                 length = frame_length(prefix)
             except ProtocolError as error:
-                await self._refuse(conn, 0, error)
+                await self._refuse(conn, CONNECTION_RID, error)
             body = await self._read(conn, reader, length, self.limits.frame_timeout)
             await self._handle(conn, body)
+
+    def _timeout(self, conn: _Connection, timeout: float) -> float:
+        """``timeout``, cut short by the authentication deadline until the device authenticated.
+
+        Note that the deadline counts from the accept and nothing moves it:
+        a connection that keeps sending ``hello`` is closed like a silent one.
+        """
+        if conn.address is not None:
+            return timeout
+        left = conn.deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            raise _CutOff("did not authenticate in time")
+        return min(timeout, left)
 
     async def _read(
         self, conn: _Connection, reader: asyncio.StreamReader, n: int, timeout: float
     ) -> bytes:
         try:
-            data = await asyncio.wait_for(reader.readexactly(n), timeout)
+            data = await asyncio.wait_for(reader.readexactly(n), self._timeout(conn, timeout))
         except asyncio.IncompleteReadError as short:
             self._record(Kind.RECEIVED, conn, short.partial)
             raise
@@ -262,25 +303,30 @@ class RelayServer:
 
     # --- Writing -------------------------------------------------------------------
 
-    def _write(self, conn: _Connection, body: dict[str, Any]) -> None:
-        frame = encode_frame(body)
+    def _write(self, conn: _Connection, frame: bytes) -> None:
         self._record(Kind.SENT, conn, frame)
         conn.writer.write(frame)
 
     async def _respond(self, conn: _Connection, body: dict[str, Any]) -> None:
-        self._write(conn, body)
+        self._write(conn, encode_frame(body))
         try:
             await asyncio.wait_for(conn.writer.drain(), self.limits.frame_timeout)
         except TimeoutError:
             raise _CutOff("does not read its responses") from None
 
-    def _push(self, conn: _Connection, body: dict[str, Any]) -> bool:
-        """Write a push unless the receiver is already too far behind."""
-        if conn.writer.transport.get_write_buffer_size() > self.limits.max_outbound_buffer:
-            return False
+    def _push(self, conn: _Connection, frame: bytes) -> bool:
+        """Write a push unless its receiver is already too far behind.
+
+        Implements the buffer bound of spec/relay.md §6.1: a push is written
+        only while the receiver's buffer is within ``max_outbound_buffer``
+        (so it exceeds it by one frame at most); otherwise it is dropped, and
+        a slow member loses frames instead of growing the relay.
+        """
         if conn.writer.is_closing():
             return False
-        self._write(conn, body)
+        if conn.writer.transport.get_write_buffer_size() > self.limits.max_outbound_buffer:
+            return False
+        self._write(conn, frame)
         return True
 
     def _record(self, kind: Kind, conn: _Connection, data: bytes) -> None:
@@ -306,13 +352,32 @@ class RelayServer:
         address = Address(args["user"], args["device"])
         key = check_x25519_public(args["identity_key"])
         verify_challenge(key, challenge, address.user, address.device, args["signature"])
-        registered = self.store.register(address, key)
+        registered = self.store.register(address, key, self._endorser(address, key, args))
         previous = self._online.get(address)
         if previous is not None:  # the device reconnected: the old connection is stale
             previous.writer.close()
         conn.address = address
+        self._unauthenticated -= 1
         self._online[address] = conn
         return {"registered": registered}
+
+    def _endorser(self, address: Address, key: bytes, args: dict[str, Any]) -> Address | None:
+        """The registered device of the same user whose signature vouches for this one, if any.
+
+        Implements the check of spec/relay.md §3.1; the store decides whether
+        the device needs one.
+        """
+        endorsement = args["endorsement"]
+        if endorsement is None or self.store.identity(address) is not None:
+            return None
+        endorser = Address(address.user, endorsement["device"])
+        endorser_key = self.store.identity(endorser)
+        if endorser_key is None:
+            raise AccessDenied("the endorsing device is not registered")
+        verify_endorsement(
+            endorser_key, address.user, address.device, key, endorsement["signature"]
+        )
+        return endorser
 
     def _me(self, conn: _Connection) -> Address:
         assert conn.address is not None  # _handle refuses unauthenticated requests
@@ -352,7 +417,7 @@ class RelayServer:
         self.stats.messages_queued += 1
         online = self._online.get(recipient)
         if online is not None:
-            self._push(online, push("mail", {}))
+            self._push(online, encode_frame(push("mail", {})))
         return {"id": message_id}
 
     async def _fetch(self, conn: _Connection, args: dict[str, Any]) -> dict[str, Any]:
@@ -364,13 +429,16 @@ class RelayServer:
 
     async def _join(self, conn: _Connection, args: dict[str, Any]) -> dict[str, Any]:
         call, me = args["call"], self._me(conn)
-        members = self._calls.setdefault(call, {})
+        members = self._calls.get(call, {})
         if call not in conn.calls:
+            # Note that every check precedes the first change: a refused join
+            # leaves no room behind (spec/relay.md §2.4).
             if len(members) >= self.limits.max_call_members:
                 raise LimitExceeded(f"a call holds at most {self.limits.max_call_members} devices")
             if len(conn.calls) >= self.limits.max_calls_per_connection:
                 raise LimitExceeded("too many calls on one connection")
             self._announce(call, me, "joined")
+            members = self._calls.setdefault(call, members)
             members[me] = conn
             conn.calls.add(call)
         return {"members": [{"user": a.user, "device": a.device} for a in members if a != me]}
@@ -392,9 +460,9 @@ class RelayServer:
         self._announce(call, self._me(conn), "left")
 
     def _announce(self, call: bytes, who: Address, event: str) -> None:
-        data = {"call": call, "user": who.user, "device": who.device}
+        frame = encode_frame(push(event, {"call": call, "user": who.user, "device": who.device}))
         for member in self._calls.get(call, {}).values():
-            self._push(member, push(event, data))
+            self._push(member, frame)
 
     async def _media(self, conn: _Connection, args: dict[str, Any]) -> dict[str, Any]:
         call, me = args["call"], self._me(conn)
@@ -406,11 +474,11 @@ class RelayServer:
             "from_device": me.device,
             "frame": args["frame"],
         }
-        body = push("media", data)
+        frame = encode_frame(push("media", data))
         delivered = dropped = 0
         for address, member in self._calls[call].items():
             if address != me:
-                if self._push(member, body):
+                if self._push(member, frame):
                     delivered += 1
                 else:
                     dropped += 1

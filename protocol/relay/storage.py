@@ -26,7 +26,15 @@ from protocol.errors import (
     UnsupportedVersion,
 )
 from protocol.primitives import constant_time_equal
-from protocol.relay.schema import Address, Envelope, FetchedBundle, Prekey
+from protocol.relay.schema import (
+    FETCH_BUDGET,
+    MAX_DEVICES,
+    Address,
+    Envelope,
+    FetchedBundle,
+    Prekey,
+    envelope_size,
+)
 
 SCHEMA_VERSION: Final = 1
 
@@ -53,12 +61,15 @@ CREATE TABLE IF NOT EXISTS messages (
 class RelayStore:
     """The relay's tables; one instance per server process."""
 
-    def __init__(self, path: Path | str, max_queued: int, max_prekeys: int) -> None:
+    def __init__(
+        self, path: Path | str, max_queued: int, max_prekeys: int, max_devices: int = MAX_DEVICES
+    ) -> None:
         self._db = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._max_queued = max_queued
         self._max_prekeys = max_prekeys
+        self._max_devices = max_devices
         try:
             self._migrate()
         except BaseException:
@@ -90,14 +101,21 @@ class RelayStore:
 
     # --- Identities (spec/relay.md §3) ----------------------------------------
 
-    def register(self, address: Address, identity_key: bytes) -> bool:
-        """Trust on first use: bind the key on first sight; refuse a different one later.
+    def register(
+        self, address: Address, identity_key: bytes, endorsed_by: Address | None = None
+    ) -> bool:
+        """Bind a device's identity key on first sight; refuse a different one later.
 
+        The first device of a user name binds the name; a further device is
+        registered only if ``endorsed_by``, a registered device of the same
+        user, vouched for it (the caller checked its signature, spec/relay.md
+        §3.1), and only while the user has fewer than ``max_devices``.
         Returns True if this call registered the device.
         """
         with self._transaction() as db:
             known = self._identity(db, address)
             if known is None:
+                self._admit(db, address, endorsed_by)
                 db.execute(
                     "INSERT INTO devices VALUES (?, ?, ?)",
                     (address.user, address.device, identity_key),
@@ -106,6 +124,19 @@ class RelayStore:
         if not constant_time_equal(known, identity_key):
             raise AccessDenied("a different identity key is registered for this device")
         return False
+
+    def _admit(self, db: sqlite3.Connection, address: Address, endorsed_by: Address | None) -> None:
+        (count,) = db.execute(
+            "SELECT COUNT(*) FROM devices WHERE user = ?", (address.user,)
+        ).fetchone()
+        if count == 0:
+            return
+        if endorsed_by is None or endorsed_by.user != address.user:
+            raise AccessDenied("a further device needs the endorsement of a device of its user")
+        if self._identity(db, endorsed_by) is None:
+            raise AccessDenied("the endorsing device is not registered")
+        if count >= self._max_devices:
+            raise LimitExceeded(f"a user has at most {self._max_devices} devices")
 
     def identity(self, address: Address) -> bytes | None:
         return self._identity(self._db, address)
@@ -211,16 +242,28 @@ class RelayStore:
             return int(cursor.lastrowid or 0)
 
     def fetch(self, address: Address, limit: int) -> list[Envelope]:
-        """The oldest ``limit`` queued messages; they stay queued until acknowledged."""
+        """The oldest queued messages, at most ``limit`` and at most what one response
+        frame holds (``FETCH_BUDGET``); they stay queued until acknowledged.
+
+        Note that the budget, not only ``limit``, decides where a fetch ends:
+        a response never outgrows its frame, and since the largest message
+        fits alone, every queued message is eventually handed out.
+        """
         rows = self._db.execute(
             "SELECT id, from_user, from_device, mid, body, ts FROM messages"
             " WHERE user = ? AND device = ? ORDER BY id LIMIT ?",
             (address.user, address.device, limit),
-        ).fetchall()
-        return [
-            Envelope(int(r[0]), Address(str(r[1]), int(r[2])), bytes(r[3]), bytes(r[4]), int(r[5]))
-            for r in rows
-        ]
+        )
+        envelopes, spent = [], 0
+        for r in rows:
+            sender = Address(str(r[1]), int(r[2]))
+            envelope = Envelope(int(r[0]), sender, bytes(r[3]), bytes(r[4]), int(r[5]))
+            spent += envelope_size(envelope)
+            if spent > FETCH_BUDGET:
+                break
+            envelopes.append(envelope)
+        rows.close()
+        return envelopes
 
     def ack(self, address: Address, ids: Sequence[int]) -> int:
         """Delete acknowledged messages of this mailbox only; returns how many went."""

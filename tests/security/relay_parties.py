@@ -57,9 +57,17 @@ def peer_address(address: Address) -> PeerAddress:
 
 
 async def create_party(
-    port: int, address: Address, profile: Profile, seed: bytes, log: SecretLog | None = None
+    port: int,
+    address: Address,
+    profile: Profile,
+    seed: bytes,
+    log: SecretLog | None = None,
+    endorser: Party | None = None,
 ) -> Party:
-    """Make a device's keys, register it with the relay and publish its prekeys."""
+    """Make a device's keys, register it with the relay and publish its prekeys.
+
+    A further device of a user registers with ``endorser``'s endorsement.
+    """
     rng = RecordingRandom(DrbgRandom(seed + f"{address.user}.{address.device}".encode()))
     store = MemoryStore()
     manager = SessionManager.create(store, peer_address(address), profile, now=0, rng=rng)
@@ -67,7 +75,8 @@ async def create_party(
     if profile.kem is not None:
         manager.generate_kem_prekeys(PREKEYS)
     identity = manager.identity_key_pair
-    client = await connect_device(port, address.user, address.device, identity, rng)
+    endorsement = None if endorser is None else endorser.device.endorse(address, identity.public)
+    client = await connect_device(port, address.user, address.device, identity, rng, endorsement)
     try:
         await publish(client, manager)
     except BaseException:

@@ -91,10 +91,14 @@ class Run:
     async def run(self, folder: Path, script: list[Step]) -> Call:
         capture = folder / "relay.capture"
         async with running_relay(folder / "relay.db", capture_path=capture) as relay:
-            parties = [
-                await create_party(relay.port, a, self.profile, self.seed, self.log)
-                for a in ADDRESSES
-            ]
+            parties: list[Party] = []
+            for address in ADDRESSES:
+                endorser = next((p for p in parties if p.address.user == address.user), None)
+                parties.append(
+                    await create_party(
+                        relay.port, address, self.profile, self.seed, self.log, endorser
+                    )
+                )
             self.parties = parties
             try:
                 await self.converse(parties, script)
