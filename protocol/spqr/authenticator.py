@@ -1,8 +1,9 @@
 """SPQR's authenticator: MACs over the KEM header and ciphertext (spec/spqr.md §7).
 
 As spqr ``src/authenticator.rs`` (``Authenticator``), the authentication of
-the ML-KEM Braid ("The ML-KEM Braid Protocol" §2.4, authenticating the
-header and ciphertext with a key ratcheted by every epoch secret):
+the ML-KEM Braid ("The ML-KEM Braid Protocol" §2, where the header and
+the ciphertext travel with MACs under a key ratcheted by every epoch
+secret):
 
 * ``authenticator_update`` (``Authenticator::update``): HKDF-SHA256(salt =
   0^32, ikm = root_key ‖ k, info = "Signal_PQCKA_V1_MLKEM768:Authenticator
