@@ -184,6 +184,22 @@ def test_peer_targets_compare_like_with_like_and_say_met_or_not() -> None:
         {"syndace": Measurement((200.0,), 1), "vodozemac": Measurement((50.0,), 1)},
     )
     assert peer_verdicts(row) == {
-        "syndace": "Syndace / ours = 2.00 (≥1.8 met)",
-        "vodozemac": "ours / vodozemac = 2.00 (≤1.5 NOT MET)",
+        "syndace": "Syndace/ours 2.00 ≥1.8 met",
+        "vodozemac": "ours/vodozemac 2.00 ≤1.5 NOT MET",
     }
+
+
+def test_text_fits_100_columns_with_every_peer_measured_or_explained(report: Report) -> None:
+    statuses = {
+        "reverse": "n/a: Olm keeps 40 skipped keys per chain",
+        "fanout": "error: ValueError: " + "a long reason " * 10,
+    }
+    measured = Measurement((1e-3, 2e-3, 3e-3), 1)
+    rows = [
+        replace(row, peers=dict.fromkeys(row.peers, statuses.get(row.kind, measured)))
+        for row in report.peers
+    ]
+    text = render_text(replace(report, peers=rows))
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert "[1] n/a: Olm keeps 40 skipped keys per chain" in text
+    assert "Syndace/ours" in text and "ours/vodozemac" in text

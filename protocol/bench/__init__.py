@@ -27,8 +27,9 @@ from protocol.bench.floor import MESSAGE
 from protocol.bench.plot import Series, write_svg
 from protocol.bench.report import PeerResult, Report, RowResult, machine
 from protocol.bench.rows import PEER_PROFILE, RowSpec
-from protocol.bench.timing import Measurement, Workload, measure
+from protocol.bench.timing import Measurement, Workload, measure, steps
 from protocol.profiles import DEFAULT_PROFILE
+from protocol.progress import Progress, silent
 
 __all__ = ["FULL", "QUICK", "BenchConfig", "Report", "plot_key_distribution", "run"]
 
@@ -118,10 +119,11 @@ def _peer_results(
     return out
 
 
-def plot_key_distribution(config: BenchConfig, path: Path) -> None:
+def plot_key_distribution(config: BenchConfig, path: Path, progress: Progress = silent) -> None:
     """Measure one key distribution at each group size and draw ours and the floor."""
     points: dict[str, list[tuple[int, float]]] = {"ours": [], "primitive floor": []}
-    for devices in config.plot_sizes:
+    for done, devices in enumerate(config.plot_sizes):
+        progress(done, len(config.plot_sizes))
         ours_workload, floor_workload = fanout_workloads(devices)
         results = measure(
             [[ours_workload, floor_workload]],
@@ -134,19 +136,27 @@ def plot_key_distribution(config: BenchConfig, path: Path) -> None:
             if isinstance(result, str):
                 raise RuntimeError(f"{devices} devices, {label}: {result}")
             points[label].append((devices, result.median * 1e3))
+    progress(len(config.plot_sizes), len(config.plot_sizes))
     title = f"MediaKey distribution ({DEFAULT_PROFILE.name} sessions): cost against group size"
     write_svg(path, title, [Series(label, line) for label, line in points.items()])
 
 
-def run(config: BenchConfig = FULL) -> Report:
-    """Measure everything in one process and return the report."""
+def run(config: BenchConfig = FULL, progress: Progress = silent) -> Report:
+    """Measure everything in one process and return the report.
+
+    ``progress`` counts each row group calibrated or timed in a round, and
+    the memory figures as one last step.
+    """
     specs = ours.our_rows(config.burst_length, config.fanout_devices)
     peer_rows = _peer_rows(config)
+    groups = _groups(specs, peer_rows)
+    total = steps(groups, config.repeats) + 1
     results = measure(
-        _groups(specs, peer_rows),
+        groups,
         repeats=config.repeats,
         target_s=config.target_s,
         seed=config.seed,
+        progress=lambda done, _: progress(done, total),
     )
     rows = [
         RowResult(
@@ -160,9 +170,6 @@ def run(config: BenchConfig = FULL) -> Report:
         for spec in specs
     ]
     settings = asdict(config) | {"message_bytes": len(MESSAGE), "machine": machine()}
-    return Report(
-        settings,
-        rows,
-        _peer_results(rows, peer_rows, results),
-        memory.figures(config.memory_messages, config.skipped_keys, config.with_peers),
-    )
+    figures = memory.figures(config.memory_messages, config.skipped_keys, config.with_peers)
+    progress(total, total)
+    return Report(settings, rows, _peer_results(rows, peer_rows, results), figures)

@@ -6,8 +6,10 @@ import argparse
 import dataclasses
 import json
 import sys
-from pathlib import Path
 from typing import Any
+
+from protocol.arguments import output_file, positive_int
+from protocol.progress import StderrProgress, silent
 
 
 def register(commands: Any) -> None:
@@ -16,7 +18,8 @@ def register(commands: Any) -> None:
         "bench",
         help="benchmark against the primitive floor and peer libraries",
         description="Benchmarks: medians per operation, ratios to the pyca primitive floor, "
-        "peers side by side (install the 'bench' extra), memory, targets met or not.",
+        "peers side by side (install the 'bench' extra), memory, targets met or not. "
+        "Progress goes to stderr (none with --json).",
     )
     bench.add_argument(
         "--quick", action="store_true", help="fewer, shorter rounds (about a minute)"
@@ -25,12 +28,16 @@ def register(commands: Any) -> None:
     bench.add_argument(
         "--plot",
         metavar="FILE",
-        help="write an SVG of key distribution cost against group size (2 to 256 devices)",
+        type=output_file,
+        help="run the benchmark, then measure key distribution for 2 to 256 devices "
+        "and write it to FILE as an SVG",
     )
-    bench.add_argument("--repeats", type=int, help="rounds per row (default 11, quick 5)")
+    bench.add_argument(
+        "--repeats", type=positive_int, help="rounds per row, at least 1 (default 11, quick 5)"
+    )
     bench.add_argument(
         "--memory-messages",
-        type=int,
+        type=positive_int,
         help="messages for the retained-memory figure (default 100,000, quick 10,000)",
     )
     bench.add_argument("--no-peers", action="store_true", help="skip the peer libraries")
@@ -44,17 +51,21 @@ def run_command(args: argparse.Namespace) -> int:
     config = QUICK if args.quick else FULL
     changes: dict[str, Any] = {"with_peers": not args.no_peers}
     if args.repeats is not None:
-        changes["repeats"] = max(1, args.repeats)
+        changes["repeats"] = args.repeats
     if args.memory_messages is not None:
-        changes["memory_messages"] = max(1, args.memory_messages)
+        changes["memory_messages"] = args.memory_messages
     config = dataclasses.replace(config, **changes)
-    report = run(config)
+    quiet = args.json
+    report = run(config, silent if quiet else StderrProgress("bench", "row batches timed"))
     if args.json:
         json.dump(to_json(report), sys.stdout, indent=2, ensure_ascii=False)
         print()
     else:
-        print(render_text(report))
+        print(render_text(report), flush=True)
     if args.plot:
-        plot_key_distribution(config, Path(args.plot))
-        print(f"wrote {args.plot}", file=sys.stderr)
+        sizes = f"{config.plot_sizes[0]} to {config.plot_sizes[-1]}"
+        progress = silent if quiet else StderrProgress(f"plot ({sizes} devices)", "group sizes")
+        plot_key_distribution(config, args.plot, progress)
+        if not quiet:
+            print(f"wrote {args.plot}", file=sys.stderr)
     return 0

@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import textwrap
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import cryptography
 from cryptography.hazmat.backends.openssl.backend import backend as openssl_backend
 
+from protocol.bench.peers import NOT_INSTALLED
 from protocol.bench.rows import (
     AHEAD,
     PEER_PROFILE,
@@ -25,6 +27,9 @@ from protocol.bench.rows import (
 from protocol.bench.timing import Measurement, paired_ratio
 
 Result = Measurement | str  # a status such as "not installed" where nothing was measured
+
+WIDTH: Final = 100  # columns every table fits in
+PEER_NAMES: Final = {"syndace": "Syndace", "vodozemac": "vodozemac"}  # in column order
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +98,30 @@ def _verdict(met: bool) -> str:
     return "met" if met else "NOT MET"
 
 
-def _micros(result: Result | None) -> str:
-    if result is None:
-        return "—"
-    if isinstance(result, str):
-        return result
-    return f"{result.micros:,.1f}"
+class _Notes:
+    """Statuses with a reason ("n/a: no pre-key pool") as "n/a [1]", the reason under the table."""
+
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+
+    def cell(self, result: Result | None) -> str:
+        if result is None:
+            return "—"
+        if isinstance(result, Measurement):
+            return f"{result.micros:,.1f}"
+        status, colon, _ = result.partition(": ")
+        if not colon:
+            return result
+        if result not in self.reasons:
+            self.reasons.append(result)
+        return f"{status} [{self.reasons.index(result) + 1}]"
+
+    def lines(self) -> list[str]:
+        return [
+            line
+            for number, reason in enumerate(self.reasons, start=1)
+            for line in textwrap.wrap(f"[{number}] {reason}", WIDTH, subsequent_indent="    ")
+        ]
 
 
 def floor_verdict(row: RowResult) -> str:
@@ -118,14 +141,14 @@ def peer_verdicts(row: PeerResult) -> dict[str, str]:
         speedup = paired_ratio(syndace, row.ours)
         target = SYNDACE_TARGETS.get(row.kind, AHEAD)
         verdicts["syndace"] = (
-            f"Syndace / ours = {speedup:.2f} (≥{target:.1f} {_verdict(speedup >= target)})"
+            f"Syndace/ours {speedup:.2f} ≥{target:.1f} {_verdict(speedup >= target)}"
         )
     vodozemac = row.peers.get("vodozemac")
     if isinstance(vodozemac, Measurement):
         ratio = paired_ratio(row.ours, vodozemac)
         limit = VODOZEMAC_TARGETS.get(row.kind)
-        judged = "" if limit is None else f" (≤{limit:.1f} {_verdict(ratio <= limit)})"
-        verdicts["vodozemac"] = f"ours / vodozemac = {ratio:.2f}{judged}"
+        judged = "" if limit is None else f" ≤{limit:.1f} {_verdict(ratio <= limit)}"
+        verdicts["vodozemac"] = f"ours/vodozemac {ratio:.2f}{judged}"
     return verdicts
 
 
@@ -135,67 +158,118 @@ def memory_verdict(figure: MemoryFigure) -> str:
     return f"<{figure.target} {_verdict(figure.value < figure.target)}"
 
 
-def _table(header: list[str], lines: list[list[str]]) -> str:
+def _table(header: list[str], lines: list[list[str]], notes: _Notes) -> str:
+    """Columns fitted to ``WIDTH``: the first left-aligned, the last wrapped, notes below.
+
+    The last column's text wraps to the width left, each of its lines apart.
+    """
     widths = [max(len(cell) for cell in column) for column in zip(header, *lines, strict=True)]
+    indent = sum(widths[:-1]) + 2 * (len(widths) - 1)
+    last = max(WIDTH - indent, 16)
 
-    def render(cells: list[str]) -> str:
-        first, *rest = cells
+    def render(cells: list[str]) -> list[str]:
+        first, *middle, final = cells
         aligned = [first.ljust(widths[0])] + [
-            cell.rjust(width) for cell, width in zip(rest, widths[1:], strict=True)
+            cell.rjust(width) for cell, width in zip(middle, widths[1:-1], strict=True)
         ]
-        return "  ".join(aligned).rstrip()
+        wrapped = [piece for part in final.split("\n") for piece in textwrap.wrap(part, last)]
+        wrapped = wrapped or [""]
+        head = "  ".join([*aligned, wrapped[0]]).rstrip()
+        return [head, *(" " * indent + more for more in wrapped[1:])]
 
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([render(header), rule, *(render(line) for line in lines)])
+    rule = "  ".join("-" * width for width in [*widths[:-1], min(widths[-1], last)])
+    rendered = [*render(header), rule]
+    for line in lines:
+        rendered.extend(render(line))
+    return "\n".join(rendered + notes.lines())
 
 
-def render_text(report: Report) -> str:
-    """The three tables as plain text (Markdown-compatible spacing is not attempted)."""
-    config = report.config
-    floor_lines = [
+def _absent_peers(report: Report) -> dict[str, str]:
+    """Peers with one status on every row ("not installed", "not run (--no-peers)")."""
+    statuses: dict[str, set[Result]] = {}
+    for row in report.peers:
+        for name, result in row.peers.items():
+            statuses.setdefault(name, set()).add(result)
+    return {
+        name: status
+        for name, found in statuses.items()
+        if len(found) == 1 and isinstance(status := next(iter(found)), str)
+    }
+
+
+def _absent_line(absent: dict[str, str]) -> str:
+    """One line for every peer that was not measured, with how to install it."""
+    line = "peers: " + ", ".join(f"{name} {status}" for name, status in absent.items())
+    if NOT_INSTALLED in absent.values():
+        line += " (python -m pip install -e '.[bench]')"
+    return line
+
+
+def _peer_table(report: Report, shown: list[str]) -> str:
+    notes = _Notes()
+    lines = []
+    for row in report.peers:
+        verdicts = peer_verdicts(row)
+        lines.append(
+            [
+                row.title.replace(f", {PEER_PROFILE}", ""),
+                notes.cell(row.ours),
+                *(notes.cell(row.peers[name]) for name in shown),
+                "\n".join(verdicts[name] for name in shown if name in verdicts),
+            ]
+        )
+    header = [f"row (ours: {PEER_PROFILE})", "ours µs"]
+    header += [f"{PEER_NAMES.get(name, name)} µs" for name in shown]
+    return _table([*header, "comparison"], lines, notes)
+
+
+def _floor_table(report: Report) -> str:
+    notes = _Notes()
+    lines = [
         [
             row.title,
-            _micros(row.floor),
-            _micros(row.ours),
+            notes.cell(row.floor),
+            notes.cell(row.ours),
             "—" if row.ratio is None else f"{row.ratio:.2f}",
             floor_verdict(row),
         ]
         for row in report.rows
     ]
-    peer_lines = []
-    for peer_row in report.peers:
-        verdicts = peer_verdicts(peer_row)
-        for name, result in peer_row.peers.items():
-            peer_lines.append(
-                [
-                    f"{peer_row.title} / {name}",
-                    _micros(peer_row.ours),
-                    _micros(result),
-                    verdicts.get(name, ""),
-                ]
-            )
-    memory_lines = [
+    return _table(["row", "floor µs", "ours µs", "×floor", "target"], lines, notes)
+
+
+def _memory_table(report: Report) -> str:
+    notes = _Notes()
+    lines = [
         [
             figure.name,
-            f"{figure.value:,}" if isinstance(figure.value, int) else figure.value,
+            f"{figure.value:,}" if isinstance(figure.value, int) else notes.cell(figure.value),
             memory_verdict(figure),
             figure.note,
         ]
         for figure in report.memory
+        if figure.value != NOT_INSTALLED  # said once, in the peers line
     ]
+    return _table(["memory", "bytes", "target", "note"], lines, notes)
+
+
+def render_text(report: Report) -> str:
+    """The three tables as plain text, each at most ``WIDTH`` columns wide."""
+    config = report.config
     heading = (
         f"e2ee bench: medians of {config['repeats']} rounds, µs per operation "
         f"(message {config['message_bytes']} B; burst {config['burst_length']} messages)"
     )
-    return "\n\n".join(
-        [
-            heading,
-            _table(["row", "floor µs", "ours µs", "×floor", "target"], floor_lines),
-            _table(["peer row", f"ours ({PEER_PROFILE}) µs", "peer µs", "comparison"], peer_lines),
-            _table(["memory", "bytes", "target", "note"], memory_lines),
-            "machine: " + ", ".join(f"{k} {v}" for k, v in config["machine"].items()),
-        ]
-    )
+    absent = _absent_peers(report)
+    shown = [name for name in PEER_NAMES if name not in absent]
+    parts = [heading, _floor_table(report)]
+    if shown:
+        parts.append(_peer_table(report, shown))
+    if absent:
+        parts.append(_absent_line(absent))
+    parts.append(_memory_table(report))
+    parts.append("machine: " + ", ".join(f"{k} {v}" for k, v in config["machine"].items()))
+    return "\n\n".join(parts)
 
 
 def _result_json(result: Result | None) -> Any:

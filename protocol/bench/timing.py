@@ -34,6 +34,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from protocol.progress import Progress, silent
+
 Run = Callable[[], object]
 Prepare = Callable[[int], Run]
 
@@ -146,19 +148,33 @@ class _Timer:
         return results
 
 
+def steps(groups: Sequence[Sequence[Workload]], repeats: int) -> int:
+    """The progress steps of ``measure``: each group calibrated, then timed once a round."""
+    return len(groups) * (repeats + 1)
+
+
 def measure(
-    groups: Sequence[Sequence[Workload]], *, repeats: int, target_s: float, seed: int = 0
+    groups: Sequence[Sequence[Workload]],
+    *,
+    repeats: int,
+    target_s: float,
+    seed: int = 0,
+    progress: Progress = silent,
 ) -> dict[str, Measurement | str]:
     """Calibrate every workload, then time ``repeats`` shuffled rounds of all of them.
 
     Groups run in a shuffled order each round, and the workloads of a group
     back to back in a shuffled order. A workload that raises is reported as
-    an "error: ..." status and not timed further.
+    an "error: ..." status and not timed further. ``progress`` is told after
+    each group is calibrated or timed (``steps`` in all).
     """
     timer = _Timer()
+    total, done = steps(groups, repeats), 0
     for group in groups:
         for workload in group:
             timer.calibrate(workload, target_s)
+        done += 1
+        progress(done, total)
     order = [list(group) for group in groups]
     shuffler = random.Random(seed)  # the order of rounds only; no key material
     for _ in range(repeats):
@@ -167,4 +183,6 @@ def measure(
             shuffler.shuffle(group)
             for workload in group:
                 timer.sample(workload)
+            done += 1
+            progress(done, total)
     return timer.results()

@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from protocol.errors import ProtocolError
+from protocol.progress import Progress, silent
 from protocol.vectors.common import VectorFile, VectorMismatch, common_schema, dump
 
 # Family modules under protocol.vectors, in the order their files are written.
@@ -41,19 +42,22 @@ def _families() -> Iterator[ModuleType]:
         yield importlib.import_module(f"protocol.vectors.{name}")
 
 
-def generate_files() -> tuple[list[VectorFile], dict[str, dict[str, Any]]]:
-    """Every vector file and every schema, in memory."""
+def generate_files(
+    progress: Progress = silent,
+) -> tuple[list[VectorFile], dict[str, dict[str, Any]]]:
+    """Every vector file and every schema, in memory; ``progress`` after each family."""
     files: list[VectorFile] = []
     schemas: dict[str, dict[str, Any]] = {"common.json": common_schema()}
-    for family in _families():
+    for done, family in enumerate(_families(), start=1):
         files.extend(family.generate())
         schemas.update(family.SCHEMAS)
+        progress(done, len(FAMILIES))
     return files, schemas
 
 
-def generate_all(out: Path) -> list[Path]:
+def generate_all(out: Path, progress: Progress = silent) -> list[Path]:
     """Write all vectors, schemas and the manifest under ``out``; return the paths."""
-    files, schemas = generate_files()
+    files, schemas = generate_files(progress)
     (out / SCHEMA_DIR).mkdir(parents=True, exist_ok=True)
     written = []
     for name, schema in schemas.items():
@@ -152,18 +156,24 @@ def verify_file(folder: Path, entry: Mapping[str, Any]) -> list[str]:
     return failures
 
 
-def verify_all(folder: Path) -> list[str]:
-    """Verify every file the manifest lists, and that every family schema has a file."""
+def verify_all(folder: Path, progress: Progress = silent) -> list[str]:
+    """Verify every file the manifest lists, and that every family schema has a file.
+
+    ``progress`` is called after each file.
+    """
     try:
         manifest = json.loads((folder / INDEX).read_bytes())
         entries = manifest["files"]
     except (OSError, ValueError, KeyError, TypeError):
+        entries = None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         return [f"{INDEX}#-: missing or malformed manifest"]
     failures: list[str] = []
     listed = {str(entry.get("schema", "")).removeprefix(f"{SCHEMA_DIR}/") for entry in entries}
     for family in _families():
         missing = sorted(set(family.SCHEMAS) - listed)
         failures.extend(f"{INDEX}#-: no file follows {name}" for name in missing)
-    for entry in entries:
+    for done, entry in enumerate(entries, start=1):
         failures.extend(verify_file(folder, entry))
+        progress(done, len(entries))
     return failures
