@@ -13,7 +13,7 @@ signature over the version byte and the protobuf:
 
 Readers follow libsignal's version rule: only the high nibble is the
 version; below 3 and above 3 are UNSUPPORTED_VERSION. The protobuf is read
-strictly (``wire.read_protobuf``): every field present once, with its wire
+strictly (``protobuf.read_fields``): every field present once, with its wire
 type, and nothing else (MALFORMED_MESSAGE).
 """
 
@@ -25,7 +25,15 @@ from typing import Final
 from protocol.encoding import decode_ec, encode_ec
 from protocol.errors import InvalidArgument, MalformedMessage, UnsupportedVersion
 from protocol.primitives import X25519_LEN
-from protocol.wire import U32_LIMIT, WireType, read_protobuf, write_protobuf
+from protocol.protobuf import (
+    UINT32_LIMIT,
+    Schema,
+    bytes_field,
+    read_fields,
+    require_fields,
+    uint32_field,
+    write_fields,
+)
 
 SENDER_KEY_VERSION: Final = 3
 """libsignal ``SENDERKEY_MESSAGE_CURRENT_VERSION``."""
@@ -38,7 +46,7 @@ SIGNATURE_LEN: Final = 64
 
 # SenderKeyDistributionMessage {1 distribution_uuid, 2 chain_id, 3 iteration,
 # 4 chain_key, 5 signing_key}
-_DISTRIBUTION: Final[dict[int, WireType]] = {
+_DISTRIBUTION: Final[Schema] = {
     1: "bytes",
     2: "varint",
     3: "varint",
@@ -46,11 +54,11 @@ _DISTRIBUTION: Final[dict[int, WireType]] = {
     5: "bytes",
 }
 # SenderKeyMessage {1 distribution_uuid, 2 chain_id, 3 iteration, 4 ciphertext}
-_MESSAGE: Final[dict[int, WireType]] = {1: "bytes", 2: "varint", 3: "varint", 4: "bytes"}
+_MESSAGE: Final[Schema] = {1: "bytes", 2: "varint", 3: "varint", 4: "bytes"}
 
 
 def _check_u32(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < U32_LIMIT:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < UINT32_LIMIT:
         raise InvalidArgument(f"{what} is a u32")
     return value
 
@@ -98,24 +106,23 @@ def _version(data: object, minimum: int, what: str) -> bytes:
     return data
 
 
-def _read(data: bytes, schema: dict[int, WireType], what: str) -> dict[int, int | bytes]:
+def _read(data: bytes, schema: Schema) -> dict[int, int | bytes]:
     """The protobuf, strictly, with every field of ``schema`` present (libsignal requires all)."""
-    fields = read_protobuf(data, schema)
-    if len(fields) != len(schema):
-        raise MalformedMessage(f"{what} lacks a field")
+    fields = read_fields(data, schema)
+    require_fields(fields, tuple(schema))
     return fields
 
 
 def encode_distribution_message(message: SenderKeyDistributionMessage) -> bytes:
     """0x33 ‖ protobuf, fields in tag order (libsignal ``SenderKeyDistributionMessage::new``)."""
-    return bytes([SENDER_KEY_VERSION_BYTE]) + write_protobuf(
-        [
-            (1, message.distribution_id),
-            (2, message.chain_id),
-            (3, message.iteration),
-            (4, message.chain_key),
-            (5, encode_ec(message.signing_key)),
-        ]
+    return bytes([SENDER_KEY_VERSION_BYTE]) + write_fields(
+        {
+            1: message.distribution_id,
+            2: message.chain_id,
+            3: message.iteration,
+            4: message.chain_key,
+            5: encode_ec(message.signing_key),
+        }
     )
 
 
@@ -128,16 +135,15 @@ def decode_distribution_message(data: bytes) -> SenderKeyDistributionMessage:
     (INVALID_PUBLIC_KEY), which an honest libsignal key always is.
     """
     what = "distribution message"
-    fields = _read(_version(data, 1 + 2 * CHAIN_KEY_LEN, what)[1:], _DISTRIBUTION, what)
-    uuid, chain_key, signing_key = fields[1], fields[4], fields[5]
-    if not isinstance(uuid, bytes) or len(uuid) != DISTRIBUTION_ID_LEN:
+    fields = _read(_version(data, 1 + 2 * CHAIN_KEY_LEN, what)[1:], _DISTRIBUTION)
+    uuid, chain_key, signing_key = (bytes_field(fields, n) for n in (1, 4, 5))
+    if len(uuid) != DISTRIBUTION_ID_LEN:
         raise MalformedMessage("distribution id is not 16 bytes")
-    if not isinstance(chain_key, bytes) or len(chain_key) != CHAIN_KEY_LEN:
+    if len(chain_key) != CHAIN_KEY_LEN:
         raise MalformedMessage("chain key is not 32 bytes")
-    if not isinstance(signing_key, bytes) or len(signing_key) != 1 + X25519_LEN:
+    if len(signing_key) != 1 + X25519_LEN:
         raise MalformedMessage("signing key is not 33 bytes")
-    chain_id, iteration = fields[2], fields[3]
-    assert isinstance(chain_id, int) and isinstance(iteration, int)  # the schema's varints
+    chain_id, iteration = uint32_field(fields, 2), uint32_field(fields, 3)
     return SenderKeyDistributionMessage(
         uuid, chain_id, iteration, chain_key, decode_ec(signing_key)
     )
@@ -168,13 +174,13 @@ def encode_message_body(
     """0x33 ‖ protobuf: the bytes the sender signs (libsignal ``SenderKeyMessage::new``)."""
     _check_bytes(distribution_id, DISTRIBUTION_ID_LEN, "distribution id")
     _check_bytes(ciphertext, None, "ciphertext")
-    fields: list[tuple[int, int | bytes]] = [
-        (1, distribution_id),
-        (2, _check_u32(chain_id, "chain id")),
-        (3, _check_u32(iteration, "iteration")),
-        (4, ciphertext),
-    ]
-    return bytes([SENDER_KEY_VERSION_BYTE]) + write_protobuf(fields)
+    fields: dict[int, int | bytes] = {
+        1: distribution_id,
+        2: _check_u32(chain_id, "chain id"),
+        3: _check_u32(iteration, "iteration"),
+        4: ciphertext,
+    }
+    return bytes([SENDER_KEY_VERSION_BYTE]) + write_fields(fields)
 
 
 def decode_message(data: bytes) -> SenderKeyMessage:
@@ -186,10 +192,9 @@ def decode_message(data: bytes) -> SenderKeyMessage:
     what = "sender key message"
     _version(data, 1 + SIGNATURE_LEN, what)
     signed, signature = data[:-SIGNATURE_LEN], data[-SIGNATURE_LEN:]
-    fields = _read(signed[1:], _MESSAGE, what)
-    uuid, chain_id, iteration, ciphertext = fields[1], fields[2], fields[3], fields[4]
-    if not isinstance(uuid, bytes) or len(uuid) != DISTRIBUTION_ID_LEN:
+    fields = _read(signed[1:], _MESSAGE)
+    uuid, ciphertext = bytes_field(fields, 1), bytes_field(fields, 4)
+    if len(uuid) != DISTRIBUTION_ID_LEN:
         raise MalformedMessage("distribution id is not 16 bytes")
-    assert isinstance(chain_id, int) and isinstance(iteration, int)
-    assert isinstance(ciphertext, bytes)
+    chain_id, iteration = uint32_field(fields, 2), uint32_field(fields, 3)
     return SenderKeyMessage(uuid, chain_id, iteration, ciphertext, signed, signature)

@@ -36,6 +36,7 @@ from protocol.primitives import (
     hmac_sha256,
     x25519_public_key,
 )
+from protocol.protobuf import UINT32_LIMIT
 from protocol.randomness import Random
 from protocol.sender_key_messages import (
     CHAIN_KEY_LEN,
@@ -44,7 +45,6 @@ from protocol.sender_key_messages import (
     SenderKeyMessage,
     encode_message_body,
 )
-from protocol.wire import U32_LIMIT
 from protocol.xeddsa import sign, xeddsa_verify
 
 # --- Limits (libsignal rust/protocol/src/consts.rs) ------------------------------------------
@@ -94,7 +94,7 @@ class SenderChainKey:
 
     def next(self) -> SenderChainKey:
         """CK_{i+1} = HMAC-SHA256(CK_i, 0x02); LIMIT_EXCEEDED past iteration 2^32 − 1."""
-        if self.iteration + 1 >= U32_LIMIT:
+        if self.iteration + 1 >= UINT32_LIMIT:
             raise LimitExceeded("the sender chain has used every iteration")
         return SenderChainKey(self.iteration + 1, hmac_sha256(self.chain_key, CHAIN_KEY_SEED))
 
