@@ -1,4 +1,4 @@
-"""The ``spqr`` vector family: the building blocks of SPQR and Kyber1024 (spec/spqr.md §9).
+"""The ``spqr`` vector family: the building blocks of SPQR and Kyber1024 (spec/spqr.md §12).
 
 One file, ``spqr_test.json`` (schema ``spqr_schema_v1.json``), one group
 per layer; each group's tests are described in the module that builds them:
