@@ -212,13 +212,16 @@ def sample_matrix(rho: bytes, k: int) -> list[list[Poly]]:
     return [[sample_ntt(rho + bytes([j, i])) for j in range(k)] for i in range(k)]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class EncryptNoise:
     """ŷ = NTT(y), e1 and e2 of K-PKE.Encrypt, all drawn from r (Algorithm 14, lines 9-19)."""
 
     y_hat: tuple[Poly, ...]
     e1: tuple[Poly, ...]
     e2: Poly
+
+    def __repr__(self) -> str:
+        return "EncryptNoise(<redacted>)"
 
 
 def sample_noise(params: Params, r: bytes) -> EncryptNoise:
