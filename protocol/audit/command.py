@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 
@@ -13,7 +14,7 @@ def _audit(args: argparse.Namespace) -> int:
     try:
         result = audit(args.capture, args.secrets, samples_per_kind=args.samples)
     except (ProtocolError, OSError) as error:
-        print(f"audit: cannot read the capture or secrets: {error}")
+        print(f"e2ee audit: cannot read the capture or secrets: {error}", file=sys.stderr)
         return 2
     print("\n".join(result.report))
     return 0 if result.ok else 1

@@ -18,7 +18,8 @@ secrets dump):
 
 The audit fails (non-zero exit) if a secret is found, a computable key opens
 anything or equals a secret, the control does not open its samples, or the
-closure derives a secret.
+closure derives a secret; and it does not pass a capture that holds no
+message and no frame, where there was nothing to check.
 """
 
 from __future__ import annotations
@@ -72,9 +73,9 @@ def describe(seen: Observation, result: AuditResult) -> None:
         result.say(f"    {name(address):<14} {key.hex()}")
     result.say(f"  connections: {len(seen.connections)} (peer addresses and open/close times)")
     fetches = Counter((name(a), name(b)) for _, a, b in seen.bundle_fetches)
-    result.say(
-        f"  bundle fetches (who starts a session with whom): {dict(sorted(fetches.items()))}"
-    )
+    result.say(f"  bundle fetches (who starts a session with whom): {sum(fetches.values())}")
+    for (fetcher, owner), count in sorted(fetches.items()):
+        result.say(f"    {fetcher:>10} -> {owner:<10} {count}")
     _describe_messages(seen, result)
     _describe_calls(seen, result)
     malformed = [c.number for c in seen.connections.values() if c.malformed]
@@ -230,6 +231,8 @@ def audit(
     _scan(seen, secrets, result)
     _keys(seen, secrets, profile, samples_per_kind, result)
     _symbolic(seen, result)
+    if not seen.messages and not seen.media:
+        result.problems.append("nothing to check: the capture holds no message and no frame")
     result.say("")
     result.say("RESULT: " + ("nothing the relay saw decrypts or leaks" if result.ok else "FAILED"))
     for problem in result.problems:

@@ -1,4 +1,8 @@
-"""The ``e2ee demo`` subcommand (spec/relay.md §8)."""
+"""The ``e2ee demo`` subcommand (spec/relay.md §8).
+
+Wrong usage (a call of no time, a negative or endless one, more than
+``MAX_SECONDS``) is refused before anything runs.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,23 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+
+# Every frame is kept for the entitlement check: ten minutes is about 60,000.
+MAX_SECONDS: Final = 600.0
+
+
+def call_seconds(text: str) -> float:
+    """The call's media time: more than 0, at most ``MAX_SECONDS``."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < seconds <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"the call lasts more than 0 and at most {MAX_SECONDS:.0f} seconds, not {text}"
+        )
+    return seconds
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -30,9 +50,13 @@ def _demo(args: argparse.Namespace) -> int:
 def register(commands: Any) -> None:
     """Add ``demo`` to the ``e2ee`` parser's subparsers."""
     demo = commands.add_parser("demo", help="messages and a group call through a relay")
-    demo.add_argument("--seconds", type=float, default=4.0, help="call length (media time)")
+    demo.add_argument(
+        "--seconds", type=call_seconds, default=4.0, help="call length (media time, seconds)"
+    )
     demo.add_argument("--realtime", action="store_true", help="send frames at 30 per second")
-    demo.add_argument("--capture", help="capture file (default: in a temporary folder)")
+    demo.add_argument(
+        "--capture", help="keep the relay's capture in this file, for e2ee audit (default: removed)"
+    )
     demo.add_argument(
         "--secrets-out", help="write every key and plaintext here for the audit (keep it private)"
     )

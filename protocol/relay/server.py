@@ -150,16 +150,26 @@ class RelayServer:
     # --- Lifecycle -------------------------------------------------------------
 
     async def start(self) -> None:
-        self._store = RelayStore(
-            self._db_path,
-            self.limits.max_queued,
-            self.limits.max_prekeys,
-            self.limits.max_devices_per_user,
-        )
-        if self._capture_path is not None:
-            self._capture = CaptureWriter(self._capture_path)
-        self._server = await asyncio.start_server(self._accept, self._host, self._port)
-        self._port = self._server.sockets[0].getsockname()[1]
+        """Bind, then open the store and the capture: a port in use creates no file."""
+        server = await asyncio.start_server(self._accept, self._host, self._port)
+        try:
+            self._store = RelayStore(
+                self._db_path,
+                self.limits.max_queued,
+                self.limits.max_prekeys,
+                self.limits.max_devices_per_user,
+            )
+            if self._capture_path is not None:
+                self._capture = CaptureWriter(self._capture_path)
+        except BaseException:
+            server.close()
+            if self._store is not None:
+                self._store.close()
+            raise
+        # Note that no connection is accepted before this point: nothing
+        # above awaits after the bind, so the loop has not run ``_accept``.
+        self._server = server
+        self._port = server.sockets[0].getsockname()[1]
         log.info("relay listening on %s:%d", self._host, self._port)
 
     @property

@@ -22,6 +22,7 @@ from protocol.errors import (
     AccessDenied,
     LimitExceeded,
     MalformedMessage,
+    StateCorrupt,
     UnknownDevice,
     UnsupportedVersion,
 )
@@ -65,7 +66,11 @@ class RelayStore:
         self, path: Path | str, max_queued: int, max_prekeys: int, max_devices: int = MAX_DEVICES
     ) -> None:
         self._db = sqlite3.connect(str(path), isolation_level=None, timeout=30.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError:
+            self._db.close()
+            raise StateCorrupt("the file is not a relay database") from None
         self._db.execute("PRAGMA synchronous=FULL")
         self._max_queued = max_queued
         self._max_prekeys = max_prekeys

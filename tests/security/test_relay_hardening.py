@@ -56,6 +56,18 @@ async def device(
     )
 
 
+async def admitted(server: RelayServer, address: Address, within: float = 10.0) -> RelayClient:
+    """A device that retries while the relay refuses it for the connection limits."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return await device(server, address)
+        except LimitExceeded:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
 # --- F1: a fetch response always fits its frame -------------------------------------------
 
 
@@ -92,10 +104,10 @@ def test_a_connection_that_keeps_saying_hello_is_closed_at_the_auth_deadline(
         client = await RelayClient.connect(LOOPBACK, server.port)
         started = time.monotonic()
         with pytest.raises(ConnectionError):
-            while time.monotonic() - started < 5:
+            while time.monotonic() - started < 10:  # before the fix: never closed
                 await client.request("hello", {})
                 await asyncio.sleep(0.1)
-        assert time.monotonic() - started < 1.5
+        assert time.monotonic() - started < 5
         await client.close()
 
     with_relay(tmp_path, body, auth_timeout=0.5)
@@ -110,8 +122,7 @@ def test_squatters_cannot_take_the_places_of_devices(tmp_path: Path) -> None:
         assert await alice.devices("alice") == [1]  # the authenticated device is served
         for _, writer in squatters:
             writer.write(encode_frame({"op": "hello", "rid": 1, "args": {}}))
-        await asyncio.sleep(1.2)  # the squatters are cut at the deadline, hello or not
-        bob = await device(server, BOB)
+        bob = await admitted(server, BOB)  # the squatters are cut at the deadline, hello or not
         assert await bob.devices("bob") == [1]
         for client in (alice, bob):
             await client.close()
@@ -246,7 +257,7 @@ def test_a_malformed_response_fails_its_request_at_once() -> None:
         started = time.monotonic()
         with pytest.raises(MalformedMessage):
             await client.devices("bob")
-        assert time.monotonic() - started < 2
+        assert time.monotonic() - started < 10  # before the fix: the 30 s request timeout
         await client.close()
         server.close()
 
