@@ -15,6 +15,7 @@ import pytest
 
 import protocol.bench
 import protocol.vectors
+import protocol.video
 from protocol.bench import BenchConfig
 from protocol.cli import main
 from protocol.progress import StderrProgress
@@ -147,3 +148,17 @@ def test_progress_rewrites_one_line_on_a_terminal_and_logs_tenths_otherwise() ->
         "job: 3/3 steps\x1b[K\n"
     )
     assert screen.getvalue().count("\r") == 3
+
+
+def test_demo_without_the_video_extra_says_how_to_get_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(protocol.video, "available", lambda: False)
+    assert main(["demo", "--video", str(tmp_path / "view")]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"e2ee demo: --video needs the extra: {protocol.video.INSTALL_HINT}\n"
+    assert not (tmp_path / "view").exists()
+    assert main(["demo", "--seconds", "0.3"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("video view: e2ee demo --video DIR")
+    assert last.endswith(f"after {protocol.video.INSTALL_HINT})")

@@ -1,6 +1,6 @@
 """``e2ee audit CAPTURE``: what the relay knows, and that none of it decrypts (spec/relay.md §9).
 
-Four parts, each from the capture alone (plus, optionally, the demo's
+Five parts, each from the capture alone (plus, optionally, the demo's
 secrets dump):
 
 1. The metadata the relay does learn, stated plainly: devices and their
@@ -15,11 +15,14 @@ secrets dump):
 4. A symbolic closure (``knowledge``) over a model of the key schedule shaped
    like the capture: no message, header, root, chain, media or frame key and
    no plaintext is derivable from what the relay saw.
+5. With the ``video`` extra, every frame fed to each video decoder the
+   video view knows, one stream per sender (spec/video.md §4).
 
 The audit fails (non-zero exit) if a secret is found, a computable key opens
-anything or equals a secret, the control does not open its samples, or the
-closure derives a secret; and it does not pass a capture that holds no
-message and no frame, where there was nothing to check.
+anything or equals a secret, the control does not open its samples, the
+closure derives a secret, or a frame decodes as video; and it does not pass
+a capture that holds no message and no frame, where there was nothing to
+check.
 """
 
 from __future__ import annotations
@@ -231,6 +234,7 @@ def audit(
     _scan(seen, secrets, result)
     _keys(seen, secrets, profile, samples_per_kind, result)
     _symbolic(seen, result)
+    _video(seen, result)
     if not seen.messages and not seen.media:
         result.problems.append("nothing to check: the capture holds no message and no frame")
     result.say("")
@@ -238,6 +242,24 @@ def audit(
     for problem in result.problems:
         result.say(f"  problem: {problem}")
     return result
+
+
+def _video(seen: Observation, result: AuditResult) -> None:
+    """5. Every frame fed, as the relay has it, to each video decoder (spec/video.md §4)."""
+    from protocol import video
+
+    if not video.available():
+        result.say(f"Video decoders: not run (needs the video extra: {video.INSTALL_HINT})")
+        return
+    from protocol.video.relay_view import try_codecs
+
+    streams: dict[str, list[bytes]] = {}
+    for media in seen.media:
+        streams.setdefault(name(media.sender), []).append(media.frame)
+    for codec, decoded, tried in try_codecs(streams):
+        result.say(f"Video decoders: {codec} decoded {decoded} of {tried} frames")
+        if decoded:
+            result.problems.append(f"{decoded} frames the relay forwarded decode as {codec}")
 
 
 def _scan(seen: Observation, secrets: list[tuple[str, bytes]], result: AuditResult) -> None:

@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from protocol.client.device import MEDIA_KEY, Device
+from protocol.demo.media import FPS as FPS  # the frame rate, as before the media moved out
+from protocol.demo.media import CallMedia, SyntheticMedia
 from protocol.errors import ProtocolError
 from protocol.media.callkeys import CallReceiver, CallSender
 from protocol.media.limits import MediaLimits
 from protocol.media.sender import KeyDelivery
 from protocol.relay.schema import Address
 
-FPS: Final = 30
 FRAME_TIMEOUT: Final = 10.0
 # A short rotation delay and grace period, so that a call of a few seconds
 # goes through a whole leave: new generation, switch, old key dropped.
@@ -83,6 +84,7 @@ class Call:
         room: bytes,
         clock: SimClock,
         limits: MediaLimits = SHORT_CALL_LIMITS,
+        media: CallMedia | None = None,
     ) -> None:
         # The call id inside MediaKey messages stays end to end; the relay
         # routes by a separate room id, so it cannot link the two.
@@ -90,6 +92,7 @@ class Call:
         self.room = room
         self.clock = clock
         self.limits = limits
+        self.media: CallMedia = SyntheticMedia() if media is None else media
         self.members = {media_id(d.address): Member(d, media_id(d.address)) for d in devices}
         self.active: list[str] = []
         self.frames: list[SentFrame] = []
@@ -113,10 +116,19 @@ class Call:
                 member.failures += 1
                 continue
             released = member.receiver.install(media_id(got.sender), got.body)
-            member.frames_decrypted += sum(self._matches(r.sender, r.plaintext) for r in released)
+            for frame in released:
+                self._decrypted(member, frame.sender, frame.plaintext)
 
     def _matches(self, sender: str, plaintext: bytes) -> bool:
         return (sender, plaintext) in self._sent
+
+    def _decrypted(self, member: Member, sender: str, plaintext: bytes) -> bool:
+        """Count a frame ``member`` decrypted if ``sender`` sent it, and show it to the media."""
+        if not self._matches(sender, plaintext):
+            return False
+        member.frames_decrypted += 1
+        self.media.decrypted(member.media_id, sender, plaintext)
+        return True
 
     async def start(self, names: tuple[str, ...]) -> None:
         for name in names:
@@ -184,13 +196,8 @@ class Call:
 
     async def _send_frame(self, member: Member, tick: int) -> None:
         assert member.sender is not None
-        size = (
-            (30_000 + (tick * 7919) % 20_000)
-            if tick % FPS == 0
-            else 1_000 + (tick * 104_729) % 7_000
-        )
-        payload = member.device.rng.draw("demo_frame", size)
-        plaintext = member.media_id.encode() + tick.to_bytes(4, "big") + payload
+        receivers = [name for name in self.active if name != member.media_id]
+        plaintext = self.media.frame(member.media_id, tick, receivers, member.device.rng)
         frame = member.sender.encrypt(plaintext)
         generation = member.sender.state.current.generation
         self.frames.append(SentFrame(member.media_id, tick, plaintext, frame, generation))
@@ -209,7 +216,5 @@ class Call:
             except ProtocolError:
                 member.failures += 1
                 continue
-            if plaintext is not None and self._matches(sender, plaintext):
-                member.frames_decrypted += 1
-            elif plaintext is not None:
+            if plaintext is not None and not self._decrypted(member, sender, plaintext):
                 member.failures += 1

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
+from protocol.arguments import output_folder
+
 # Every frame is kept for the entitlement check: ten minutes is about 60,000.
 MAX_SECONDS: Final = 600.0
 
@@ -31,9 +33,19 @@ def call_seconds(text: str) -> float:
 
 def _demo(args: argparse.Namespace) -> int:
     """``e2ee demo``: exit 0 only if every entitled frame decrypted and no other did."""
+    from protocol import video
     from protocol.demo.run import DemoOptions, run_demo
     from protocol.demo.summary import summary
 
+    media = None
+    if args.video is not None:
+        if not video.available():
+            print(f"e2ee demo: --video needs the extra: {video.INSTALL_HINT}", file=sys.stderr)
+            return 2
+        from protocol.video.call_view import VideoCall
+        from protocol.video.codec import CODECS
+
+        media = VideoCall(CODECS[args.video_codec])
     options = DemoOptions(
         seconds=args.seconds,
         realtime=args.realtime,
@@ -41,10 +53,16 @@ def _demo(args: argparse.Namespace) -> int:
         secrets_out=Path(args.secrets_out) if args.secrets_out else None,
         seed=args.seed,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
+        media=media,
     )
     report = asyncio.run(run_demo(options))
-    print(summary(report, options))
-    return 0 if report.ok else 1
+    text = summary(report, options)
+    print(text)
+    if media is None:
+        print(video.hint())
+        return 0 if report.ok else 1
+    print(media.finish(args.video, report.entitlement.refused, text))
+    return 0 if report.ok and media.ok else 1
 
 
 def register(commands: Any) -> None:
@@ -62,5 +80,15 @@ def register(commands: Any) -> None:
     )
     demo.add_argument(
         "--seed", type=bytes.fromhex, help="hex seed: deterministic keys (never for real use)"
+    )
+    demo.add_argument(
+        "--video",
+        metavar="DIR",
+        type=output_folder,
+        help="send real video (the 'video' extra) and write what each member and the relay "
+        "saw into DIR (open DIR/index.html)",
+    )
+    demo.add_argument(
+        "--video-codec", choices=("h264", "vp8"), default="h264", help="codec for --video"
     )
     demo.set_defaults(func=_demo)

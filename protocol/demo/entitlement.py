@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from protocol.demo.call import FPS, Call, Member, SentFrame
+from protocol.demo.call import Call, Member, SentFrame
+from protocol.demo.media import FPS
 from protocol.errors import ProtocolError
 
 
@@ -25,6 +26,7 @@ class Entitlement:
     checks: int = 0
     delay_window_frames: int = 0
     violations: list[str] = field(default_factory=list)
+    refused: list[tuple[str, str, int]] = field(default_factory=list)  # member, sender, tick
 
 
 def check_not_entitled(call: Call) -> Entitlement:
@@ -71,6 +73,7 @@ def _must_fail(member: Member, frame: SentFrame, outcome: Entitlement, why: str)
         member.receiver.decrypt(frame.sender, frame.frame)
     except ProtocolError:
         member.refused_as_expected += 1
+        outcome.refused.append((member.media_id, frame.sender, frame.tick))
         return
     outcome.violations.append(
         f"{member.media_id} decrypted {frame.sender}'s frame {frame.tick} {why}"

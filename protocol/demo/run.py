@@ -5,11 +5,12 @@ a capture file, then five devices (alice.1, bob.1, bob.2, carol.1, dave.1,
 profile pq-default) that register, publish prekeys, set up PQXDH sessions
 through bundles the relay hands out, and exchange text messages. Then a
 group call of synthetic video (key frames of 30-50 KB once a second, deltas
-of 1-8 KB, 30 frames per second) between one device of each user: alice.1,
-bob.1 and carol.1 start; carol leaves (every remaining sender starts a new
-key generation, RFC 9605 §5.1); dave joins (every sender ratchets one step,
-the joiner gets the new step). bob.2, the fifth device, takes part in the
-messages only: a call is joined by a device, not by a user. MediaKey
+of 1-8 KB, 30 frames per second; real video with ``--video``, spec/video.md)
+between one device of each user: alice.1, bob.1 and carol.1 start; carol
+leaves (every remaining sender starts a new key generation, RFC 9605 §5.1);
+dave joins (every sender ratchets one step, the joiner gets the new step).
+bob.2, the fifth device, takes part in the messages only: a call is joined
+by a device, not by a user. MediaKey
 messages travel over the Double Ratchet sessions through the relay; SFrame
 frames are fanned out by the relay.
 
@@ -34,7 +35,6 @@ from typing import Final
 from protocol.audit.secrets import SecretLog
 from protocol.client.device import TEXT, Device, Received
 from protocol.demo.call import (
-    FPS,
     SHORT_CALL_LIMITS,
     Call,
     Member,
@@ -43,6 +43,7 @@ from protocol.demo.call import (
     media_id,
 )
 from protocol.demo.entitlement import Entitlement, check_not_entitled
+from protocol.demo.media import FPS, CallMedia
 from protocol.errors import InvalidArgument
 from protocol.profiles import PQ_DEFAULT
 from protocol.randomness import SYSTEM_RANDOM, DrbgRandom, Random, RecordingRandom
@@ -68,6 +69,7 @@ class DemoOptions:
     secrets_out: Path | None = None
     seed: bytes | None = None
     progress: Callable[[str], None] = lambda line: None
+    media: CallMedia | None = None  # the frames (default: synthetic; ``--video``: real video)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +216,7 @@ async def run_demo(options: DemoOptions) -> DemoReport:
         capture = options.capture or Path(folder) / "relay.capture"
         async with running_relay(Path(folder) / "relay.db", capture_path=capture) as relay:
             call, devices, counts = await _conversation(relay, options, log)
+        call.media.relay_capture(capture)
     report = DemoReport(
         call.members,
         devices,
@@ -246,7 +249,7 @@ async def _conversation(
             log.add("call_id", call_id)
         members = [d for d in devices if media_id(d.address) in (*FIRST_MEMBERS, JOINER)]
         room = rng.draw("relay_room_id", 16)
-        call = Call(members, call_id, room, SimClock(), DEMO_MEDIA_LIMITS)
+        call = Call(members, call_id, room, SimClock(), DEMO_MEDIA_LIMITS, options.media)
         await _run_call(call, options, relay)
     finally:
         for device in devices:
