@@ -177,15 +177,21 @@ class SessionManager:
         return ids
 
     def rotate_signed_prekey(self, now: int) -> int:
-        """Make a new signed prekey current (draws ``signed_prekey[id]`` and its Z)."""
+        """Make a new signed prekey current (draws ``signed_prekey[id]`` and its Z).
+
+        With a KEM profile the last-resort KEM prekey is replaced with it
+        (``prekey_lifecycle.rotate_last_resort_kem``, PQXDH §3.2).
+        """
         with self._transaction() as txn:
             new_id = check_prekey_id(self._device.next_signed_prekey_id)
             spk = generate_signed_prekey(self._device.identity, new_id, self._rng)
-            self._put_device(txn, prekey_lifecycle.make_current(txn, self._device, spk, now))
+            device = prekey_lifecycle.make_current(txn, self._device, spk, now)
+            device = prekey_lifecycle.rotate_last_resort_kem(txn, device, self._rng)
+            self._put_device(txn, device)
         return new_id
 
     def expire_signed_prekeys(self, now: int) -> None:
-        """Delete the previous signed prekey once its grace period is over."""
+        """Delete the previous signed and last-resort KEM prekeys once their grace is over."""
         with self._transaction() as txn:
             device = prekey_lifecycle.expire_previous(txn, self._device, now)
             if device is not self._device:

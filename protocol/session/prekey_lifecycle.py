@@ -154,12 +154,49 @@ def make_current(
     )
 
 
+def _last_resort_ids(txn: Transaction) -> list[int]:
+    """The ids of the stored last-resort KEM prekeys, oldest first (the newest is current)."""
+    source = StoredPrekeys(txn)
+    ids = (int(key) for key in txn.keys(KEM_PREKEYS))
+    return sorted(prekey_id for prekey_id in ids if source.kem_prekey(prekey_id).last_resort)
+
+
+def rotate_last_resort_kem(txn: Transaction, device: DeviceRecord, rng: Random) -> DeviceRecord:
+    """A new last-resort KEM prekey, on the signed prekey's schedule (PQXDH §3.2, F10).
+
+    In PQXDH §3.2 Bob publishes new signed prekeys and last-resort pqkem
+    prekeys from time to time, replacing the old ones; here the last-resort
+    one is replaced whenever the signed prekey is, so a store stolen later
+    holds no KEM key older than the signed prekey's grace period. The
+    current one stays for that same period, for bundles fetched before the
+    rotation; any older one is deleted now.
+    Draws ``kem_prekey_seed[id]`` and ``kem_prekey_sig_z[id]``. Without a KEM
+    the device is returned unchanged.
+    """
+    kem = device.profile.kem
+    if kem is None:
+        return device
+    for old in _last_resort_ids(txn)[:-1]:
+        txn.delete(KEM_PREKEYS, str(old))
+    new_id = check_prekey_id(device.next_kem_prekey_id)
+    prekey = generate_kem_prekey(device.identity, new_id, kem, last_resort=True, rng=rng)
+    put_record(txn, KEM_PREKEYS, str(new_id), prekey)
+    return dataclasses.replace(device, next_kem_prekey_id=new_id + 1)
+
+
 def expire_previous(txn: Transaction, device: DeviceRecord, now: int) -> DeviceRecord:
-    """Delete the previous signed prekey once its grace period is over (X3DH §3.2)."""
+    """Delete the previous signed prekey, and the previous last-resort KEM prekey, after grace.
+
+    X3DH §3.2 keeps a replaced signed prekey "for some period of time" for
+    delayed messages; the last-resort KEM prekey replaced with it is kept
+    exactly as long (``rotate_last_resort_kem``).
+    """
     previous = device.previous_signed_prekey_id
     if previous is None or now < device.signed_prekey_since + SIGNED_PREKEY_GRACE_SECONDS:
         return device
     txn.delete(SIGNED_PREKEYS, str(previous))
+    for old in _last_resort_ids(txn)[:-1]:
+        txn.delete(KEM_PREKEYS, str(old))
     return dataclasses.replace(device, previous_signed_prekey_id=None)
 
 
@@ -177,8 +214,8 @@ def bundles(txn: Transaction, device: DeviceRecord) -> list[PrekeyBundle]:
     """What a server hands out, one bundle per request (X3DH §3.3, PQXDH §3.3).
 
     One bundle per unused one-time prekey, each paired with an unused
-    one-time KEM prekey while they last and then with the last-resort KEM
-    prekey; the final bundle has no one-time prekey, for when they run out.
+    one-time KEM prekey while they last and then with the current (newest)
+    last-resort KEM prekey; the final bundle has no one-time prekey, for when they run out.
     """
     source = StoredPrekeys(txn)
     spk = source.signed_prekey(device.signed_prekey_id)
@@ -186,7 +223,7 @@ def bundles(txn: Transaction, device: DeviceRecord) -> list[PrekeyBundle]:
     kem = [source.kem_prekey(int(k)) for k in txn.keys(KEM_PREKEYS)]
     one_time.sort(key=lambda k: k.prekey_id)
     kem_one_time = sorted((k for k in kem if not k.last_resort), key=lambda k: k.prekey_id)
-    last_resort = next((k for k in kem if k.last_resort), None)
+    last_resort = max((k for k in kem if k.last_resort), key=lambda k: k.prekey_id, default=None)
     out = []
     for index, opk in enumerate([*one_time, None]):
         pqpk = kem_one_time[index] if index < len(kem_one_time) else last_resort
