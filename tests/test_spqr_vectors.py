@@ -30,6 +30,12 @@ _TAMPER = [
     ("SpqrErasure", 1, ["chunks", 40, "data"]),
     ("SpqrMessage", 1, ["encoded"]),
     ("SpqrMessage", 5, ["error"]),
+    ("SpqrTranscript", 0, ["events", 0, "field5"]),
+    ("SpqrTranscript", 0, ["events", 0, "key"]),
+    ("SpqrTranscript", 0, ["events", 3, "expect"]),
+    ("SpqrTranscript", 0, ["events", 27, "expect"]),
+    ("SpqrTranscript", 0, ["events", 3, "state"]),
+    ("SpqrTranscript", 0, ["entropy", "a", 0, "bytes"]),
 ]
 
 

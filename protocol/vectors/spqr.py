@@ -6,7 +6,8 @@ per layer; each group's tests are described in the module that builds them:
 * ``Kyber1024Wrap``, ``IncrementalMlKem768``: ``protocol/vectors/spqr_kem.py``;
 * ``SpqrChainKdf``, ``SpqrChainTranscript``, ``SpqrAuthenticator``:
   ``protocol/vectors/spqr_chain.py``;
-* ``SpqrErasure``, ``SpqrMessage``: ``protocol/vectors/spqr_codec.py``.
+* ``SpqrErasure``, ``SpqrMessage``: ``protocol/vectors/spqr_codec.py``;
+* ``SpqrTranscript``: ``protocol/vectors/spqr_transcript.py``.
 
 Every value comes from a per-group DRBG (``drbg_for("spqr", ...)``), so the
 file is identical on every run. Randomness that the library draws through a
@@ -22,7 +23,7 @@ import itertools
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from protocol.vectors import spqr_chain, spqr_codec, spqr_kem
+from protocol.vectors import spqr_chain, spqr_codec, spqr_kem, spqr_transcript
 from protocol.vectors.common import (
     VectorFile,
     VectorMismatch,
@@ -43,6 +44,7 @@ _GROUPS: Final[dict[str, tuple[dict[str, Any], _Verify]]] = {
     "SpqrAuthenticator": (spqr_chain.AUTH_TEST, spqr_chain.verify_auth),
     "SpqrErasure": (spqr_codec.ERASURE_TEST, spqr_codec.verify_erasure),
     "SpqrMessage": (spqr_codec.MESSAGE_TEST, spqr_codec.verify_message),
+    "SpqrTranscript": (spqr_transcript.TRANSCRIPT_TEST, spqr_transcript.verify_transcript),
 }
 _LIMITS: Final = {"max_jump": {"type": "integer"}, "max_ooo_keys": {"type": "integer"}}
 
@@ -93,6 +95,7 @@ def generate() -> list[VectorFile]:
         {"type": "SpqrAuthenticator", "tests": spqr_chain.auth_tests(ids)},
         {"type": "SpqrErasure", "tests": spqr_codec.erasure_tests(ids)},
         {"type": "SpqrMessage", "tests": spqr_codec.message_tests(ids)},
+        {"type": "SpqrTranscript", "tests": spqr_transcript.transcript_tests(ids)},
     ]
     document = envelope(
         algorithm="SPQR-V1", schema=SCHEMA, header=HEADER, notes=NOTES, groups=groups
