@@ -14,7 +14,7 @@ strict: exactly one encoding is accepted for each bundle.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgpack
 
@@ -36,8 +36,10 @@ from protocol.prekeys import (
     check_prekey_id,
 )
 from protocol.primitives import KEM_PUBLIC_LEN, KemName, check_x25519_public, require_bytes
-from protocol.profiles import Profile
 from protocol.xeddsa import verify as xeddsa_verify
+
+if TYPE_CHECKING:
+    from protocol.profiles import Profile
 
 BUNDLE_VERSION: Final = 1
 MAX_ENCODED_LEN: Final = 4096

@@ -1,127 +1,135 @@
-"""Named constant sets: one frozen ``Profile`` per interoperable configuration.
+"""Profiles: one validated composition of parts per interoperable configuration.
 
-Implements spec/profiles.md. No label, KDF info string or limit of the
-handshake or the ratchet appears anywhere else in the code: modules take a
-``Profile`` and read its fields. Each constant names the specification
-section it comes from; ``signal-v3`` values name the libsignal source that
-fixes them (see ``reference`` notes in spec/interop-libsignal.md).
+Implements spec/profiles.md §1. A ``Profile`` names one part per concern,
+each in the module named after it:
+
+* key agreement (``agreement.py``): X3DH or PQXDH and their constants;
+* chain rules (``chains.py``): KDF_RK, KDF_CK, the initial chains, the PN
+  rule and the limits;
+* message keys and cipher (``cipher.py``): AES-256-GCM, or libsignal's
+  AES-256-CBC + HMAC-SHA256/8;
+* header protection (``headers.py``): plaintext or encrypted headers;
+* framing (``framing.py``): msgpack, or libsignal's protobuf.
+
+No label, KDF info string or limit appears outside the parts, and no module
+above them tests which part a profile has: it calls the part. A profile
+whose parts do not fit together is refused when it is built, with
+INVALID_ARGUMENT and the reason (spec/profiles.md §1.3). ``signal-v3``
+values name the libsignal source that fixes them (spec/interop-libsignal.md).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
+from protocol.agreement import LIBSIGNAL_X3DH, PQXDH_ML_KEM_768, X3DH, KeyAgreement
+from protocol.chains import ChainRules
+from protocol.cipher import AesCbcHmacCipher, AesGcmCipher, MessageCipher
 from protocol.errors import InvalidArgument
+from protocol.framing import LIBSIGNAL_V3, MSGPACK, Framing, MsgpackFraming, ProtobufFraming
+from protocol.headers import EncryptedHeaders, HeaderProtection, PlainHeaders
 from protocol.primitives import KemName
-
-AeadName = Literal["AES-256-GCM", "AES-256-CBC-HMAC-SHA256-64"]
 
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """Every constant one interoperable configuration needs (spec/profiles.md §1)."""
+    """One interoperable configuration: a name and its parts (spec/profiles.md §1)."""
 
     name: str
-
-    # --- Handshake (X3DH rev 1 §2, PQXDH rev 3 §2) ---
-    handshake: Literal["x3dh", "pqxdh"]
-    # KDF(KM) info string (X3DH §2.1 `info`; PQXDH §2.2 info = info_curve_hash_pqkem).
-    kdf_info: bytes
-    # The KEM of PQXDH; None for X3DH.
-    kem: KemName | None
-    # Length of SK taken from HKDF (spec: 32; libsignal v3: 64 = root ‖ chain).
-    sk_len: int
-    # Accept libsignal's XEdDSA variant (Edwards sign bit in bit 7 of s[63]) on
-    # verify, in addition to spec signatures (signal-specs §4.1). Signing always
-    # follows the XEdDSA specification.
-    xeddsa_accept_libsignal_sign_bit: bool
-
-    # --- Double Ratchet (rev 1 §3, §5.2) ---
-    # KDF_RK: HKDF-SHA256(salt = RK, ikm = DH output, info) -> 64 bytes (96 with header keys).
-    kdf_rk_info: bytes
-    # KDF_CK constants: mk = HMAC(CK, 0x01), CK' = HMAC(CK, 0x02) (§5.2).
-    kdf_ck_message_constant: bytes
-    kdf_ck_chain_constant: bytes
-    # ENCRYPT(mk, ...): HKDF-SHA256(salt = zeros, ikm = mk, info) expands the AEAD keys.
-    message_keys_info: bytes
-    aead: AeadName
-    # Header encryption (rev 1 §4).
-    header_encryption: bool
-    # Derives the initial RK (and, with header encryption, the shared header keys) from SK.
-    initial_keys_info: bytes
-    # Per-header AEAD key: HKDF-Expand(HK, header_keys_info ‖ r) (spec/header-encryption.md §2).
-    header_keys_info: bytes
-    # Initial chains (spec/ratchet.md §1.1): "spec" (rev 1 §3.3: the responder sends
-    # only after receiving) or "libsignal" (SK = RK ‖ CK; CK is the responder's first
-    # sending chain under its signed prekey and the initiator's first receiving chain).
-    initial_chains: Literal["spec", "libsignal"]
-    # Wire format (spec/wire.md): "msgpack" or libsignal's v3 protobuf framing.
-    wire: Literal["msgpack", "signal-v3"]
-    # PN on the wire: "count" (spec: number of messages in the previous sending
-    # chain) or "last-index" (libsignal: count - 1, saturating at 0).
-    pn_semantics: Literal["count", "last-index"]
-
-    # --- Limits (spec/ratchet.md §6: each trade-off is explained there) ---
-    # Most message keys one received message may make us skip in one chain.
-    max_skip: int
-    # Most skipped message keys kept in total; the oldest is evicted beyond it.
-    max_stored_skipped: int
-    # Most old receiving chains (besides the current one) whose keys are kept.
-    max_receiving_chains: int
-    # Largest plaintext accepted by encrypt and largest wire message by decode.
+    agreement: KeyAgreement
+    chains: ChainRules
+    cipher: MessageCipher
+    headers: HeaderProtection
+    framing: Framing
+    # Largest plaintext accepted by encrypt and largest wire message by decode
+    # (spec/ratchet.md §6.4).
     max_message_size: int
+
+    def __post_init__(self) -> None:
+        for reason in _misfits(self):
+            raise InvalidArgument(f"profile {self.name!r}: {reason}")
+
+    @property
+    def kem(self) -> KemName | None:
+        """The key agreement's KEM; None for X3DH."""
+        return self.agreement.kem
 
     def __repr__(self) -> str:
         return f"Profile({self.name!r})"
 
 
+def _misfits(profile: Profile) -> list[str]:
+    """Why the parts of ``profile`` do not fit together (spec/profiles.md §1.3), if they do not."""
+    parts = (
+        (profile.agreement, KeyAgreement, "key agreement"),
+        (profile.chains, ChainRules, "chain rules"),
+        (profile.cipher, AesGcmCipher | AesCbcHmacCipher, "cipher"),
+        (profile.headers, PlainHeaders | EncryptedHeaders, "header protection"),
+        (profile.framing, MsgpackFraming | ProtobufFraming, "framing"),
+    )
+    wrong = [
+        f"the {what} is not a {what} part"
+        for part, kind, what in parts
+        if not isinstance(part, kind)
+    ]
+    if wrong:
+        return wrong
+    reasons = []
+    if not isinstance(profile.name, str) or not profile.name:
+        reasons.append("a profile needs a name")
+    if profile.agreement.sk_len != profile.chains.sk_len:
+        reasons.append(
+            f"the key agreement gives a {profile.agreement.sk_len}-byte SK and the "
+            f"initial chains take {profile.chains.sk_len} bytes"
+        )
+    if profile.framing.mac_len != profile.cipher.mac_len:
+        reasons.append(
+            f"the cipher appends a {profile.cipher.mac_len}-byte MAC and the framing "
+            f"carries {profile.framing.mac_len} bytes"
+        )
+    if profile.headers.encrypted and profile.framing.plain_headers_only:
+        reasons.append("the framing writes the header's fields, so it cannot be encrypted")
+    if profile.headers.encrypted and not profile.chains.initial_keys_info:
+        reasons.append("encrypted headers need initial header keys, which libsignal chains lack")
+    if type(profile.max_message_size) is not int or profile.max_message_size < 1:
+        reasons.append("the message size limit is a positive integer")
+    return reasons
+
+
+# The Double Ratchet's own limits for the msgpack profiles (spec/ratchet.md §6).
+def _spec_chains(label: str) -> ChainRules:
+    return ChainRules(
+        kdf_rk_info=f"E2EERef {label} Ratchet".encode(),
+        kdf_ck_message_constant=b"\x01",
+        kdf_ck_chain_constant=b"\x02",
+        initial_chains="spec",
+        initial_keys_info=f"E2EERef {label} InitialKeys".encode(),
+        pn_semantics="count",
+        max_skip=1000,
+        max_stored_skipped=2000,
+        max_receiving_chains=5,
+    )
+
+
 PQ_DEFAULT: Final = Profile(
     name="pq-default",
-    handshake="pqxdh",
-    # PQXDH §2.2: info, curve, hash and pqkem joined with "_".
-    kdf_info=b"E2EERef_CURVE25519_SHA-256_ML-KEM-768",
-    kem="ML-KEM-768",
-    sk_len=32,
-    xeddsa_accept_libsignal_sign_bit=False,
-    kdf_rk_info=b"E2EERef pq-default Ratchet",
-    kdf_ck_message_constant=b"\x01",
-    kdf_ck_chain_constant=b"\x02",
-    message_keys_info=b"E2EERef pq-default MessageKeys",
-    aead="AES-256-GCM",
-    header_encryption=True,
-    initial_keys_info=b"E2EERef pq-default InitialKeys",
-    header_keys_info=b"E2EERef pq-default HeaderKeys",
-    initial_chains="spec",
-    wire="msgpack",
-    pn_semantics="count",
-    max_skip=1000,
-    max_stored_skipped=2000,
-    max_receiving_chains=5,
+    agreement=PQXDH_ML_KEM_768,
+    chains=_spec_chains("pq-default"),
+    cipher=AesGcmCipher(message_keys_info=b"E2EERef pq-default MessageKeys"),
+    headers=EncryptedHeaders(header_keys_info=b"E2EERef pq-default HeaderKeys"),
+    framing=MSGPACK,
     max_message_size=256 * 1024,
 )
 
 CLASSIC: Final = Profile(
     name="classic",
-    handshake="x3dh",
-    kdf_info=b"E2EERef_X3DH_CURVE25519_SHA-256",
-    kem=None,
-    sk_len=32,
-    xeddsa_accept_libsignal_sign_bit=False,
-    kdf_rk_info=b"E2EERef classic Ratchet",
-    kdf_ck_message_constant=b"\x01",
-    kdf_ck_chain_constant=b"\x02",
-    message_keys_info=b"E2EERef classic MessageKeys",
-    aead="AES-256-GCM",
-    header_encryption=False,
-    initial_keys_info=b"E2EERef classic InitialKeys",
-    header_keys_info=b"",  # no header encryption
-    initial_chains="spec",
-    wire="msgpack",
-    pn_semantics="count",
-    max_skip=1000,
-    max_stored_skipped=2000,
-    max_receiving_chains=5,
+    agreement=X3DH,
+    chains=_spec_chains("classic"),
+    cipher=AesGcmCipher(message_keys_info=b"E2EERef classic MessageKeys"),
+    headers=PlainHeaders(),
+    framing=MSGPACK,
     max_message_size=256 * 1024,
 )
 
@@ -132,35 +140,55 @@ CLASSIC: Final = Profile(
 # 8-byte HMAC-SHA256 over IK_sender ‖ IK_receiver ‖ message (SignalMessage).
 # Limits from rust/protocol/src/consts.rs: MAX_FORWARD_JUMPS 25,000,
 # MAX_MESSAGE_KEYS 2,000, MAX_RECEIVER_CHAINS 5.
-SIGNAL_V3: Final = Profile(
-    name="signal-v3",
-    handshake="x3dh",
-    kdf_info=b"WhisperText",
-    kem=None,
-    sk_len=64,
-    xeddsa_accept_libsignal_sign_bit=True,
+LIBSIGNAL_CHAINS: Final = ChainRules(
     kdf_rk_info=b"WhisperRatchet",
     kdf_ck_message_constant=b"\x01",
     kdf_ck_chain_constant=b"\x02",
-    message_keys_info=b"WhisperMessageKeys",
-    aead="AES-256-CBC-HMAC-SHA256-64",
-    header_encryption=False,
-    initial_keys_info=b"",  # libsignal splits SK directly: RK = SK[0:32], CK = SK[32:64]
-    header_keys_info=b"",  # no header encryption
     initial_chains="libsignal",
-    wire="signal-v3",
+    initial_keys_info=b"",  # libsignal splits SK directly: RK = SK[0:32], CK = SK[32:64]
     pn_semantics="last-index",
     max_skip=25_000,
     max_stored_skipped=2_000,
     # Note that libsignal's MAX_RECEIVER_CHAINS = 5 counts the current receiving
     # chain too (state/session.rs add_receiver_chain): 4 old chains beside it.
     max_receiving_chains=4,
+)
+
+SIGNAL_V3: Final = Profile(
+    name="signal-v3",
+    agreement=LIBSIGNAL_X3DH,
+    chains=LIBSIGNAL_CHAINS,
+    cipher=AesCbcHmacCipher(message_keys_info=b"WhisperMessageKeys"),
+    headers=PlainHeaders(),
+    framing=LIBSIGNAL_V3,
     max_message_size=256 * 1024,
 )
 
 PROFILES: Final[dict[str, Profile]] = {p.name: p for p in (PQ_DEFAULT, CLASSIC, SIGNAL_V3)}
 
 DEFAULT_PROFILE: Final = PQ_DEFAULT
+
+
+def with_limits(
+    profile: Profile,
+    *,
+    max_skip: int | None = None,
+    max_stored_skipped: int | None = None,
+    max_receiving_chains: int | None = None,
+) -> Profile:
+    """``profile`` with other chain limits: for tests and the vectors' boundary cases."""
+    chains = profile.chains
+    chains = dataclasses.replace(
+        chains,
+        max_skip=chains.max_skip if max_skip is None else max_skip,
+        max_stored_skipped=(
+            chains.max_stored_skipped if max_stored_skipped is None else max_stored_skipped
+        ),
+        max_receiving_chains=(
+            chains.max_receiving_chains if max_receiving_chains is None else max_receiving_chains
+        ),
+    )
+    return dataclasses.replace(profile, chains=chains)
 
 
 def get_profile(name: str) -> Profile:

@@ -2,11 +2,21 @@
 
 Implements Double Ratchet revision 1 (2016-11-20) §3 (RatchetInitAlice,
 RatchetInitBob, RatchetEncrypt, RatchetDecrypt, SkipMessageKeys, DHRatchet)
-and §4 (the header-encryption variants), for the three profiles of
-spec/ratchet.md §5. State is an immutable ``RatchetState`` under the spec's
-names; every operation is a pure transition ``f(state, input) -> (state',
-output)`` that builds the new state from locals, so a failure returns
-nothing and the caller's state is untouched (spec/ratchet.md §7).
+and §4 (the header-encryption variants). The profile's parts supply every
+external function: KDF_RK and KDF_CK (``chains.py``), ENCRYPT and DECRYPT
+(``cipher.py``), HEADER and HENCRYPT (``headers.py``) and the message bytes
+(``framing.py``); nothing here asks which profile it runs.
+
+State is an immutable ``RatchetState`` under the spec's names. A transition
+copies it into a ``_Draft``, changes the copy line by line as the
+pseudocode changes ``state``, and freezes it only once the message has
+authenticated; a failure drops the copy, so the caller's state is untouched
+(spec/ratchet.md §7).
+
+Both ``ratchet_encrypt`` and ``ratchet_decrypt`` take an optional per-message
+input to the message-key derivation (``message_key_salt``, spec/ratchet.md
+§2.4): libsignal v4's triple ratchet passes its SPQR message key there, so a
+triple ratchet is this Double Ratchet plus a separate post-quantum state.
 
 Deviations from the pseudocode, each explained where it happens:
 
@@ -22,11 +32,11 @@ Deviations from the pseudocode, each explained where it happens:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from itertools import islice
-from operator import attrgetter
-from typing import Any, Final, Literal
+from typing import Final, Literal, cast
 
+from protocol.cipher import MessageKeys
 from protocol.errors import (
     AuthFailed,
     DuplicateMessage,
@@ -35,42 +45,19 @@ from protocol.errors import (
     MessageKeyEvicted,
     TooManySkipped,
 )
-from protocol.primitives import (
-    X25519KeyPair,
-    aes_cbc_pkcs7_decrypt,
-    aes_cbc_pkcs7_encrypt,
-    aes_gcm_decrypt,
-    aes_gcm_encrypt,
-    check_x25519_public,
-    constant_time_equal,
-    hkdf_expand_sha256,
-    hkdf_sha256,
-    hmac_sha256,
-    require_bytes,
-)
+from protocol.headers import EncryptedHeaders, Source
+from protocol.primitives import X25519KeyPair, check_x25519_public
 from protocol.profiles import Profile
 from protocol.randomness import SYSTEM_RANDOM, Random
-from protocol.wire import (
-    SIGNAL_MAC_LEN,
-    U32_LIMIT,
-    Header,
-    RatchetMessage,
-    decode_header,
-    decode_message,
-    encode_header,
-    encode_message,
-    encode_signal_message,
-)
+from protocol.wire import U32_LIMIT, Header, RatchetMessage, decode_message
 
 Role = Literal["initiator", "responder"]
-ChainKey = tuple[bytes, int]
-"""A skipped message key's index: (chain id, n). The chain id is the sender's
-ratchet public key, or with header encryption the chain's header key (§4)."""
+SkippedKeyId = tuple[bytes, int]
+"""The index of a skipped message key in MKSKIPPED: (chain id, n). The chain id
+is the sender's ratchet public key, or with header encryption the chain's
+header key (DR §4)."""
 
 KEY_LEN: Final = 32
-HEADER_SALT_LEN: Final = 16
-_ZERO_NONCE: Final = bytes(12)
-_ENCODED_KEY_LEN: Final = 33
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +79,7 @@ class ReceivingChain:
 
 @dataclass(frozen=True, slots=True)
 class RatchetState:
-    """Double Ratchet state (spec §3.2, §4) under the spec's names (spec/ratchet.md §1).
+    """Double Ratchet state (DR §3.2, §4) under the spec's names (spec/ratchet.md §1).
 
     ``mkskipped`` and ``evicted`` are never mutated: a transition that changes
     them builds new dicts, and one that does not shares them.
@@ -108,14 +95,14 @@ class RatchetState:
     ns: int
     nr: int
     pn: int
-    mkskipped: dict[ChainKey, bytes]
+    mkskipped: dict[SkippedKeyId, bytes]
     hks: bytes | None
     hkr: bytes | None
     nhks: bytes | None
     nhkr: bytes | None
     old_chains: tuple[ReceivingChain, ...]
     # The most recent evictions from mkskipped, oldest first (spec/ratchet.md §6.2).
-    evicted: dict[ChainKey, None]
+    evicted: dict[SkippedKeyId, None]
 
     def __repr__(self) -> str:
         dhr = self.dhr.hex() if self.dhr is not None else None
@@ -127,35 +114,87 @@ class RatchetState:
         )
 
 
-_FIELDS: Final = tuple(field.name for field in fields(RatchetState))
-_ALL_FIELDS: Final = attrgetter(*_FIELDS)
-_POSITION: Final = {name: index for index, name in enumerate(_FIELDS)}
+class _Draft:
+    """A private, mutable copy of a ``RatchetState`` for one transition.
 
-
-def _evolve(state: RatchetState, changes: dict[str, Any]) -> RatchetState:
-    """The state with ``changes`` applied: ``dataclasses.replace`` at half the cost.
-
-    Every message builds one new state, so this is on the hot path.
+    The pseudocode assigns to ``state``; a transition assigns to its draft
+    instead, and ``freeze`` builds the new state once nothing can fail.
+    ``mkskipped`` and ``evicted`` are shared with the old state until the
+    first change (``own_skipped``), so a message that changes neither copies
+    neither.
     """
-    values = list(_ALL_FIELDS(state))
-    for name, value in changes.items():
-        values[_POSITION[name]] = value
-    return RatchetState(*values)
+
+    __slots__ = (
+        "_owned",
+        "ckr",
+        "cks",
+        "dhr",
+        "dhs",
+        "evicted",
+        "hkr",
+        "hks",
+        "mkskipped",
+        "nhkr",
+        "nhks",
+        "nr",
+        "ns",
+        "old_chains",
+        "pn",
+        "profile",
+        "rk",
+        "role",
+    )  # fmt: skip
+
+    def __init__(self, state: RatchetState) -> None:
+        self.profile = state.profile
+        self.role = state.role
+        self.dhs = state.dhs
+        self.dhr = state.dhr
+        self.rk = state.rk
+        self.cks = state.cks
+        self.ckr = state.ckr
+        self.ns = state.ns
+        self.nr = state.nr
+        self.pn = state.pn
+        self.mkskipped = state.mkskipped
+        self.hks = state.hks
+        self.hkr = state.hkr
+        self.nhks = state.nhks
+        self.nhkr = state.nhkr
+        self.old_chains = state.old_chains
+        self.evicted = state.evicted
+        self._owned = False
+
+    def own_skipped(self) -> dict[SkippedKeyId, bytes]:
+        """``mkskipped``, copied on first use so the old state's dict is never changed."""
+        if not self._owned:
+            self.mkskipped = dict(self.mkskipped)
+            self._owned = True
+        return self.mkskipped
+
+    def freeze(self) -> RatchetState:
+        return RatchetState(
+            profile=self.profile,
+            role=self.role,
+            dhs=self.dhs,
+            dhr=self.dhr,
+            rk=self.rk,
+            cks=self.cks,
+            ckr=self.ckr,
+            ns=self.ns,
+            nr=self.nr,
+            pn=self.pn,
+            mkskipped=self.mkskipped,
+            hks=self.hks,
+            hkr=self.hkr,
+            nhks=self.nhks,
+            nhkr=self.nhkr,
+            old_chains=self.old_chains,
+            evicted=self.evicted,
+        )
 
 
-@dataclass(frozen=True, slots=True)
-class MessageKeys:
-    """ENCRYPT's expanded keys: AES key, MAC key (CBC only, else empty), nonce or IV."""
-
-    enc_key: bytes
-    auth_key: bytes
-    nonce: bytes
-
-    def __repr__(self) -> str:
-        return "MessageKeys(<redacted>)"
-
-
-# --- External functions (spec §3.1, §5.2; spec/ratchet.md §2) ------------------------
+# --- External functions (DR §3.1, §5.2; spec/ratchet.md §2) ----------------------------
 
 
 def generate_dh(rng: Random) -> X25519KeyPair:
@@ -164,88 +203,55 @@ def generate_dh(rng: Random) -> X25519KeyPair:
 
 
 def kdf_rk(profile: Profile, rk: bytes, dh_out: bytes) -> tuple[bytes, bytes, bytes | None]:
-    """KDF_RK / KDF_RK_HE: HKDF-SHA256(salt=rk, ikm=dh_out, info) -> (rk', ck, nhk or None)."""
-    length = 3 * KEY_LEN if profile.header_encryption else 2 * KEY_LEN
-    out = hkdf_sha256(dh_out, rk, profile.kdf_rk_info, length)
-    return out[:32], out[32:64], out[64:] or None
+    """KDF_RK / KDF_RK_HE (DR §3.1, §4) of the profile: (rk', ck, nhk or None)."""
+    return profile.chains.kdf_rk(rk, dh_out, profile.headers.encrypted)
 
 
 def kdf_ck(profile: Profile, ck: bytes) -> tuple[bytes, bytes]:
-    """KDF_CK: (ck', mk) = (HMAC-SHA256(ck, 0x02), HMAC-SHA256(ck, 0x01))."""
-    return (
-        hmac_sha256(ck, profile.kdf_ck_chain_constant),
-        hmac_sha256(ck, profile.kdf_ck_message_constant),
-    )
+    """KDF_CK (DR §3.1, §5.2) of the profile: (ck', mk)."""
+    return profile.chains.kdf_ck(ck)
 
 
-def message_keys(profile: Profile, mk: bytes) -> MessageKeys:
-    """ENCRYPT's key expansion: HKDF-SHA256(salt=zeros, ikm=mk, info).
+def message_keys(profile: Profile, mk: bytes, salt: bytes | None = None) -> MessageKeys:
+    """ENCRYPT's key expansion of the profile's cipher (spec/ratchet.md §2.1-§2.2)."""
+    return profile.cipher.message_keys(mk, salt)
 
-    AES-256-GCM: 44 bytes = key ‖ nonce. Each mk encrypts exactly one message,
-    so a nonce derived from it is never reused under its key (spec §5.2).
-    signal-v3: 80 bytes = cipher key ‖ MAC key ‖ IV ("WhisperMessageKeys").
-    """
-    if profile.aead == "AES-256-GCM":
-        out = hkdf_sha256(mk, None, profile.message_keys_info, 44)
-        return MessageKeys(out[:32], b"", out[32:])
-    out = hkdf_sha256(mk, None, profile.message_keys_info, 80)
-    return MessageKeys(out[:32], out[32:64], out[64:])
+
+def _header_encryption(profile: Profile) -> EncryptedHeaders:
+    """The profile's header encryption, for the vectors and the audit's key trial."""
+    if not profile.headers.encrypted:
+        raise InvalidArgument(f"profile {profile.name} does not encrypt headers")
+    return cast(EncryptedHeaders, profile.headers)
 
 
 def header_subkey(profile: Profile, hk: bytes, salt: bytes) -> bytes:
-    """The one-header AES key HKDF-Expand(hk, header_keys_info ‖ r, 32).
-
-    Implements the header key schedule of spec/header-encryption.md §2.
-    """
-    return hkdf_expand_sha256(hk, profile.header_keys_info + salt, KEY_LEN)
+    """The one-header AES key of spec/header-encryption.md §2."""
+    return _header_encryption(profile).subkey(hk, salt)
 
 
 def hencrypt(profile: Profile, hk: bytes, header_bytes: bytes, rng: Random) -> bytes:
-    """HENCRYPT(hk, header) = r ‖ AES-256-GCM(subkey(hk, r), zero nonce, header).
-
-    hk encrypts every header of a sending chain, so the nonce must never
-    repeat under it. r is 128 random bits (spec §4 asks for at least 128)
-    and selects a fresh key per header, which is why the nonce may be fixed.
-    """
-    salt = rng.draw("header_nonce", HEADER_SALT_LEN)
-    return salt + aes_gcm_encrypt(header_subkey(profile, hk, salt), _ZERO_NONCE, header_bytes, b"")
+    """HENCRYPT (DR §4; spec/header-encryption.md §2)."""
+    return _header_encryption(profile).hencrypt(hk, header_bytes, rng)
 
 
 def hdecrypt(profile: Profile, hk: bytes, enc_header: bytes) -> bytes | None:
-    """HDECRYPT: the header bytes, or None when hk does not open them."""
-    salt, sealed = enc_header[:HEADER_SALT_LEN], enc_header[HEADER_SALT_LEN:]
-    try:
-        return aes_gcm_decrypt(header_subkey(profile, hk, salt), _ZERO_NONCE, sealed, b"")
-    except AuthFailed:
-        return None
+    """HDECRYPT (DR §4): the header bytes, or None when hk does not open them."""
+    return _header_encryption(profile).hdecrypt(hk, enc_header)
 
 
-# --- Initialisation (spec §3.3, §4; spec/ratchet.md §1.1) ------------------------------
-
-
-def _initial_keys(
-    profile: Profile, sk: bytes
-) -> tuple[bytes, bytes | None, bytes | None, bytes | None]:
-    """(RK, first chain key, shared_hka, shared_nhkb) from SK (spec/ratchet.md §1.1)."""
-    require_bytes(sk, profile.sk_len, "SK")
-    if profile.initial_chains == "libsignal":
-        return sk[:32], sk[32:64], None, None
-    if profile.header_encryption:
-        out = hkdf_sha256(sk, None, profile.initial_keys_info, 3 * KEY_LEN)
-        return out[:32], None, out[32:64], out[64:]
-    return hkdf_sha256(sk, None, profile.initial_keys_info, KEY_LEN), None, None, None
+# --- Initialisation (DR §3.3, §4; spec/ratchet.md §1.1) ---------------------------------
 
 
 def init_initiator(
     profile: Profile, sk: bytes, responder_ratchet_public: bytes, rng: Random = SYSTEM_RANDOM
 ) -> RatchetState:
-    """Implements RatchetInitAlice / RatchetInitAliceHE (spec §3.3, §4).
+    """Implements RatchetInitAlice / RatchetInitAliceHE (DR §3.3, §4).
 
     Under libsignal rules the first chain key is also kept as the receiving
     chain of the responder's signed prekey, which the responder may send on.
     """
     check_x25519_public(responder_ratchet_public)
-    rk, ck0, hka, nhkb = _initial_keys(profile, sk)
+    rk, ck0, hka, nhkb = profile.chains.initial_keys(sk, profile.headers.encrypted)
     dhs = generate_dh(rng)
     rk, cks, nhks = kdf_rk(profile, rk, dhs.exchange(responder_ratchet_public))
     return RatchetState(
@@ -272,14 +278,14 @@ def init_initiator(
 def init_responder(
     profile: Profile, sk: bytes, responder_ratchet_keypair: X25519KeyPair
 ) -> RatchetState:
-    """Implements RatchetInitBob / RatchetInitBobHE (spec §3.3, §4).
+    """Implements RatchetInitBob / RatchetInitBobHE (DR §3.3, §4).
 
-    The key pair is the responder's signed prekey (spec §5.1). Under libsignal
+    The key pair is the responder's signed prekey (DR §7.1). Under libsignal
     rules the first chain key is its sending chain, so it may send first.
     """
     if not isinstance(responder_ratchet_keypair, X25519KeyPair):
         raise InvalidArgument("the responder's ratchet key pair must be an X25519KeyPair")
-    rk, ck0, hka, nhkb = _initial_keys(profile, sk)
+    rk, ck0, hka, nhkb = profile.chains.initial_keys(sk, profile.headers.encrypted)
     return RatchetState(
         profile=profile,
         role="responder",
@@ -301,302 +307,218 @@ def init_responder(
     )
 
 
-# --- ENCRYPT / DECRYPT of one message (spec §3.1, §5.2; spec/ratchet.md §2.1) -------------
-
-
-def _other(role: Role) -> Role:
-    return "responder" if role == "initiator" else "initiator"
-
-
-def mac_prefix(ad: bytes, sender: Role) -> bytes:
-    """signal-v3: Encode(IK_sender) ‖ Encode(IK_receiver), from AD = Encode(IK_A) ‖ Encode(IK_B)."""
-    return ad if sender == "initiator" else ad[_ENCODED_KEY_LEN:] + ad[:_ENCODED_KEY_LEN]
-
-
-def _check_ad(profile: Profile, ad: bytes) -> None:
-    if not isinstance(ad, bytes):
-        raise InvalidArgument("AD must be bytes")
-    if profile.wire == "signal-v3" and len(ad) != 2 * _ENCODED_KEY_LEN:
-        raise InvalidArgument("signal-v3 AD must be Encode(IK_A) ‖ Encode(IK_B)")
-
-
-def _seal(
-    state: RatchetState, mk: bytes, header: Header, plaintext: bytes, ad: bytes, rng: Random
-) -> bytes:
-    profile = state.profile
-    keys = message_keys(profile, mk)
-    if profile.aead == "AES-256-CBC-HMAC-SHA256-64":
-        body = encode_signal_message(
-            header, aes_cbc_pkcs7_encrypt(keys.enc_key, keys.nonce, plaintext)
-        )
-        mac = hmac_sha256(keys.auth_key, mac_prefix(ad, state.role) + body)
-        return body + mac[:SIGNAL_MAC_LEN]
-    header_bytes = encode_header(header)
-    if profile.header_encryption:
-        assert state.hks is not None  # set whenever cks is
-        header_bytes = hencrypt(profile, state.hks, header_bytes, rng)
-    ciphertext = aes_gcm_encrypt(keys.enc_key, keys.nonce, plaintext, ad + header_bytes)
-    return encode_message(header_bytes, ciphertext)
-
-
-def _open(state: RatchetState, mk: bytes, message: RatchetMessage, ad: bytes) -> bytes:
-    profile = state.profile
-    keys = message_keys(profile, mk)
-    if profile.aead == "AES-256-CBC-HMAC-SHA256-64":
-        mac = hmac_sha256(keys.auth_key, mac_prefix(ad, _other(state.role)) + message.authenticated)
-        if not constant_time_equal(mac[:SIGNAL_MAC_LEN], message.mac):
-            raise AuthFailed("message MAC does not verify")
-        return aes_cbc_pkcs7_decrypt(keys.enc_key, keys.nonce, message.ciphertext)
-    return aes_gcm_decrypt(keys.enc_key, keys.nonce, message.ciphertext, ad + message.authenticated)
-
-
-# --- RatchetEncrypt (spec §3.4; spec/ratchet.md §3.1) ------------------------------------
+# --- RatchetEncrypt (DR §3.4, §4; spec/ratchet.md §3.1) ------------------------------------
 
 
 def ratchet_encrypt(
-    state: RatchetState, plaintext: bytes, ad: bytes, rng: Random = SYSTEM_RANDOM
+    state: RatchetState,
+    plaintext: bytes,
+    ad: bytes,
+    rng: Random = SYSTEM_RANDOM,
+    *,
+    message_key_salt: bytes | None = None,
 ) -> tuple[RatchetState, bytes]:
-    """Implements RatchetEncrypt / RatchetEncryptHE (spec §3.4, §4); returns the wire message."""
+    """Implements RatchetEncrypt / RatchetEncryptHE (DR §3.4, §4); returns the wire message.
+
+    ``message_key_salt`` is the optional per-message input of the message-key
+    derivation (spec/ratchet.md §2.2).
+    """
     profile = state.profile
-    _check_ad(profile, ad)
+    profile.cipher.check_ad(ad)
     if not isinstance(plaintext, bytes):
         raise InvalidArgument("plaintext must be bytes")
     if state.cks is None:
         raise InvalidArgument("no sending chain yet: the responder sends after it first receives")
     if state.ns >= U32_LIMIT - 1:
         raise LimitExceeded("the sending chain has used every message number")
-    cks, mk = kdf_ck(profile, state.cks)
-    message = _seal(state, mk, Header(state.dhs.public, state.pn, state.ns), plaintext, ad, rng)
+    s = _Draft(state)
+    s.cks, mk = kdf_ck(profile, state.cks)
+    header = Header(state.dhs.public, state.pn, state.ns)
+    block = profile.headers.protect(header, state.hks, rng)
+    keys = profile.cipher.message_keys(mk, message_key_salt)
+    message = profile.cipher.seal(
+        keys, plaintext, ad, state.role == "initiator", header, block, profile.framing
+    )
     if len(message) > profile.max_message_size:
         raise LimitExceeded("message would exceed the profile's size limit")
-    return _evolve(state, {"cks": cks, "ns": state.ns + 1}), message
+    s.ns += 1
+    return s.freeze(), message
 
 
-# --- RatchetDecrypt (spec §3.5, §4; spec/ratchet.md §3.2, §4) ------------------------------
-
-Source = int | Literal["current", "next"]
-"""Which chain a message belongs to: the current one, a new one (DH step), or old_chains[i]."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Receipt:
-    """What accepting a message would change, computed from locals only."""
-
-    mk: bytes
-    changes: dict[str, Any]
-    ratchet: bool
-
-
-def _record_evicted(
-    profile: Profile, evicted: dict[ChainKey, None], gone: list[ChainKey]
-) -> dict[ChainKey, None]:
-    record = dict(evicted)
-    record.update(dict.fromkeys(gone))
-    for key in list(islice(record, max(len(record) - profile.max_stored_skipped, 0))):
-        del record[key]
-    return record
-
-
-def _skip(
-    profile: Profile,
-    chain_id: bytes,
-    ck: bytes,
-    start: int,
-    until: int,
-    skipped: dict[ChainKey, bytes],
-    evicted: dict[ChainKey, None],
-) -> tuple[bytes, dict[ChainKey, bytes], dict[ChainKey, None]]:
-    """SkipMessageKeys (spec §3.5): store the keys of messages start..until-1.
-
-    Refuses to skip more than max_skip keys; beyond max_stored_skipped stored
-    keys, the oldest are evicted and remembered (spec/ratchet.md §6).
-    """
-    if until - start > profile.max_skip:
-        raise TooManySkipped(f"message would skip {until - start} keys")
-    if until <= start:
-        return ck, skipped, evicted
-    stored = dict(skipped)
-    for n in range(start, until):
-        ck, mk = kdf_ck(profile, ck)
-        stored[(chain_id, n)] = mk
-    overflow = len(stored) - profile.max_stored_skipped
-    if overflow <= 0:
-        return ck, stored, evicted
-    gone = list(islice(stored, overflow))
-    for key in gone:
-        del stored[key]
-    return ck, stored, _record_evicted(profile, evicted, gone)
-
-
-def _retire(
-    profile: Profile,
-    chains: tuple[ReceivingChain, ...],
-    skipped: dict[ChainKey, bytes],
-    evicted: dict[ChainKey, None],
-) -> tuple[tuple[ReceivingChain, ...], dict[ChainKey, bytes], dict[ChainKey, None]]:
-    """Keep at most max_receiving_chains old chains; forget the keys of older ones."""
-    excess = len(chains) - profile.max_receiving_chains
-    if excess <= 0:
-        return chains, skipped, evicted
-    gone = {chain.chain_id for chain in chains[:excess]}
-    return (
-        chains[excess:],
-        {key: mk for key, mk in skipped.items() if key[0] not in gone},
-        {key: None for key in evicted if key[0] not in gone},
-    )
-
-
-def _current_id(state: RatchetState) -> bytes | None:
-    return state.hkr if state.profile.header_encryption else state.dhr
-
-
-def _locate(state: RatchetState, message: RatchetMessage) -> tuple[Header, bytes, Source]:
-    """Find the header and the chain of a message: its chain id and Source.
-
-    With header encryption, trial decryption under HKr, NHKr, then the old
-    chains' header keys, newest first (spec/header-encryption.md §3).
-    """
-    profile = state.profile
-    if not profile.header_encryption:
-        assert message.header is not None
-        header = message.header
-        if header.dh == state.dhr:
-            return header, header.dh, "current"
-        for index, chain in enumerate(state.old_chains):
-            if chain.chain_id == header.dh:
-                return header, header.dh, index
-        return header, header.dh, "next"
-    candidates: list[tuple[bytes | None, Source]] = [(state.hkr, "current"), (state.nhkr, "next")]
-    newest_first = reversed(list(enumerate(state.old_chains)))
-    candidates += [(chain.chain_id, index) for index, chain in newest_first]
-    for hk, source in candidates:
-        if hk is not None and (plain := hdecrypt(profile, hk, message.authenticated)) is not None:
-            return decode_header(plain), hk, source
-    raise AuthFailed("no header key opens the header")
-
-
-def _receive_known(
-    state: RatchetState, header: Header, chain_id: bytes, source: Source
-) -> _Receipt:
-    """A message on the current chain or an old one (spec §3.5 steps 1 and 3)."""
-    profile = state.profile
-    if source == "current":
-        ck, start = state.ckr, state.nr
-    else:
-        assert isinstance(source, int)
-        ck, start = state.old_chains[source].ck, state.old_chains[source].n
-    if header.n < start:
-        raise DuplicateMessage("message key already used")
-    if ck is None:
-        raise AuthFailed("no receiving chain key for this message")
-    ck, skipped, evicted = _skip(
-        profile, chain_id, ck, start, header.n, state.mkskipped, state.evicted
-    )
-    ck, mk = kdf_ck(profile, ck)
-    changes: dict[str, Any] = {"mkskipped": skipped, "evicted": evicted}
-    if source == "current":
-        changes |= {"ckr": ck, "nr": header.n + 1}
-    else:
-        assert isinstance(source, int)
-        chains = list(state.old_chains)
-        chains[source] = ReceivingChain(chain_id, ck, header.n + 1)
-        changes["old_chains"] = tuple(chains)
-    return _Receipt(mk, changes, ratchet=False)
-
-
-def _end_current_chain(
-    state: RatchetState, header: Header
-) -> tuple[tuple[ReceivingChain, ...], dict[ChainKey, bytes], dict[ChainKey, None]]:
-    """Close the current receiving chain at a DH step and add it to old_chains.
-
-    Spec rules: SkipMessageKeys(header.pn) stores the rest of its keys and
-    the chain key is deleted. libsignal rules: PN is one less than the count
-    (and 0 for both 0 and 1 messages), so it cannot say where the chain ends;
-    the chain key is kept and advanced if a late message arrives.
-    """
-    profile = state.profile
-    chain_id = _current_id(state)
-    if state.ckr is None or chain_id is None:
-        return state.old_chains, state.mkskipped, state.evicted
-    skipped, evicted = state.mkskipped, state.evicted
-    if profile.pn_semantics == "count":
-        _, skipped, evicted = _skip(
-            profile, chain_id, state.ckr, state.nr, header.pn, skipped, evicted
-        )
-        ended = ReceivingChain(chain_id, None, max(header.pn, state.nr))
-    else:
-        ended = ReceivingChain(chain_id, state.ckr, state.nr)
-    return _retire(profile, (*state.old_chains, ended), skipped, evicted)
-
-
-def _receive_new_chain(state: RatchetState, header: Header) -> _Receipt:
-    """The receiving half of DHRatchet / DHRatchetHE (spec §3.5, §4), then SkipMessageKeys(n)."""
-    profile = state.profile
-    chains, skipped, evicted = _end_current_chain(state, header)
-    rk, ckr, nhkr = kdf_rk(profile, state.rk, state.dhs.exchange(header.dh))
-    chain_id = state.nhkr if profile.header_encryption else header.dh
-    assert chain_id is not None
-    ckr, skipped, evicted = _skip(profile, chain_id, ckr, 0, header.n, skipped, evicted)
-    ckr, mk = kdf_ck(profile, ckr)
-    changes: dict[str, Any] = {
-        "dhr": header.dh,
-        "rk": rk,
-        "ckr": ckr,
-        "nr": header.n + 1,
-        "mkskipped": skipped,
-        "evicted": evicted,
-        "old_chains": chains,
-        "hks": state.nhks,
-        "hkr": state.nhkr,
-        "nhkr": nhkr,
-    }
-    return _Receipt(mk, changes, ratchet=True)
-
-
-def _send_half(state: RatchetState, rk: bytes, dhr: bytes, rng: Random) -> dict[str, Any]:
-    """The sending half of DHRatchet: new DHs, then (RK, CKs[, NHKs]) = KDF_RK(RK, DH(DHs, DHr)).
-
-    PN is the number of messages of the chain that ends ("count"), or under
-    libsignal rules that number minus one, saturating at 0 ("last-index").
-    """
-    profile = state.profile
-    pn = state.ns if profile.pn_semantics == "count" else max(state.ns - 1, 0)
-    dhs = generate_dh(rng)
-    rk, cks, nhks = kdf_rk(profile, rk, dhs.exchange(dhr))
-    return {"dhs": dhs, "rk": rk, "cks": cks, "nhks": nhks, "ns": 0, "pn": pn}
-
-
-def _receive(state: RatchetState, header: Header, chain_id: bytes, source: Source) -> _Receipt:
-    """TrySkippedMessageKeys, then the chain the header names (spec §3.5)."""
-    key = (chain_id, header.n)
-    mk = state.mkskipped.get(key)
-    if mk is not None:
-        skipped = dict(state.mkskipped)
-        del skipped[key]
-        return _Receipt(mk, {"mkskipped": skipped}, ratchet=False)
-    if key in state.evicted:
-        raise MessageKeyEvicted("the key of this message was evicted from the skipped-key store")
-    if source == "next":
-        return _receive_new_chain(state, header)
-    return _receive_known(state, header, chain_id, source)
+# --- RatchetDecrypt (DR §3.5, §4; spec/ratchet.md §3.2, §4) --------------------------------
 
 
 def ratchet_decrypt(
-    state: RatchetState, message: bytes, ad: bytes, rng: Random = SYSTEM_RANDOM
+    state: RatchetState,
+    message: bytes,
+    ad: bytes,
+    rng: Random = SYSTEM_RANDOM,
+    *,
+    message_key_salt: bytes | None = None,
 ) -> tuple[RatchetState, bytes]:
-    """Implements RatchetDecrypt / RatchetDecryptHE (spec §3.5, §4).
+    """Implements RatchetDecrypt / RatchetDecryptHE (DR §3.5, §4), step by step.
 
     Note that on a DH step the message is authenticated with the new
     receiving chain *before* GENERATE_DH and the sending half of DHRatchet
     run; the result is the spec's, but a forgery draws no randomness. On any
-    failure nothing is returned and ``state`` is unchanged (it is immutable).
+    failure nothing is returned and ``state`` is unchanged (it is immutable;
+    every change is made to a draft).
     """
-    _check_ad(state.profile, ad)
-    incoming = decode_message(state.profile, message)
-    header, chain_id, source = _locate(state, incoming)
-    receipt = _receive(state, header, chain_id, source)
-    plaintext = _open(state, receipt.mk, incoming, ad)
-    changes = receipt.changes
-    if receipt.ratchet:
-        changes = changes | _send_half(state, changes["rk"], header.dh, rng)
-    return _evolve(state, changes), plaintext
+    profile = state.profile
+    profile.cipher.check_ad(ad)
+    incoming = decode_message(profile, message)
+    # DecryptHeader (DR §4), or the plain header's DHr comparison (DR §3.5).
+    header, chain_id, source = _find_chain(state, incoming)
+    s = _Draft(state)
+    mk = _try_skipped_message_keys(s, chain_id, header.n)
+    dh_step = mk is None and source == "next"
+    if mk is None:
+        if dh_step:  # header.dh != state.DHr
+            _end_receiving_chain(s, header.pn)  # SkipMessageKeys(state, header.pn)
+            chain_id = _dh_ratchet_receive(s, header)  # DHRatchet, receiving half
+            source = "current"
+        mk = _next_message_key(s, chain_id, source, header.n)  # SkipMessageKeys(n); KDF_CK
+    keys = profile.cipher.message_keys(mk, message_key_salt)
+    plaintext = profile.cipher.open(keys, incoming, ad, state.role != "initiator")  # DECRYPT
+    if dh_step:
+        _dh_ratchet_send(s, rng)  # DHRatchet, sending half, now that the message is genuine
+    return s.freeze(), plaintext
+
+
+def _find_chain(state: RatchetState, message: RatchetMessage) -> tuple[Header, bytes, Source]:
+    """The header of ``message`` and its chain id and Source (spec/ratchet.md §3.2 step 2)."""
+    headers = state.profile.headers
+    current = headers.chain_id(state.dhr, state.hkr)
+    old = [chain.chain_id for chain in state.old_chains]
+    return headers.locate(message, current, state.nhkr, old)
+
+
+def _try_skipped_message_keys(s: _Draft, chain_id: bytes, n: int) -> bytes | None:
+    """TrySkippedMessageKeys (DR §3.5): take and delete the stored key of (chain, n).
+
+    A key evicted from the store (spec/ratchet.md §6.2) is MESSAGE_KEY_EVICTED.
+    """
+    key = (chain_id, n)
+    if key in s.mkskipped:
+        return s.own_skipped().pop(key)
+    if key in s.evicted:
+        raise MessageKeyEvicted("the key of this message was evicted from the skipped-key store")
+    return None
+
+
+def _next_message_key(s: _Draft, chain_id: bytes, source: Source, n: int) -> bytes:
+    """SkipMessageKeys(state, n), then (CK, mk) = KDF_CK(CK) and N = n + 1 (DR §3.5).
+
+    On the current receiving chain, or (spec/ratchet.md §4.1) on an old one.
+    """
+    if source == "current":
+        ck, start = s.ckr, s.nr
+    else:
+        assert isinstance(source, int)
+        ck, start = s.old_chains[source].ck, s.old_chains[source].n
+    if n < start:
+        raise DuplicateMessage("message key already used")
+    if ck is None:
+        raise AuthFailed("no receiving chain key for this message")
+    ck = _skip_message_keys(s, chain_id, ck, start, n)
+    ck, mk = kdf_ck(s.profile, ck)
+    if source == "current":
+        s.ckr, s.nr = ck, n + 1
+    else:
+        assert isinstance(source, int)
+        chains = list(s.old_chains)
+        chains[source] = ReceivingChain(chain_id, ck, n + 1)
+        s.old_chains = tuple(chains)
+    return mk
+
+
+def _skip_message_keys(s: _Draft, chain_id: bytes, ck: bytes, start: int, until: int) -> bytes:
+    """SkipMessageKeys (DR §3.5): store the keys of messages start..until-1; returns the chain key.
+
+    Refuses to skip more than max_skip keys; beyond max_stored_skipped stored
+    keys, the oldest are evicted and remembered (spec/ratchet.md §6).
+    """
+    rules = s.profile.chains
+    if until - start > rules.max_skip:
+        raise TooManySkipped(f"message would skip {until - start} keys")
+    if until <= start:
+        return ck
+    stored = s.own_skipped()
+    for n in range(start, until):
+        ck, mk = rules.kdf_ck(ck)
+        stored[(chain_id, n)] = mk
+    overflow = len(stored) - rules.max_stored_skipped
+    if overflow > 0:
+        gone = list(islice(stored, overflow))
+        for key in gone:
+            del stored[key]
+        _record_evicted(s, gone)
+    return ck
+
+
+def _record_evicted(s: _Draft, gone: list[SkippedKeyId]) -> None:
+    """Remember the last max_stored_skipped evictions (spec/ratchet.md §6.2)."""
+    record = dict(s.evicted)
+    record.update(dict.fromkeys(gone))
+    for key in list(islice(record, max(len(record) - s.profile.chains.max_stored_skipped, 0))):
+        del record[key]
+    s.evicted = record
+
+
+def _end_receiving_chain(s: _Draft, pn: int) -> None:
+    """Close the receiving chain at a DH step and add it to old_chains (spec/ratchet.md §4.1).
+
+    When PN says where the peer's chain ended (DR §3.5), SkipMessageKeys(PN)
+    stores the rest of its keys and the chain key is deleted. Under
+    libsignal's PN rule it cannot say (0 for both 0 and 1 messages), so the
+    chain key is kept and advanced if a late message arrives.
+    """
+    chain_id = s.profile.headers.chain_id(s.dhr, s.hkr)
+    if s.ckr is None or chain_id is None:
+        return
+    if s.profile.chains.pn_ends_chain:
+        _skip_message_keys(s, chain_id, s.ckr, s.nr, pn)
+        ended = ReceivingChain(chain_id, None, max(pn, s.nr))
+    else:
+        ended = ReceivingChain(chain_id, s.ckr, s.nr)
+    _retire_chains(s, (*s.old_chains, ended))
+
+
+def _retire_chains(s: _Draft, chains: tuple[ReceivingChain, ...]) -> None:
+    """Keep at most max_receiving_chains old chains; forget the keys of older ones."""
+    excess = len(chains) - s.profile.chains.max_receiving_chains
+    if excess > 0:
+        gone = {chain.chain_id for chain in chains[:excess]}
+        chains = chains[excess:]
+        s.mkskipped = {key: mk for key, mk in s.mkskipped.items() if key[0] not in gone}
+        s._owned = True
+        s.evicted = {key: None for key in s.evicted if key[0] not in gone}
+    s.old_chains = chains
+
+
+def _dh_ratchet_receive(s: _Draft, header: Header) -> bytes:
+    """The receiving half of DHRatchet / DHRatchetHE (DR §3.5, §4); returns the new chain's id.
+
+    HKs = NHKs; HKr = NHKr; DHr = header.dh; Nr = 0;
+    RK, CKr, NHKr = KDF_RK(RK, DH(DHs, DHr)).
+    """
+    chain_id = s.profile.headers.chain_id(header.dh, s.nhkr)
+    assert chain_id is not None  # NHKr is set whenever headers are encrypted
+    s.hks, s.hkr = s.nhks, s.nhkr
+    s.dhr = header.dh
+    s.nr = 0
+    s.rk, s.ckr, s.nhkr = kdf_rk(s.profile, s.rk, s.dhs.exchange(header.dh))
+    return chain_id
+
+
+def _dh_ratchet_send(s: _Draft, rng: Random) -> None:
+    """The sending half of DHRatchet / DHRatchetHE (DR §3.5, §4).
+
+    PN = Ns (libsignal: Ns - 1, saturating at 0; spec/ratchet.md §5.3);
+    Ns = 0; DHs = GENERATE_DH(); RK, CKs, NHKs = KDF_RK(RK, DH(DHs, DHr)).
+    """
+    assert s.dhr is not None  # set by the receiving half
+    s.pn = s.profile.chains.previous_counter(s.ns)
+    s.ns = 0
+    s.dhs = generate_dh(rng)
+    s.rk, s.cks, s.nhks = kdf_rk(s.profile, s.rk, s.dhs.exchange(s.dhr))

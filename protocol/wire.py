@@ -1,6 +1,7 @@
 """Message formats on the wire (spec/wire.md).
 
-Two framings, chosen by ``Profile.wire``:
+The codecs of the two framings; which one a profile uses is its framing
+part (``framing.py``), which calls the codecs here for both directions:
 
 * ``msgpack`` (pq-default, classic; spec/wire.md §2): ``version ‖ kind ‖
   msgpack map``. The map is canonical: after parsing, the message is encoded
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import msgpack
 
@@ -38,8 +39,8 @@ from protocol.encoding import (
     unpack_msgpack,
 )
 from protocol.errors import MalformedMessage, ProtocolError, UnsupportedVersion
+from protocol.initial_data import InitialData
 from protocol.primitives import KEM_CIPHERTEXT_LEN, X25519_LEN, check_x25519_public
-from protocol.profiles import Profile
 from protocol.protobuf import (
     Fields,
     Schema,
@@ -50,7 +51,9 @@ from protocol.protobuf import (
     uint32_field,
     write_fields,
 )
-from protocol.x3dh import InitialData
+
+if TYPE_CHECKING:
+    from protocol.profiles import Profile
 
 # --- Ratchet header (spec/wire.md §1) ------------------------------------------------
 
@@ -166,10 +169,6 @@ def _pack(kind: int, fields: Mapping[str, object]) -> bytes:
     return bytes([MSGPACK_VERSION, kind]) + body
 
 
-def _header_len(profile: Profile) -> int:
-    return ENCRYPTED_HEADER_LEN if profile.header_encryption else HEADER_LEN
-
-
 # The ratchet message has a fixed shape, so it is framed by hand: the bytes
 # are exactly what msgpack.packb({"h": header, "c": ciphertext}) writes (a
 # two-entry map, one-character keys, bin8/bin16/bin32 by length), and the
@@ -208,7 +207,8 @@ def encode_message(header_bytes: bytes, ciphertext: bytes) -> bytes:
     return head + _bin(header_bytes) + _KEY_C + _bin(ciphertext)
 
 
-def _decode_msgpack_message(profile: Profile, data: bytes) -> RatchetMessage:
+def decode_msgpack_message(profile: Profile, data: bytes) -> RatchetMessage:
+    """Strictly decode {h: header block, c: ciphertext} (spec/wire.md §2.2)."""
     body = _framed_body(data, KIND_MESSAGE, profile.max_message_size)
     if body[:3] != _MAP2 + _KEY_H:
         raise MalformedMessage("a message is the map {h, c}")
@@ -218,9 +218,9 @@ def _decode_msgpack_message(profile: Profile, data: bytes) -> RatchetMessage:
     ciphertext, end = _read_bin(body, offset + 2)
     if end != len(body):
         raise MalformedMessage("trailing bytes after the message")
-    if len(header_bytes) != _header_len(profile):
+    if len(header_bytes) != profile.headers.block_len:
         raise MalformedMessage("header has the wrong length")
-    header = None if profile.header_encryption else decode_header(header_bytes)
+    header = profile.headers.read(header_bytes)
     return RatchetMessage(header, header_bytes, ciphertext, b"")
 
 
@@ -240,11 +240,12 @@ def _check_prekey_shape(profile: Profile, message: PrekeyMessage) -> None:
         and len(initial.kem_ciphertext or b"") != KEM_CIPHERTEXT_LEN[profile.kem]
     ):
         raise MalformedMessage("KEM ciphertext has the wrong length")
-    if (message.registration_id is not None) != (profile.wire == "signal-v3"):
+    if (message.registration_id is not None) != profile.framing.carries_registration_id:
         raise MalformedMessage("registration id is required exactly for signal-v3")
 
 
-def _encode_msgpack_prekey(message: PrekeyMessage) -> bytes:
+def encode_msgpack_prekey(message: PrekeyMessage) -> bytes:
+    """The prekey message as a canonical msgpack map (spec/wire.md §2.3)."""
     initial = message.initial
     values: dict[str, object] = {
         "ik": encode_ec(initial.identity_key),
@@ -258,7 +259,8 @@ def _encode_msgpack_prekey(message: PrekeyMessage) -> bytes:
     return _pack(KIND_PREKEY, {k: v for k, v in values.items() if v is not None})
 
 
-def _decode_msgpack_prekey(profile: Profile, data: bytes) -> PrekeyMessage:
+def decode_msgpack_prekey(profile: Profile, data: bytes) -> PrekeyMessage:
+    """Strictly decode a msgpack prekey message and its inner message (spec/wire.md §2.3)."""
     limit = profile.max_message_size + PREKEY_OVERHEAD
     fields = unpack_msgpack(_framed_body(data, KIND_PREKEY, limit), "prekey message")
     if not isinstance(fields, dict) or not set(fields) <= set(_PREKEY_FIELDS):
@@ -278,8 +280,8 @@ def _decode_msgpack_prekey(profile: Profile, data: bytes) -> PrekeyMessage:
     )
     message = PrekeyMessage(initial, None, _field(fields, "m", bytes))
     _check_prekey_shape(profile, message)
-    _canonical(data, lambda: _encode_msgpack_prekey(message))
-    _decode_msgpack_message(profile, message.message)
+    _canonical(data, lambda: encode_msgpack_prekey(message))
+    decode_msgpack_message(profile, message.message)
     return message
 
 
@@ -345,7 +347,8 @@ def encode_signal_message(header: Header, ciphertext: bytes) -> bytes:
     return bytes([SIGNAL_VERSION]) + write_fields(fields)
 
 
-def _decode_signal_message(profile: Profile, data: bytes) -> RatchetMessage:
+def decode_signal_message(profile: Profile, data: bytes) -> RatchetMessage:
+    """Strictly decode version ‖ SignalMessage ‖ MAC (spec/wire.md §3.2)."""
     data = _signal_framed(data, profile.max_message_size)
     if len(data) < 1 + SIGNAL_MAC_LEN:
         raise MalformedMessage("message shorter than its MAC")
@@ -356,7 +359,8 @@ def _decode_signal_message(profile: Profile, data: bytes) -> RatchetMessage:
     return RatchetMessage(header, body, bytes_field(fields, 4), mac)
 
 
-def _encode_signal_prekey(message: PrekeyMessage) -> bytes:
+def encode_signal_prekey(message: PrekeyMessage) -> bytes:
+    """version ‖ PreKeySignalMessage in field-number order (spec/wire.md §3.3)."""
     assert message.registration_id is not None
     initial = message.initial
     fields: Fields = {
@@ -371,7 +375,8 @@ def _encode_signal_prekey(message: PrekeyMessage) -> bytes:
     return bytes([SIGNAL_VERSION]) + write_fields(fields)
 
 
-def _decode_signal_prekey(profile: Profile, data: bytes) -> PrekeyMessage:
+def decode_signal_prekey(profile: Profile, data: bytes) -> PrekeyMessage:
+    """Strictly decode a PreKeySignalMessage and its inner message (spec/wire.md §3.3)."""
     data = _signal_framed(data, profile.max_message_size + PREKEY_OVERHEAD)
     fields = read_fields(data[1:], PREKEY_SIGNAL_MESSAGE)
     require_fields(fields, (2, 3, 4, 5, 6))
@@ -382,11 +387,11 @@ def _decode_signal_prekey(profile: Profile, data: bytes) -> PrekeyMessage:
         one_time_prekey_id=uint32_field(fields, 1) if 1 in fields else None,
     )
     message = PrekeyMessage(initial, uint32_field(fields, 5), bytes_field(fields, 4))
-    _decode_signal_message(profile, message.message)
+    decode_signal_message(profile, message.message)
     return message
 
 
-def _is_signal_prekey(data: bytes) -> bool:
+def is_signal_prekey(data: bytes) -> bool:
     """Whether ``data`` is framed as a PreKeySignalMessage, whatever its field order.
 
     Field 2 is the base key (bytes) in a PreKeySignalMessage and the counter
@@ -407,23 +412,19 @@ MessageKind = Literal["prekey", "message"]
 def message_kind(profile: Profile, data: bytes) -> MessageKind:
     """Which kind of message ``data`` is framed as, when the transport does not say.
 
-    msgpack framing names the kind in its second byte. A libsignal message is
-    a prekey message exactly when it reads as a PreKeySignalMessage, in any
-    field order (spec/wire.md §3.5).
+    The profile's framing part knows (``framing.py``): msgpack names the kind
+    in its second byte; a libsignal message is a prekey message exactly when
+    it reads as a PreKeySignalMessage, in any field order (spec/wire.md §3.5).
     """
     if not isinstance(data, bytes) or len(data) < 2:
         return "message"
-    if profile.wire == "signal-v3":
-        return "prekey" if _is_signal_prekey(data) else "message"
-    return "prekey" if data[1] == KIND_PREKEY else "message"
+    return "prekey" if profile.framing.is_prekey_message(data) else "message"
 
 
 def decode_message(profile: Profile, data: bytes) -> RatchetMessage:
     """Strictly decode a ratchet message in the profile's framing (spec/wire.md §2.2, §3.2)."""
     try:
-        if profile.wire == "signal-v3":
-            return _decode_signal_message(profile, data)
-        return _decode_msgpack_message(profile, data)
+        return profile.framing.decode_message(profile, data)
     except ProtocolError:
         raise
     except (ValueError, TypeError, IndexError):  # defence in depth: never another type
@@ -433,17 +434,13 @@ def decode_message(profile: Profile, data: bytes) -> RatchetMessage:
 def encode_prekey_message(profile: Profile, message: PrekeyMessage) -> bytes:
     """Encode the initiator's prekey message (spec/wire.md §2.3, §3.3)."""
     _check_prekey_shape(profile, message)
-    if profile.wire == "signal-v3":
-        return _encode_signal_prekey(message)
-    return _encode_msgpack_prekey(message)
+    return profile.framing.encode_prekey(profile, message)
 
 
 def decode_prekey_message(profile: Profile, data: bytes) -> PrekeyMessage:
     """Strictly decode a prekey message; the inner ratchet message is checked too."""
     try:
-        if profile.wire == "signal-v3":
-            return _decode_signal_prekey(profile, data)
-        return _decode_msgpack_prekey(profile, data)
+        return profile.framing.decode_prekey(profile, data)
     except ProtocolError:
         raise
     except (ValueError, TypeError, IndexError):

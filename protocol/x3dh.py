@@ -21,30 +21,13 @@ from dataclasses import dataclass
 from typing import Final
 
 from protocol import pqxdh
-from protocol.bundle import PrekeyBundle, optional_prekey_id, pack, unpack_array, verify_bundle
+from protocol.bundle import PrekeyBundle, verify_bundle
 from protocol.curve25519 import is_torsion_free
-from protocol.encoding import decode_ec, encode_ec
-from protocol.errors import (
-    InvalidArgument,
-    InvalidPublicKey,
-    MalformedMessage,
-    UnsupportedVersion,
-    UntrustedIdentity,
-)
-from protocol.prekeys import (
-    ConsumedPrekeys,
-    IdentityKeyPair,
-    OneTimePrekey,
-    PrekeySource,
-    check_prekey_id,
-)
-from protocol.primitives import (
-    X25519_LEN,
-    X25519KeyPair,
-    check_x25519_public,
-    constant_time_equal,
-    hkdf_sha256,
-)
+from protocol.encoding import encode_ec
+from protocol.errors import InvalidArgument, InvalidPublicKey, MalformedMessage, UntrustedIdentity
+from protocol.initial_data import InitialData as InitialData
+from protocol.prekeys import ConsumedPrekeys, IdentityKeyPair, OneTimePrekey, PrekeySource
+from protocol.primitives import X25519_LEN, X25519KeyPair, constant_time_equal, hkdf_sha256
 from protocol.profiles import Profile
 from protocol.randomness import SYSTEM_RANDOM, Random
 
@@ -52,100 +35,6 @@ F: Final = b"\xff" * 32
 """X3DH §2.2: 32 0xFF bytes before KM for X25519, so the IKM never starts like a key."""
 HKDF_SALT: Final = bytes(32)
 """X3DH §2.2: a zero-filled salt of the hash's output length (SHA-256)."""
-INITIAL_DATA_VERSION: Final = 1
-
-
-@dataclass(frozen=True, slots=True)
-class InitialData:
-    """What the initial message carries besides the first ciphertext (X3DH §3.3, PQXDH §3.3 step 7).
-
-    IK_A, EK_A, the ids of the prekeys used, and for PQXDH the KEM prekey id
-    and CT. ``to_bytes``/``from_bytes`` give the unambiguous encoding
-    (spec/x3dh.md §5.2).
-    """
-
-    identity_key: bytes
-    ephemeral_key: bytes
-    signed_prekey_id: int
-    one_time_prekey_id: int | None = None
-    kem_prekey_id: int | None = None
-    kem_ciphertext: bytes | None = None
-
-    def __post_init__(self) -> None:
-        check_x25519_public(self.identity_key)
-        check_x25519_public(self.ephemeral_key)
-        check_prekey_id(self.signed_prekey_id)
-        if self.one_time_prekey_id is not None:
-            check_prekey_id(self.one_time_prekey_id)
-        if (self.kem_prekey_id is None) != (self.kem_ciphertext is None):
-            raise InvalidArgument("a KEM ciphertext needs its KEM prekey id, and vice versa")
-        if self.kem_prekey_id is not None:
-            check_prekey_id(self.kem_prekey_id)
-        if self.kem_ciphertext is not None and not isinstance(self.kem_ciphertext, bytes):
-            raise InvalidArgument("the KEM ciphertext must be bytes")
-
-    def __repr__(self) -> str:
-        ct = "None" if self.kem_ciphertext is None else f"<{len(self.kem_ciphertext)} bytes>"
-        return (
-            f"InitialData(identity_key={self.identity_key.hex()}, "
-            f"ephemeral_key={self.ephemeral_key.hex()}, signed_prekey_id={self.signed_prekey_id}, "
-            f"one_time_prekey_id={self.one_time_prekey_id}, kem_prekey_id={self.kem_prekey_id}, "
-            f"kem_ciphertext={ct})"
-        )
-
-    def to_bytes(self) -> bytes:
-        """[version, Encode(IK_A), Encode(EK_A), IdEC(SPK), IdEC(OPK) | nil, [IdKEM, CT] | nil]."""
-        kem = None
-        if self.kem_prekey_id is not None:
-            kem = [self.kem_prekey_id, self.kem_ciphertext]
-        return pack(
-            [
-                INITIAL_DATA_VERSION,
-                encode_ec(self.identity_key),
-                encode_ec(self.ephemeral_key),
-                self.signed_prekey_id,
-                self.one_time_prekey_id,
-                kem,
-            ]
-        )
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> InitialData:
-        """Strict inverse of ``to_bytes``.
-
-        Raises MALFORMED_MESSAGE, INVALID_PUBLIC_KEY or UNSUPPORTED_VERSION.
-        """
-        version, identity, ephemeral, spk_id, opk_id, kem = unpack_array(data, 6, "initial data")
-        if version != INITIAL_DATA_VERSION:
-            raise UnsupportedVersion("unknown initial-data version")
-        if type(identity) is not bytes or type(ephemeral) is not bytes:
-            raise MalformedMessage("initial-data keys must be bin items")
-        signed_prekey_id = optional_prekey_id(spk_id)
-        if signed_prekey_id is None:
-            raise MalformedMessage("the signed-prekey id is required")
-        kem_id, ciphertext = _decode_kem_part(kem)
-        message = cls(
-            decode_ec(identity),
-            decode_ec(ephemeral),
-            signed_prekey_id,
-            optional_prekey_id(opk_id),
-            kem_id,
-            ciphertext,
-        )
-        if message.to_bytes() != data:
-            raise MalformedMessage("initial-data encoding is not canonical")
-        return message
-
-
-def _decode_kem_part(part: object) -> tuple[int | None, bytes | None]:
-    if part is None:
-        return None, None
-    if not isinstance(part, list) or len(part) != 2 or type(part[1]) is not bytes:
-        raise MalformedMessage("the KEM part must be [id, ciphertext]")
-    kem_id = optional_prekey_id(part[0])
-    if kem_id is None:
-        raise MalformedMessage("the KEM part needs its prekey id")
-    return kem_id, part[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,10 +97,12 @@ def key_material(dh: tuple[bytes, ...], kem_shared_secret: bytes | None) -> byte
 def kdf(profile: Profile, ikm: bytes) -> bytes:
     """Implements KDF(KM), X3DH §2.2 and PQXDH §2.2: HKDF-SHA256(salt = 0^32, ikm, info).
 
-    The length is ``profile.sk_len``: 32 as the specifications say, 64 for
+    The info string and the length come from the profile's key agreement
+    (``agreement.py``): 32 bytes as the specifications say, 64 for
     ``signal-v3`` (libsignal splits it into root and chain key).
     """
-    return hkdf_sha256(ikm, HKDF_SALT, profile.kdf_info, profile.sk_len)
+    agreement = profile.agreement
+    return hkdf_sha256(ikm, HKDF_SALT, agreement.kdf_info, agreement.sk_len)
 
 
 def associated_data(initiator_identity: bytes, responder_identity: bytes) -> bytes:

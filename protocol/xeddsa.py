@@ -373,5 +373,5 @@ def verify(public_key: bytes, message: bytes, signature: bytes, profile: Profile
         public_key,
         message,
         signature,
-        accept_libsignal_sign_bit=profile.xeddsa_accept_libsignal_sign_bit,
+        accept_libsignal_sign_bit=profile.agreement.xeddsa_accept_libsignal_sign_bit,
     )

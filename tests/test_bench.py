@@ -53,7 +53,7 @@ def _expected_rows() -> set[tuple[str, str]]:
     rows = {("sframe-1200", "1200 B"), ("sframe-50k", "50 KB"), ("fanout", "2")}
     rows.add(("session-pingpong", "pq-default"))
     for profile in PROFILES.values():
-        pingpong = "pingpong-he" if profile.header_encryption else "pingpong"
+        pingpong = "pingpong-he" if profile.headers.encrypted else "pingpong"
         kinds = ("setup", pingpong, "burst", "reverse", "serialize")
         rows |= {(kind, profile.name) for kind in kinds}
     return rows

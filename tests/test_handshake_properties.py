@@ -55,7 +55,7 @@ def test_initiator_and_responder_agree_on_sk_and_ad(
         profile, keys.identity, keys.store(), InitialData.from_bytes(sent.message.to_bytes())
     )
     assert (received.sk, received.ad) == (sent.sk, sent.ad)
-    assert len(sent.sk) == profile.sk_len
+    assert len(sent.sk) == profile.agreement.sk_len
 
 
 @settings(max_examples=60, deadline=None)

@@ -237,6 +237,6 @@ def test_responder_session_starts_with_libsignal_ratcheting_session_chain_key() 
             x25519(spk.private, alice_ek),
         ]
     )
-    sk = hkdf_sha256(ikm, None, SIGNAL_V3.kdf_info, SIGNAL_V3.sk_len)
+    sk = hkdf_sha256(ikm, None, SIGNAL_V3.agreement.kdf_info, SIGNAL_V3.agreement.sk_len)
     state = ratchet.init_responder(SIGNAL_V3, sk, spk)
     assert state.cks is not None and state.cks.hex() == v["chain_key"]

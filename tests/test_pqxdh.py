@@ -27,8 +27,11 @@ from protocol.x3dh import InitialData, InitiatorResult, initiate, respond
 PQ_1024 = dataclasses.replace(
     PQ_DEFAULT,
     name="pq-1024-test",
-    kem="ML-KEM-1024",
-    kdf_info=b"E2EERef_CURVE25519_SHA-256_ML-KEM-1024",
+    agreement=dataclasses.replace(
+        PQ_DEFAULT.agreement,
+        kem="ML-KEM-1024",
+        kdf_info=b"E2EERef_CURVE25519_SHA-256_ML-KEM-1024",
+    ),
 )
 
 

@@ -33,11 +33,22 @@ def shown(value: object) -> str:
 
 
 def test_profile_table_lists_every_field_with_its_value() -> None:
-    table = rows(r"[a-z_0-9]+")
+    table = rows(r"[a-z_0-9.]+")
     for field in dataclasses.fields(PROFILES["classic"]):
         assert field.name in table, field.name
         cells = table[field.name][: len(COLUMNS)]
-        assert cells == [shown(getattr(PROFILES[name], field.name)) for name in COLUMNS], field.name
+        values = [getattr(PROFILES[name], field.name) for name in COLUMNS]
+        parts = all(dataclasses.is_dataclass(value) for value in values)
+        expected = [f"`{type(value).__name__}`" if parts else shown(value) for value in values]
+        assert cells == expected, field.name
+        if not parts:
+            continue
+        constants = {f.name for value in values for f in dataclasses.fields(value)}
+        for constant in sorted(constants):
+            row = f"{field.name}.{constant}"
+            assert row in table, row
+            cells = table[row][: len(COLUMNS)]
+            assert cells == [shown(getattr(value, constant)) for value in values], row
 
 
 def test_error_table_lists_every_error_code() -> None:

@@ -25,7 +25,7 @@ from protocol.errors import (
     ProtocolError,
     TooManySkipped,
 )
-from protocol.profiles import CLASSIC, PQ_DEFAULT, PROFILES, SIGNAL_V3, Profile
+from protocol.profiles import CLASSIC, PQ_DEFAULT, PROFILES, SIGNAL_V3, Profile, with_limits
 from protocol.randomness import ScriptedRandom
 from protocol.ratchet import (
     RatchetState,
@@ -67,7 +67,7 @@ def fails_atomically(pair: Pair, who: str, message: bytes, error: type[ProtocolE
 
 
 def small(profile: Profile, **limits: int) -> Profile:
-    return dataclasses.replace(profile, **limits)
+    return with_limits(profile, **limits)
 
 
 @pytest.mark.parametrize("profile", ALL, ids=lambda p: p.name)
@@ -200,7 +200,7 @@ def _tampered(profile: Profile, message: bytes, field: str) -> bytes:
     header, ciphertext = parsed.header, parsed.ciphertext
     if field == "ciphertext":
         ciphertext = _flip(ciphertext, 0)
-    if profile.wire == "signal-v3":
+    if profile.framing.name == "signal-v3":
         assert header is not None
         if field == "header":
             header = dataclasses.replace(header, n=header.n ^ 1)
@@ -237,7 +237,7 @@ def test_truncated_tag_is_refused_without_changing_state(profile: Profile) -> No
     pair = make_pair(profile)
     message = send(pair, "initiator", 1)[0]
     parsed = decode_message(profile, message)
-    if profile.wire == "signal-v3":
+    if profile.framing.name == "signal-v3":
         # The MAC has a fixed length, so the protobuf before it loses a byte: a parse error.
         truncated, error = message[:-1], MalformedMessage
     else:
@@ -334,3 +334,48 @@ def test_signal_v3_needs_both_encoded_identity_keys_as_ad() -> None:
     pair = make_pair(SIGNAL_V3)
     with pytest.raises(InvalidArgument):
         ratchet_encrypt(pair.initiator, b"x", pair.ad[:33], pair.rng)
+
+
+# --- The per-message input of the message-key derivation (spec/ratchet.md §2.4) -------------
+
+STUB_SALT = bytes(range(32))
+
+
+@pytest.mark.parametrize("profile", ALL, ids=lambda p: p.name)
+def test_a_per_message_input_salts_the_message_keys_and_both_sides_must_agree(
+    profile: Profile,
+) -> None:
+    pair = make_pair(profile)
+    pair.initiator, salted = ratchet_encrypt(
+        pair.initiator, b"salted", pair.ad, pair.rng, message_key_salt=STUB_SALT
+    )
+    fails_atomically(pair, "responder", salted, AuthFailed)  # read without the input
+    state, plaintext = ratchet_decrypt(
+        pair.responder, salted, pair.ad, pair.rng, message_key_salt=STUB_SALT
+    )
+    assert plaintext == b"salted"
+    pair.responder = state
+    assert recv(pair, "initiator", send(pair, "responder", 1)[0]) == b"responder 0"
+
+
+@pytest.mark.parametrize("profile", ALL, ids=lambda p: p.name)
+def test_the_per_message_input_is_the_hkdf_salt_of_the_message_keys(profile: Profile) -> None:
+    """libsignal v4: HKDF(salt = SPQR message key, ikm = seed, "WhisperMessageKeys")."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    mk = bytes(range(100, 132))
+    info = profile.cipher.message_keys_info
+    length = 44 if profile.cipher.mac_len == 0 else 80
+    salted = HKDF(hashes.SHA256(), length, STUB_SALT, info).derive(mk)
+    plain = HKDF(hashes.SHA256(), length, None, info).derive(mk)
+    keys = message_keys(profile, mk, STUB_SALT)
+    assert keys.enc_key + keys.auth_key + keys.nonce == salted
+    keys = message_keys(profile, mk)
+    assert keys.enc_key + keys.auth_key + keys.nonce == plain != salted
+
+
+def test_a_per_message_input_must_be_32_bytes() -> None:
+    pair = make_pair(CLASSIC)
+    with pytest.raises(InvalidArgument):
+        ratchet_encrypt(pair.initiator, b"x", pair.ad, pair.rng, message_key_salt=b"short")

@@ -79,9 +79,9 @@ def _sealed(cks: bytes, message_keys_info: bytes, aad: bytes) -> bytes:
 
 def test_classic_first_message_follows_the_spec_formulas() -> None:
     profile = CLASSIC
-    cks, _ = _sending_chain(profile.initial_keys_info, 32, 64, profile.kdf_rk_info)
+    cks, _ = _sending_chain(profile.chains.initial_keys_info, 32, 64, profile.chains.kdf_rk_info)
     header = _public(INITIATOR_RATCHET) + bytes(8)  # dh ‖ pn = 0 ‖ n = 0
-    expected = _first_message(header, _sealed(cks, profile.message_keys_info, AD + header))
+    expected = _first_message(header, _sealed(cks, profile.cipher.message_keys_info, AD + header))
     state = init_initiator(
         profile,
         SK,
@@ -94,12 +94,18 @@ def test_classic_first_message_follows_the_spec_formulas() -> None:
 
 def test_pq_default_first_message_follows_the_spec_formulas() -> None:
     profile = PQ_DEFAULT
-    cks, header_keys = _sending_chain(profile.initial_keys_info, 96, 96, profile.kdf_rk_info)
+    cks, header_keys = _sending_chain(
+        profile.chains.initial_keys_info, 96, 96, profile.chains.kdf_rk_info
+    )
     hks = header_keys[:32]  # shared_hka (spec/header-encryption.md §1)
     header = _public(INITIATOR_RATCHET) + bytes(8)
-    subkey = HKDFExpand(hashes.SHA256(), 32, profile.header_keys_info + HEADER_SALT).derive(hks)
+    subkey = HKDFExpand(hashes.SHA256(), 32, profile.headers.header_keys_info + HEADER_SALT).derive(
+        hks
+    )
     enc_header = HEADER_SALT + AESGCM(subkey).encrypt(bytes(12), header, b"")
-    expected = _first_message(enc_header, _sealed(cks, profile.message_keys_info, AD + enc_header))
+    expected = _first_message(
+        enc_header, _sealed(cks, profile.cipher.message_keys_info, AD + enc_header)
+    )
     state = init_initiator(
         profile,
         SK,

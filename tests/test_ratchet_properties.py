@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from protocol.errors import AuthFailed, DuplicateMessage, ProtocolError
-from protocol.profiles import PROFILES, Profile
+from protocol.profiles import PROFILES, Profile, with_limits
 from protocol.ratchet import RatchetState, ratchet_decrypt, ratchet_encrypt
 from tests.test_ratchet_support import Pair, make_pair
 
@@ -31,7 +31,7 @@ SIDES = ("initiator", "responder")
 
 
 def _roomy(profile: Profile) -> Profile:
-    return dataclasses.replace(profile, max_stored_skipped=10_000, max_receiving_chains=1_000)
+    return with_limits(profile, max_stored_skipped=10_000, max_receiving_chains=1_000)
 
 
 class RatchetMachine(RuleBasedStateMachine):

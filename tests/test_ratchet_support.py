@@ -23,7 +23,7 @@ class Pair:
 
 def make_pair(profile: Profile, seed: bytes = b"pair") -> Pair:
     rng = DrbgRandom(seed)
-    sk = rng.draw("sk", profile.sk_len)
+    sk = rng.draw("sk", profile.agreement.sk_len)
     spk = X25519KeyPair.from_private(rng.draw("spk", 32))
     ik_a = X25519KeyPair.from_private(rng.draw("ik", 32))
     ik_b = X25519KeyPair.from_private(rng.draw("ik", 32))

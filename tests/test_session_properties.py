@@ -53,7 +53,7 @@ def copy_store(store: MemoryStore) -> MemoryStore:
 def tamper_range(profile: Profile, data: bytes) -> tuple[int, int]:
     """The bytes a tamperer may flip: all of them, except the fields libsignal leaves
     unauthenticated in a signal-v3 prekey message (spec/interop-libsignal.md §3)."""
-    if profile.wire == "signal-v3":
+    if profile.framing.name == "signal-v3":
         try:
             inner = wire.decode_prekey_message(profile, data).message
         except ProtocolError:

@@ -46,9 +46,9 @@ ALL = list(PROFILES.values())
 
 def _ratchet_message(profile: Profile) -> bytes:
     header = Header(KEY_A, 3, 7)
-    if profile.wire == "signal-v3":
+    if profile.framing.name == "signal-v3":
         return encode_signal_message(header, b"\x00" * 32) + b"\x01" * 8
-    header_len = ENCRYPTED_HEADER_LEN if profile.header_encryption else HEADER_LEN
+    header_len = ENCRYPTED_HEADER_LEN if profile.headers.encrypted else HEADER_LEN
     header_bytes = encode_header(header) if header_len == HEADER_LEN else b"\x05" * header_len
     return encode_message(header_bytes, b"\x00" * 32)
 
@@ -63,7 +63,7 @@ def _prekey(profile: Profile, one_time: int | None = 9) -> PrekeyMessage:
         kem_prekey_id=None if kem is None else 2,
         kem_ciphertext=None if kem is None else b"\x07" * KEM_CIPHERTEXT_LEN[kem],
     )
-    registration_id = 10290 if profile.wire == "signal-v3" else None
+    registration_id = 10290 if profile.framing.name == "signal-v3" else None
     return PrekeyMessage(initial, registration_id, _ratchet_message(profile))
 
 
@@ -127,7 +127,7 @@ def test_ratchet_messages_round_trip(profile: Profile) -> None:
     data = _ratchet_message(profile)
     decoded = decode_message(profile, data)
     assert decoded.ciphertext == b"\x00" * 32
-    if not profile.header_encryption:
+    if not profile.headers.encrypted:
         assert decoded.header == Header(KEY_A, 3, 7)
 
 

@@ -118,7 +118,8 @@ def test_syndace_responder_with_one_time_prekey_derives_published_sk() -> None:
     """python-x3dh migration data: spec-form X3DH with DH4, info "test_migrations", 32-byte SK."""
     kat = KAT["x3dh-syndace-with-opk-1"]
     inputs = kat["inputs"]
-    profile = dataclasses.replace(CLASSIC, kdf_info=inputs["info_ascii"].encode(), sk_len=32)
+    agreement = dataclasses.replace(CLASSIC.agreement, kdf_info=inputs["info_ascii"].encode())
+    profile = dataclasses.replace(CLASSIC, agreement=agreement)
     bob = IdentityKeyPair.from_private(h(inputs["bob_identity_private"]))
     assert bob.public == h(inputs["bob_identity_public"])
     spk = SignedPrekey(
@@ -154,7 +155,9 @@ def test_sk_is_hkdf_of_ff_prefix_and_dh_outputs_in_spec_order() -> None:
         x25519(opk.private, result.message.ephemeral_key),
     )
     assert result.intermediates.dh == dh
-    assert result.sk == hkdf_sha256(b"\xff" * 32 + b"".join(dh), bytes(32), CLASSIC.kdf_info, 32)
+    assert result.sk == hkdf_sha256(
+        b"\xff" * 32 + b"".join(dh), bytes(32), CLASSIC.agreement.kdf_info, 32
+    )
     assert F == b"\xff" * 32
 
 
@@ -175,7 +178,7 @@ def test_both_sides_agree_on_sk_and_ad(profile: Profile, one_time: bool) -> None
         InitialData.from_bytes(sent.message.to_bytes()),
     )
     assert (received.sk, received.ad) == (sent.sk, sent.ad)
-    assert len(sent.sk) == profile.sk_len
+    assert len(sent.sk) == profile.agreement.sk_len
     assert sent.ad == encode_ec(alice.public) + encode_ec(responder.identity.public)
     assert received.consumed == ConsumedPrekeys(5 if one_time else None, None)
 

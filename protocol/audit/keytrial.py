@@ -170,7 +170,7 @@ def opens(key: bytes, sample: Sample, profile: Profile) -> bool:
     if sample.message is None:
         return _opens_frame(key, sample.frame)
     message = sample.message
-    if profile.header_encryption and hdecrypt(profile, key, message.authenticated) is not None:
+    if profile.headers.encrypted and hdecrypt(profile, key, message.authenticated) is not None:
         return True
     keys = message_keys(profile, key)
     try:

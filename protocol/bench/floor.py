@@ -158,7 +158,7 @@ def _kem_steps() -> tuple[Step, Step]:
 
 def primitive_steps(profile: Profile) -> dict[str, Step]:
     """Every named step, with the message AEAD and KDF lengths of ``profile``."""
-    header_encryption = profile.header_encryption
+    header_encryption = profile.headers.encrypted
     encapsulate, decapsulate = _kem_steps()
     steps: dict[str, Step] = {
         "keygen": _x25519_keygen,
@@ -167,7 +167,7 @@ def primitive_steps(profile: Profile) -> dict[str, Step]:
         "verify": _ed25519_verify(),
         "encaps": encapsulate,
         "decaps": decapsulate,
-        "kdf_sk": _hkdf(profile.sk_len),
+        "kdf_sk": _hkdf(profile.agreement.sk_len),
         "kdf_initial": _hkdf(96 if header_encryption else 32),
         "kdf_rk": _hkdf(96 if header_encryption else 64),
         "header_seal": _header_seal,
@@ -176,7 +176,7 @@ def primitive_steps(profile: Profile) -> dict[str, Step]:
         "media_base_key": lambda: os.urandom(32),  # Nh bytes of the default suite
         "frame_key": _frame_key,
     }
-    if profile.aead == "AES-256-GCM":
+    if profile.cipher.name == "AES-256-GCM":
         steps["message_keys"] = _hkdf(44)
         steps["seal"] = _gcm_seal(MESSAGE, _AD + _HEADER)
         steps["open"] = _gcm_open(MESSAGE, _AD + _HEADER)

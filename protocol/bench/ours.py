@@ -72,8 +72,8 @@ def _profile_rows(profile: Profile, burst_length: int) -> list[RowSpec]:
     def floor(kind: str, sequence: list[str], ops: int = 1) -> Workload:
         return sequence_workload(f"floor/{kind}/{name}", profile, sequence, ops)
 
-    pingpong_kind = "pingpong-he" if profile.header_encryption else "pingpong"
-    encrypted_headers = ", header-encrypted" if profile.header_encryption else ""
+    pingpong_kind = "pingpong-he" if profile.headers.encrypted else "pingpong"
+    encrypted_headers = ", header-encrypted" if profile.headers.encrypted else ""
     return [
         RowSpec(
             "setup",

@@ -30,8 +30,8 @@ def handshake_sequence(profile: Profile) -> list[str]:
 
 def _first_message_sequence(profile: Profile) -> list[str]:
     """ratchet.init_initiator + ratchet_encrypt, init_responder + ratchet_decrypt."""
-    initial = ["kdf_initial"] if profile.initial_keys_info else []
-    header = profile.header_encryption
+    initial = ["kdf_initial"] if profile.chains.initial_keys_info else []
+    header = profile.headers.encrypted
     send = [*initial, "keygen", "dh", "kdf_rk", "hmac", "hmac", "message_keys", "seal"]
     send += ["header_seal"] if header else []
     receive = [*initial, *(["header_open"] if header else []), *_dh_step(), *_chain_step("open")]
@@ -53,7 +53,7 @@ def pingpong_sequence(profile: Profile) -> list[str]:
 
     With header encryption the receiver first tries HKr (fails), then NHKr.
     """
-    header = profile.header_encryption
+    header = profile.headers.encrypted
     send = [*_chain_step("seal"), *(["header_seal"] if header else [])]
     trial = ["header_open_fails", "header_open"] if header else []
     return send + trial + _dh_step() + _chain_step("open")
@@ -61,5 +61,5 @@ def pingpong_sequence(profile: Profile) -> list[str]:
 
 def burst_sequence(profile: Profile) -> list[str]:
     """ratchet_encrypt then ratchet_decrypt of the next message on the same chain."""
-    header = ["header_seal", "header_open"] if profile.header_encryption else []
+    header = ["header_seal", "header_open"] if profile.headers.encrypted else []
     return _chain_step("seal") + header + _chain_step("open")

@@ -68,7 +68,7 @@ def handshake(
     agreed = x3dh.initiate(profile, parties.initiator, responder.bundle)
     sender = ratchet.init_initiator(profile, agreed.sk, responder.bundle.signed_prekey)
     sender, first = ratchet.ratchet_encrypt(sender, MESSAGE, agreed.ad)
-    registration_id = 1 if profile.wire == "signal-v3" else None
+    registration_id = 1 if profile.framing.carries_registration_id else None
     prekey_message = wire.encode_prekey_message(
         profile, wire.PrekeyMessage(agreed.message, registration_id, first)
     )

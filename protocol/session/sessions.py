@@ -49,7 +49,8 @@ def handshake_digest(profile: Profile, message: wire.PrekeyMessage) -> bytes:
 
 def initial_handshake(device: DeviceRecord, initial: x3dh.InitialData) -> wire.PrekeyMessage:
     """The prekey-message fields the initiator repeats until the peer answers."""
-    registration_id = device.registration_id if device.profile.wire == "signal-v3" else None
+    carried = device.profile.framing.carries_registration_id
+    registration_id = device.registration_id if carried else None
     return wire.PrekeyMessage(initial, registration_id, b"")
 
 

@@ -126,7 +126,7 @@ def _turn(
 
 def _transcript(rng: DrbgRandom, digest: _Digest) -> None:
     profile = _PROFILES[_small(rng, len(_PROFILES))]
-    sk = rng.draw("sk", profile.sk_len)
+    sk = rng.draw("sk", profile.agreement.sk_len)
     spk = X25519KeyPair.from_private(rng.draw("spk", 32))
     ad = rng.draw("ad", 66)
     parties = [init_initiator(profile, sk, spk.public, rng), init_responder(profile, sk, spk)]

@@ -32,6 +32,7 @@ from protocol.bundle import (
 )
 from protocol.encoding import KEM_TYPE, encode_ec
 from protocol.errors import ProtocolError
+from protocol.initial_data import InitialData
 from protocol.prekeys import (
     IdentityKeyPair,
     KemPrekey,
@@ -65,7 +66,7 @@ from protocol.vectors.handshake_schema import (
     open_check,
 )
 from protocol.vectors.xeddsa import libsignal_sign
-from protocol.x3dh import HKDF_SALT, InitialData, initiate, respond
+from protocol.x3dh import HKDF_SALT, initiate, respond
 
 __all__ = ["SCHEMAS", "generate", "verify_test"]
 
@@ -331,7 +332,7 @@ def _cases(profile: Profile) -> list[Case]:
     names = [*INITIATOR_DETECTS, *RESPONDER_DETECTS]
     if not kem:
         names = [n for n in names if "Kem" not in n and "Pqspk" not in n]
-    if profile.xeddsa_accept_libsignal_sign_bit:
+    if profile.agreement.xeddsa_accept_libsignal_sign_bit:
         libsignal = dataclasses.replace(full, libsignal_signature=True)
         positives.append(Case("SPK signed by libsignal's curve25519_sign", libsignal))
         names.remove("LibsignalSpkSignature")
@@ -462,9 +463,9 @@ def _group_fields(profile: Profile) -> dict[str, Any]:
         "hash": "SHA-256",
         "kem": kem,
         "signature": "XEdDSA",
-        "info": profile.kdf_info.hex(),
-        "info_text": profile.kdf_info.decode("ascii"),
-        "sk_len": profile.sk_len,
+        "info": profile.agreement.kdf_info.hex(),
+        "info_text": profile.agreement.kdf_info.decode("ascii"),
+        "sk_len": profile.agreement.sk_len,
         "pubkey_encoding": "EncodeEC = 0x05 ‖ u"
         + ("" if kem is None else f"; EncodeKEM = 0x{KEM_TYPE[kem]:02x} ‖ ek"),
     }

@@ -18,9 +18,10 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from protocol.cipher import AesCbcHmacCipher
 from protocol.errors import ProtocolError
 from protocol.primitives import X25519KeyPair, hmac_sha256, x25519
-from protocol.profiles import PROFILES, Profile, get_profile
+from protocol.profiles import PROFILES, Profile, get_profile, with_limits
 from protocol.randomness import Random, RecordingRandom, ScriptedRandom
 from protocol.ratchet import (
     RatchetState,
@@ -30,7 +31,6 @@ from protocol.ratchet import (
     init_responder,
     kdf_ck,
     kdf_rk,
-    mac_prefix,
     message_keys,
     ratchet_decrypt,
     ratchet_encrypt,
@@ -252,7 +252,7 @@ def _delayed(profile: Profile) -> list[Step]:
 
 
 def _both_send(profile: Profile) -> list[Step]:
-    if profile.initial_chains == "libsignal":  # the responder may send on SK's chain at once
+    if profile.chains.initial_chains == "libsignal":  # the responder may send on SK's chain at once
         return [
             ("send", B, "b0"),
             ("send", A, "a0"),
@@ -281,7 +281,7 @@ def _negative(field: str, code: str) -> Callable[[Profile], list[Step]]:
 
 
 def _truncated(profile: Profile) -> list[Step]:
-    code = "MALFORMED_MESSAGE" if profile.wire == "signal-v3" else "AUTH_FAILED"
+    code = "MALFORMED_MESSAGE" if profile.framing.name == "signal-v3" else "AUTH_FAILED"
     return _negative("tag", code)(profile)
 
 
@@ -360,7 +360,7 @@ def _forgotten_chain(profile: Profile) -> list[Step]:
     max_receiving_chains further chains, each answered so that it is a new
     chain; the held messages then arrive.
     """
-    turns = [chr(ord("d") + i) for i in range(profile.max_receiving_chains)]
+    turns = [chr(ord("d") + i) for i in range(profile.chains.max_receiving_chains)]
     steps: list[Step] = [
         ("send", A, "a0"),
         ("send", A, "a1"),
@@ -430,9 +430,9 @@ LIBSIGNAL_NOTES: Final = {
 def _scenarios(profile: Profile, small: bool) -> list[Scenario]:
     if not small:
         return DEFAULT_SCENARIOS
-    if profile.initial_chains == "libsignal":  # appended, so that earlier tcIds stay
+    if profile.chains.initial_chains == "libsignal":  # appended, so that earlier tcIds stay
         return [*SMALL_SCENARIOS, LIBSIGNAL_VERSION_BYTE]
-    if profile.pn_semantics == "count":  # libsignal never skips by PN
+    if profile.chains.pn_semantics == "count":  # libsignal never skips by PN
         via_pn = (
             "PN - Nr = max_skip + 1 at a DH step",
             ["TooManySkippedViaPn"],
@@ -475,13 +475,13 @@ def _message_record(
         "header": {"dh": header.dh.hex(), "pn": header.pn, "n": header.n},
         "header_bytes": encode_header(header),
     }
-    if profile.header_encryption:
+    if profile.headers.encrypted:
         assert before.hks is not None
         out["enc_header"] = parsed.authenticated
         record_keys["hk"] = before.hks
         record_keys["header_subkey"] = header_subkey(profile, before.hks, parsed.authenticated[:16])
     sender_first = ad if before.role == "initiator" else ad[33:] + ad[:33]
-    prefix = sender_first if profile.wire == "signal-v3" else ad
+    prefix = sender_first if profile.framing.name == "signal-v3" else ad
     out |= {
         "aead_ad": prefix + parsed.authenticated,
         "keys": _hexed(record_keys),
@@ -556,7 +556,12 @@ def _rewritten_as_0x34(
     assert sender.cks is not None
     body = b"\x34" + parsed.authenticated[1:]
     keys = message_keys(profile, kdf_ck(profile, sender.cks)[1])
-    return body + hmac_sha256(keys.auth_key, mac_prefix(ad, sender.role) + body)[:SIGNAL_MAC_LEN]
+    return (
+        body
+        + hmac_sha256(
+            keys.auth_key, AesCbcHmacCipher.mac_prefix(ad, sender.role == "initiator") + body
+        )[:SIGNAL_MAC_LEN]
+    )
 
 
 def _mutate(
@@ -565,7 +570,7 @@ def _mutate(
     """Apply one documented mutation; returns (message, mutation, receiver's AD)."""
     parsed = decode_message(profile, data)
     header, body, ct = parsed.header, parsed.authenticated, parsed.ciphertext
-    signal = profile.wire == "signal-v3"
+    signal = profile.framing.name == "signal-v3"
     if field == "version":
         mutation = {"field": field, "description": _VERSION_34_TEXT}
         return _rewritten_as_0x34(profile, sender, parsed, ad), mutation, ad
@@ -586,7 +591,7 @@ def _mutate(
         description = "signal-v3: counter + 1 (MAC unchanged); else last header byte xor 0x01"
     else:  # header_dh: a low-order ratchet key, in an otherwise well-formed header
         low = Header(bytes(32), sender.pn, sender.ns)
-        if profile.header_encryption:
+        if profile.headers.encrypted:
             assert sender.hks is not None
             body = hencrypt(
                 profile,
@@ -664,7 +669,7 @@ def _generate_test(
     drbg = drbg_for(FAMILY, f"{profile.name}-{tc_id}")
     ik_a, ik_b = (X25519KeyPair.from_private(drbg.draw("identity_key", 32)) for _ in ACTORS)
     setup = {
-        "sk": drbg.draw("sk", profile.sk_len),
+        "sk": drbg.draw("sk", profile.agreement.sk_len),
         "ad": b"\x05" + ik_a.public + b"\x05" + ik_b.public,
         "responder_ratchet_priv": drbg.draw("responder_ratchet_key", 32),
     }
@@ -738,12 +743,12 @@ _AEAD_TEXT: Final = {
 
 
 def _initial_keys_text(profile: Profile) -> str:
-    if profile.initial_chains == "libsignal":
+    if profile.chains.initial_chains == "libsignal":
         return (
             "RK = SK[0:32]; CK = SK[32:64]: the responder's first sending chain "
             "and the initiator's first receiving chain"
         )
-    if profile.header_encryption:
+    if profile.headers.encrypted:
         return (
             "RK ‖ shared_hka ‖ shared_nhkb = "
             "HKDF-SHA256(salt=0, ikm=SK, info=initial_keys_info, 96)"
@@ -753,9 +758,9 @@ def _initial_keys_text(profile: Profile) -> str:
 
 def _header_text(profile: Profile) -> str:
     plain = "header_bytes = dh(32) ‖ pn(u32be) ‖ n(u32be)"
-    if profile.wire == "signal-v3":
+    if profile.framing.name == "signal-v3":
         return "0x33 ‖ protobuf SignalMessage {1: 0x05 ‖ dh, 2: n, 3: pn, 4: ciphertext} ‖ MAC(8)"
-    if profile.header_encryption:
+    if profile.headers.encrypted:
         return (
             f"{plain}; enc_header = r(16) ‖ AES-256-GCM(HKDF-Expand(hk, header_keys_info ‖ r, 32), "
             "zero nonce, header_bytes); "
@@ -765,37 +770,37 @@ def _header_text(profile: Profile) -> str:
 
 
 def _group(profile: Profile, tests: list[dict[str, Any]]) -> dict[str, Any]:
-    nhk = " ‖ nhk" if profile.header_encryption else ""
+    nhk = " ‖ nhk" if profile.headers.encrypted else ""
     return {
         "type": "RatchetTranscript",
         "profile": profile.name,
         "dh": "X25519",
         "kdf_rk": f"HKDF-SHA256(salt=rk, ikm=dh_out, info=kdf_rk_info) -> rk ‖ ck{nhk}",
-        "kdf_rk_info": profile.kdf_rk_info.hex(),
-        "kdf_rk_info_text": profile.kdf_rk_info.decode(),
+        "kdf_rk_info": profile.chains.kdf_rk_info.hex(),
+        "kdf_rk_info_text": profile.chains.kdf_rk_info.decode(),
         "kdf_ck": "mk = HMAC-SHA256(ck, 0x01); ck' = HMAC-SHA256(ck, 0x02)",
-        "message_keys_info": profile.message_keys_info.hex(),
-        "message_keys_info_text": profile.message_keys_info.decode(),
+        "message_keys_info": profile.cipher.message_keys_info.hex(),
+        "message_keys_info_text": profile.cipher.message_keys_info.decode(),
         "initial_keys": _initial_keys_text(profile),
-        "initial_keys_info": profile.initial_keys_info.hex(),
-        "initial_keys_info_text": profile.initial_keys_info.decode(),
-        "header_keys_info": profile.header_keys_info.hex(),
-        "header_keys_info_text": profile.header_keys_info.decode(),
-        "aead": _AEAD_TEXT[profile.aead],
+        "initial_keys_info": profile.chains.initial_keys_info.hex(),
+        "initial_keys_info_text": profile.chains.initial_keys_info.decode(),
+        "header_keys_info": profile.headers.header_keys_info.hex(),
+        "header_keys_info_text": profile.headers.header_keys_info.decode(),
+        "aead": _AEAD_TEXT[profile.cipher.name],
         "header_encoding": _header_text(profile),
-        "pn_semantics": profile.pn_semantics,
-        "initial_chains": profile.initial_chains,
-        "max_skip": profile.max_skip,
-        "max_stored_skipped": profile.max_stored_skipped,
-        "max_receiving_chains": profile.max_receiving_chains,
+        "pn_semantics": profile.chains.pn_semantics,
+        "initial_chains": profile.chains.initial_chains,
+        "max_skip": profile.chains.max_skip,
+        "max_stored_skipped": profile.chains.max_stored_skipped,
+        "max_receiving_chains": profile.chains.max_receiving_chains,
         "tests": tests,
     }
 
 
 def _small(profile: Profile) -> dict[str, int]:
     """The second group's limits; libsignal's chain count is small enough to test as it is."""
-    if profile.initial_chains == "libsignal":
-        return {**SMALL_LIMITS, "max_receiving_chains": profile.max_receiving_chains}
+    if profile.chains.initial_chains == "libsignal":
+        return {**SMALL_LIMITS, "max_receiving_chains": profile.chains.max_receiving_chains}
     return SMALL_LIMITS
 
 
@@ -815,7 +820,7 @@ def _file(profile: Profile) -> VectorFile:
         "The second group uses small test-only limits to reach max_skip and max_stored_skipped.",
         *_chain_count_note(profile),
     ]
-    notes = {**NOTES, **LIBSIGNAL_NOTES} if profile.initial_chains == "libsignal" else NOTES
+    notes = {**NOTES, **LIBSIGNAL_NOTES} if profile.chains.initial_chains == "libsignal" else NOTES
     document = envelope(
         algorithm="DoubleRatchet", schema=SCHEMA, header=header, notes=notes, groups=groups
     )
@@ -823,7 +828,7 @@ def _file(profile: Profile) -> VectorFile:
 
 
 def _chain_count_note(profile: Profile) -> list[str]:
-    if profile.initial_chains != "libsignal":
+    if profile.chains.initial_chains != "libsignal":
         return []
     return [
         "max_receiving_chains counts the old receiving chains beside the current one: 4 here, "
@@ -842,7 +847,7 @@ def generate() -> list[VectorFile]:
 
 
 def _with_limits(profile: Profile, limits: Mapping[str, Any]) -> Profile:
-    return dataclasses.replace(
+    return with_limits(
         profile,
         max_skip=int(limits["max_skip"]),
         max_stored_skipped=int(limits["max_stored_skipped"]),

@@ -421,7 +421,7 @@ def _is_prekey(profile: Profile, data: bytes) -> bool:
 
 
 def _session_group(profile: Profile, encapsulator: Encapsulator) -> dict[str, Any]:
-    cases = CASES + (SIGNAL_CASES if profile.wire == "signal-v3" else ())
+    cases = CASES + (SIGNAL_CASES if profile.framing.name == "signal-v3" else ())
     tests = [_session_test(profile, case, i + 1, encapsulator) for i, case in enumerate(cases)]
     return {**_session_group_fields(profile), "tests": tests}
 
@@ -430,10 +430,10 @@ def _session_group_fields(profile: Profile) -> dict[str, Any]:
     return {
         "type": "SessionTranscript",
         "profile": profile.name,
-        "handshake": profile.handshake.upper(),
+        "handshake": profile.agreement.handshake.upper(),
         "kem": profile.kem,
-        "aead": profile.aead,
-        "wire": profile.wire,
+        "aead": profile.cipher.name,
+        "wire": profile.framing.name,
         "initiator": {"user": "initiator", "device": 1},
         "responder": {"user": "responder", "device": 1},
         "responder_one_time_prekeys": ONE_TIME_PREKEYS,

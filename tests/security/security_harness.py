@@ -25,9 +25,12 @@ from dataclasses import dataclass
 from typing import Any, Final
 from unittest import mock
 
-from protocol import pqxdh, primitives, ratchet, wire, x3dh
+from protocol import pqxdh, primitives, wire, x3dh
 from protocol.audit.keytrial import Sample, opens
+from protocol.chains import ChainRules
+from protocol.cipher import AesCbcHmacCipher, AesGcmCipher
 from protocol.errors import ProtocolError
+from protocol.headers import EncryptedHeaders
 from protocol.media import receiver, sender, sframe
 from protocol.media.limits import MediaLimits
 from protocol.prekeys import KemPrekey, OneTimePrekey, SignedPrekey
@@ -202,10 +205,11 @@ _DERIVATIONS: Final[tuple[tuple[Any, str, str, frozenset[int]], ...]] = (
     (x3dh, "kdf", "sk", frozenset()),
     (pqxdh, "kem_encapsulate", "kem_shared_secret", frozenset({0})),
     (pqxdh, "kem_decapsulate", "kem_shared_secret", frozenset()),
-    (ratchet, "kdf_rk", "kdf_rk_output", frozenset()),
-    (ratchet, "kdf_ck", "kdf_ck_output", frozenset()),
-    (ratchet, "message_keys", "message_key_expansion", frozenset()),
-    (ratchet, "header_subkey", "header_subkey", frozenset()),
+    (ChainRules, "kdf_rk", "kdf_rk_output", frozenset()),
+    (ChainRules, "kdf_ck", "kdf_ck_output", frozenset()),
+    (AesGcmCipher, "message_keys", "message_key_expansion", frozenset()),
+    (AesCbcHmacCipher, "message_keys", "message_key_expansion", frozenset()),
+    (EncryptedHeaders, "subkey", "header_subkey", frozenset()),
     (sframe, "derive_key_salt", "sframe_key_salt", frozenset()),
     (sframe, "sframe_secret", "sframe_secret", frozenset()),
     (sender, "ratchet_base_key", "media_base_key", frozenset()),

@@ -102,7 +102,7 @@ def steal_after_conversation(
     for message in captured:
         if message.sender != victim:
             assert thief_decrypts(stolen, message, victim) == (not message.delivered)
-    if pair.profile.aead != "AES-256-GCM":
+    if pair.profile.cipher.name != "AES-256-GCM":
         return
     keys = set(message_keys_in(stolen))
     for message in captured:

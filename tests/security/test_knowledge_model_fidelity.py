@@ -76,7 +76,7 @@ class Values:
         if term.label == "pqxdh":
             return x3dh.kdf(PQ_DEFAULT, x3dh.key_material(tuple(inputs[:-1]), inputs[-1]))
         if term.label == "initial":
-            out = hkdf_sha256(inputs[0], None, PQ_DEFAULT.initial_keys_info, 3 * KEY_LEN)
+            out = hkdf_sha256(inputs[0], None, PQ_DEFAULT.chains.initial_keys_info, 3 * KEY_LEN)
             return out[term.index * KEY_LEN : (term.index + 1) * KEY_LEN]
         if term.label == "rk":
             part = kdf_rk(PQ_DEFAULT, inputs[0], inputs[1])[term.index]

@@ -41,7 +41,7 @@ def run_and_scan(profile: Profile, seed: bytes, script: list[Step]) -> None:
     labels = run.secrets.labels()
     expected = {"private", "rk", "cks", "ckr", "kdf_ck_output", "sk", "dh_output", "plaintext"}
     expected |= {"media_base_key", "sframe_key_salt", "frame_plaintext", "key", "salt"}
-    if profile.header_encryption:
+    if profile.headers.encrypted:
         expected |= {"hks", "hkr", "header_subkey"}
     if profile.kem is not None:
         expected |= {"seed", "kem_shared_secret"}

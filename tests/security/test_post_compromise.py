@@ -83,7 +83,7 @@ def heal_after_theft(
             mine, theirs = ratchet_keys(pair, victim)
             data = pair.send(sender, plaintext)
             if sender == victim:
-                if pair.profile.aead == "AES-256-GCM":
+                if pair.profile.cipher.name == "AES-256-GCM":
                     assert opened_by_any(stolen_chain, pair, data) == (mine in stolen_keys)
             else:
                 readable = theirs in stolen_keys

@@ -112,7 +112,7 @@ def ratchet_part(profile: Profile, data: bytes) -> tuple[int, int]:
 
 
 def tag_length(profile: Profile) -> int:
-    return wire.SIGNAL_MAC_LEN if profile.wire == "signal-v3" else 16
+    return wire.SIGNAL_MAC_LEN if profile.framing.name == "signal-v3" else 16
 
 
 def change_any_byte(
@@ -124,7 +124,9 @@ def change_any_byte(
     # libsignal authenticates neither the registration id nor the framing of a
     # prekey message: signal-v3 forgeries are confined to its ratchet message.
     start, end = (
-        ratchet_part(run.profile, message) if run.profile.wire == "signal-v3" else (0, len(message))
+        ratchet_part(run.profile, message)
+        if run.profile.framing.name == "signal-v3"
+        else (0, len(message))
     )
     position = data.draw(st.integers(start, end - 1), label="position")
     mask = data.draw(st.integers(1, 255), label="mask")

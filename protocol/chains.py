@@ -1,0 +1,104 @@
+"""Chain rules, a profile part: the root and symmetric KDF chains and their limits.
+
+Implements KDF_RK and KDF_CK (DR §3.1, §5.2; spec/ratchet.md §2), the
+initial keys from SK (spec/ratchet.md §1.1), the PN rule (spec/ratchet.md
+§5) and the limits of spec/ratchet.md §6. A chain-rules part provides
+(spec/profiles.md §1.2):
+
+* ``initial_keys(sk, with_header_keys)``: RK, the first chain key or None,
+  and the shared header keys or None;
+* ``kdf_rk(rk, dh_out, with_header_key)`` and ``kdf_ck(ck)``;
+* ``previous_counter(ns)``: PN for a header, and ``pn_ends_chain``: whether
+  a received PN says where the peer's previous chain ended;
+* ``max_skip``, ``max_stored_skipped``, ``max_receiving_chains``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from protocol.errors import InvalidArgument
+from protocol.primitives import hkdf_sha256, hmac_sha256, require_bytes
+
+KEY_LEN: Final = 32
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRules:
+    """The KDF chains of one profile and how they start, end and are bounded."""
+
+    # KDF_RK: HKDF-SHA256(salt = RK, ikm = DH output, info) -> 64 bytes (96 with header keys).
+    kdf_rk_info: bytes
+    # KDF_CK constants: mk = HMAC(CK, 0x01), CK' = HMAC(CK, 0x02) (DR §5.2).
+    kdf_ck_message_constant: bytes
+    kdf_ck_chain_constant: bytes
+    # Initial chains (spec/ratchet.md §1.1): "spec" (DR §3.3: the responder sends
+    # only after receiving) or "libsignal" (SK = RK ‖ CK; CK is the responder's first
+    # sending chain under its signed prekey and the initiator's first receiving chain).
+    initial_chains: Literal["spec", "libsignal"]
+    # Derives the initial RK (and, with header encryption, the shared header keys) from SK.
+    initial_keys_info: bytes
+    # PN on the wire: "count" (DR §3.2: number of messages in the previous sending
+    # chain) or "last-index" (libsignal: count - 1, saturating at 0).
+    pn_semantics: Literal["count", "last-index"]
+    # --- Limits (spec/ratchet.md §6: each trade-off is explained there) ---
+    # Most message keys one received message may make us skip in one chain.
+    max_skip: int
+    # Most skipped message keys kept in total; the oldest is evicted beyond it.
+    max_stored_skipped: int
+    # Most old receiving chains (besides the current one) whose keys are kept.
+    max_receiving_chains: int
+
+    def __post_init__(self) -> None:
+        if self.initial_chains not in ("spec", "libsignal"):
+            raise InvalidArgument(f"unknown initial chains {self.initial_chains!r}")
+        if self.pn_semantics not in ("count", "last-index"):
+            raise InvalidArgument(f"unknown PN rule {self.pn_semantics!r}")
+        if (self.initial_chains == "spec") != bool(self.initial_keys_info):
+            raise InvalidArgument("an initial-keys info string is used exactly by spec chains")
+        if not self.kdf_rk_info or self.kdf_ck_message_constant == self.kdf_ck_chain_constant:
+            raise InvalidArgument("KDF_RK needs an info string and KDF_CK two distinct constants")
+        limits = (self.max_skip, self.max_stored_skipped, self.max_receiving_chains)
+        if any(type(limit) is not int or limit < 1 for limit in limits):
+            raise InvalidArgument("chain limits are positive integers")
+
+    @property
+    def sk_len(self) -> int:
+        """The SK length these initial chains take: 64 = RK ‖ CK under libsignal, else 32."""
+        return 64 if self.initial_chains == "libsignal" else 32
+
+    @property
+    def pn_ends_chain(self) -> bool:
+        """Whether a header's PN says how many messages the peer's previous chain had."""
+        return self.pn_semantics == "count"
+
+    def initial_keys(
+        self, sk: bytes, with_header_keys: bool
+    ) -> tuple[bytes, bytes | None, bytes | None, bytes | None]:
+        """(RK, first chain key, shared_hka, shared_nhkb) from SK (spec/ratchet.md §1.1)."""
+        require_bytes(sk, self.sk_len, "SK")
+        if self.initial_chains == "libsignal":
+            return sk[:32], sk[32:64], None, None
+        if with_header_keys:
+            out = hkdf_sha256(sk, None, self.initial_keys_info, 3 * KEY_LEN)
+            return out[:32], None, out[32:64], out[64:]
+        return hkdf_sha256(sk, None, self.initial_keys_info, KEY_LEN), None, None, None
+
+    def kdf_rk(
+        self, rk: bytes, dh_out: bytes, with_header_key: bool
+    ) -> tuple[bytes, bytes, bytes | None]:
+        """KDF_RK / KDF_RK_HE: HKDF-SHA256(salt=rk, ikm=dh_out, info) -> (rk', ck, nhk or None)."""
+        length = 3 * KEY_LEN if with_header_key else 2 * KEY_LEN
+        out = hkdf_sha256(dh_out, rk, self.kdf_rk_info, length)
+        return out[:32], out[32:64], out[64:] or None
+
+    def kdf_ck(self, ck: bytes) -> tuple[bytes, bytes]:
+        """KDF_CK: (ck', mk) = (HMAC-SHA256(ck, 0x02), HMAC-SHA256(ck, 0x01))."""
+        return hmac_sha256(ck, self.kdf_ck_chain_constant), hmac_sha256(
+            ck, self.kdf_ck_message_constant
+        )
+
+    def previous_counter(self, ns: int) -> int:
+        """PN for the next sending chain's headers: Ns, or under libsignal rules Ns - 1 (min 0)."""
+        return ns if self.pn_semantics == "count" else max(ns - 1, 0)
