@@ -119,7 +119,7 @@ def test_a_forged_header_fails_its_mac_when_complete() -> None:
         else:
             with pytest.raises(AuthFailed):
                 pr.recv(b, field5)
-    assert b.braid.name is states.StateName.NO_HEADER_RECEIVED
+    assert b.braid.name == states.StateName.NO_HEADER_RECEIVED
 
 
 def test_reprs_hold_no_secret() -> None:

@@ -39,6 +39,10 @@ class Authenticator:
     root_key: bytes
     mac_key: bytes
 
+    def __post_init__(self) -> None:
+        if len(self.root_key) != 32 or len(self.mac_key) != MAC_LEN:
+            raise ValueError("authenticator keys are 32 bytes")
+
     def __repr__(self) -> str:
         return "Authenticator(<redacted>)"
 

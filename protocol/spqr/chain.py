@@ -89,6 +89,10 @@ class ChainDirection:
     next: bytes  # empty once erased (a sending chain of an epoch before the sending epoch)
     skipped: tuple[tuple[int, bytes], ...] = ()
 
+    def __post_init__(self) -> None:
+        if len(self.next) not in (0, 32) or any(len(key) != 32 for _, key in self.skipped):
+            raise ValueError("SPQR chain key of the wrong length")
+
     def __repr__(self) -> str:
         return (
             f"ChainDirection(ctr={self.ctr}, next=<redacted>, skipped=<{len(self.skipped)} keys>)"
@@ -110,25 +114,36 @@ class ChainEpoch:
 class Chain:
     """spqr ``Chain``; ``links`` hold epochs current_epoch − len(links) + 1 .. current_epoch."""
 
-    direction: Direction
+    direction: int  # a Direction value
     current_epoch: int
     send_epoch: int
     links: tuple[ChainEpoch, ...]
     next_root: bytes
     params: ChainParams
 
+    def __post_init__(self) -> None:
+        """A loaded chain is refused (ValueError) unless its shape is one ``chain.py`` makes."""
+        Direction(self.direction)
+        if len(self.next_root) != 32 or not self.links:
+            raise ValueError("SPQR chain root or links malformed")
+        if (
+            not 0 <= self.send_epoch <= self.current_epoch
+            or len(self.links) > self.current_epoch + 1
+        ):
+            raise ValueError("SPQR chain epochs inconsistent")
+
     def __repr__(self) -> str:
         return (
-            f"Chain(direction={self.direction.name}, current_epoch={self.current_epoch}, "
+            f"Chain(direction={Direction(self.direction).name}, epoch={self.current_epoch}, "
             f"send_epoch={self.send_epoch}, links={len(self.links)}, next_root=<redacted>)"
         )
 
 
-def _split(genr8r: bytes, direction: Direction) -> ChainEpoch:
+def _split(genr8r: bytes, direction: int) -> ChainEpoch:
     """``ced_for_direction``: A→B is bytes 32..64, B→A 64..96."""
     a2b = ChainDirection(0, genr8r[32:64])
     b2a = ChainDirection(0, genr8r[64:96])
-    return ChainEpoch(send=a2b, recv=b2a) if direction is Direction.A2B else ChainEpoch(b2a, a2b)
+    return ChainEpoch(send=a2b, recv=b2a) if direction == Direction.A2B else ChainEpoch(b2a, a2b)
 
 
 def chain_start_kdf(auth_key: bytes) -> bytes:

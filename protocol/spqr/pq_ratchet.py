@@ -51,7 +51,7 @@ class PqRatchet:
 
 def initial_state(auth_key: bytes, direction: Direction, params: ChainParams) -> PqRatchet:
     """spqr ``initial_state`` with version V1 and min_version V1."""
-    braid = states.init_a(auth_key) if direction is Direction.A2B else states.init_b(auth_key)
+    braid = states.init_a(auth_key) if direction == Direction.A2B else states.init_b(auth_key)
     return PqRatchet(braid, chain_start(auth_key, direction, params))
 
 

@@ -33,6 +33,7 @@ be64(epoch), 32)`` (spqr ``send_ct1``, ``recv_ct2``).
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -58,8 +59,8 @@ HDR_PAYLOAD_LEN: Final = im.HEADER_LEN + MAC_LEN  # 96 bytes, 3 chunks
 CT2_PAYLOAD_LEN: Final = im.CIPHERTEXT2_LEN + MAC_LEN  # 160 bytes, 5 chunks
 
 
-class StateName(enum.Enum):
-    """spqr ``States``."""
+class StateName(enum.StrEnum):
+    """spqr ``States``; a ``BraidState`` holds the value, a plain string once loaded."""
 
     KEYS_UNSAMPLED = "KeysUnsampled"
     KEYS_SAMPLED = "KeysSampled"
@@ -90,7 +91,7 @@ class Sending:
 class BraidState:
     """One of the 11 states; the fields a state does not use are empty."""
 
-    name: StateName
+    name: str  # a StateName value
     epoch: int
     auth: Authenticator
     seed: bytes = b""  # our decapsulation key (sending the key)
@@ -101,8 +102,13 @@ class BraidState:
     sending: Sending | None = None
     receiving: erasure.Decoder | None = None
 
+    def __post_init__(self) -> None:
+        StateName(self.name)  # ValueError for a name that is not a state
+        if self.epoch < 1:
+            raise ValueError("SPQR epochs start at 1")
+
     def __repr__(self) -> str:
-        return f"BraidState({self.name.value}, epoch={self.epoch}, <secrets redacted>)"
+        return f"BraidState({self.name}, epoch={self.epoch}, <secrets redacted>)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,20 +149,20 @@ def _chunk_from(state: BraidState) -> tuple[BraidState, Chunk]:
 def send(state: BraidState, rng: Random) -> tuple[BraidState, Payload, bytes | None]:
     """Implements ``States::send``: (state, payload, epoch secret or None)."""
     name, epoch = state.name, state.epoch
-    if name is StateName.KEYS_UNSAMPLED:
+    if name == StateName.KEYS_UNSAMPLED:
         keys = im.generate(rng)
         sending = Sending(keys.hdr + mac_hdr(state.auth, epoch, keys.hdr))
         sampled = replace(state, name=StateName.KEYS_SAMPLED, seed=keys.seed, ek=keys.ek)
         new, chunk = _chunk_from(replace(sampled, sending=sending))
         return new, Payload(epoch, MessageType.HDR, chunk), None
-    if name is StateName.HEADER_RECEIVED:
+    if name == StateName.HEADER_RECEIVED:
         ct1, encaps, shared = im.encaps1(state.hdr, rng)
         secret = epoch_secret(shared, epoch)
         auth = authenticator_update(state.auth, epoch, secret)
         sampled = replace(state, name=StateName.CT1_SAMPLED, auth=auth, ct1=ct1, encaps=encaps)
         new, chunk = _chunk_from(replace(sampled, sending=Sending(ct1)))
         return new, Payload(epoch, MessageType.CT1, chunk), secret
-    kinds = {
+    kinds: dict[str, MessageType] = {
         StateName.KEYS_SAMPLED: MessageType.HDR,
         StateName.HEADER_SENT: MessageType.EK,
         StateName.CT1_RECEIVED: MessageType.EK_CT1_ACK,
@@ -167,7 +173,7 @@ def send(state: BraidState, rng: Random) -> tuple[BraidState, Payload, bytes | N
     if name in kinds:
         new, chunk = _chunk_from(state)
         return new, Payload(epoch, kinds[name], chunk), None
-    if name is StateName.EK_SENT_CT1_RECEIVED:
+    if name == StateName.EK_SENT_CT1_RECEIVED:
         return state, Payload(epoch, MessageType.CT1_ACK), None
     return state, Payload(epoch, MessageType.NONE), None  # NO_HEADER_RECEIVED, CT1_ACKNOWLEDGED
 
@@ -182,7 +188,7 @@ def _add(decoder: erasure.Decoder | None, chunk: Chunk) -> erasure.Decoder:
 def recv(state: BraidState, payload: Payload) -> tuple[BraidState, bytes | None]:
     """Implements ``States::recv``: (state, epoch secret or None)."""
     if payload.epoch > state.epoch:
-        if state.name is StateName.CT2_SAMPLED and payload.epoch == state.epoch + 1:
+        if state.name == StateName.CT2_SAMPLED and payload.epoch == state.epoch + 1:
             # Ct2Sampled -> KeysUnsampled: the peer has finished the epoch; roles swap.
             return BraidState(StateName.KEYS_UNSAMPLED, payload.epoch, state.auth), None
         raise MalformedMessage("SPQR epoch not in valid range")
@@ -261,7 +267,7 @@ def _recv_ek_chunk(state: BraidState, payload: Payload) -> tuple[BraidState, byt
     if payload.type not in kinds or payload.chunk is None:
         return state, None
     acknowledged = (
-        state.name is StateName.CT1_ACKNOWLEDGED or payload.type is MessageType.EK_CT1_ACK
+        state.name == StateName.CT1_ACKNOWLEDGED or payload.type is MessageType.EK_CT1_ACK
     )
     receiving = _add(state.receiving, payload.chunk)
     decoded = receiving.message()
@@ -282,7 +288,7 @@ def _recv_ek_received(state: BraidState, payload: Payload) -> tuple[BraidState, 
     return _ct2_sampled(state, state.ek), None
 
 
-_RECEIVERS: Final = {
+_RECEIVERS: Final[dict[str, Callable[[BraidState, Payload], tuple[BraidState, bytes | None]]]] = {
     StateName.KEYS_SAMPLED: _recv_keys_sampled,
     StateName.HEADER_SENT: _recv_header_sent,
     StateName.CT1_RECEIVED: _recv_ct1_received,

@@ -98,7 +98,7 @@ class _Parties:
         return "ok", key
 
     def state(self, party: str) -> str:
-        return self.states[party].braid.name.value
+        return str(self.states[party].braid.name)
 
     def epochs(self) -> int:
         return min(s.chain.current_epoch for s in self.states.values())
