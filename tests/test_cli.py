@@ -6,6 +6,7 @@ Covers ``e2ee vectors`` and ``e2ee bench`` (README.md "Test vectors",
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from dataclasses import replace
@@ -18,6 +19,7 @@ import protocol.vectors
 import protocol.video
 from protocol.bench import BenchConfig
 from protocol.cli import main
+from protocol.demo.run import DemoOptions, run_demo
 from protocol.progress import StderrProgress
 
 TINY = BenchConfig(
@@ -162,3 +164,15 @@ def test_demo_without_the_video_extra_says_how_to_get_it(
     last = capsys.readouterr().out.splitlines()[-1]
     assert last.startswith("video view: e2ee demo --video DIR")
     assert last.endswith(f"after {protocol.video.INSTALL_HINT})")
+
+
+def test_audit_shows_its_progress_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capture = tmp_path / "relay.capture"
+    assert asyncio.run(run_demo(DemoOptions(seconds=0.3, seed=b"\x09", capture=capture))).ok
+    assert main(["audit", str(capture)]) == 0
+    captured = capsys.readouterr()
+    steps = [line for line in captured.err.splitlines() if line.startswith("audit: ")]
+    assert steps[0].startswith("audit: 1/6 ") and steps[-1].startswith("audit: 6/6 ")
+    assert "RESULT: nothing the relay saw decrypts or leaks" in captured.out

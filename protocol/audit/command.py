@@ -10,9 +10,11 @@ from typing import Any
 def _audit(args: argparse.Namespace) -> int:
     from protocol.audit.evidence import audit
     from protocol.errors import ProtocolError
+    from protocol.progress import StderrProgress
 
     try:
-        result = audit(args.capture, args.secrets, samples_per_kind=args.samples)
+        progress = StderrProgress("audit", "steps (read the capture, then five parts)")
+        result = audit(args.capture, args.secrets, samples_per_kind=args.samples, progress=progress)
     except (ProtocolError, OSError) as error:
         print(f"e2ee audit: cannot read the capture or secrets: {error}", file=sys.stderr)
         return 2

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +40,7 @@ from protocol.audit.secrets import read_secrets
 from protocol.errors import ProtocolError
 from protocol.media.sframe import decode_header
 from protocol.profiles import DEFAULT_PROFILE, Profile
+from protocol.progress import Progress, silent
 from protocol.relay.schema import Address
 
 WINDOW = 16
@@ -225,16 +226,26 @@ def audit(
     secrets_path: Path | str | None = None,
     profile: Profile = DEFAULT_PROFILE,
     samples_per_kind: int = 1,
+    progress: Progress = silent,
 ) -> AuditResult:
-    """Run all four parts on a capture; see the module docstring."""
+    """Run all five parts on a capture; see the module docstring.
+
+    ``progress`` is told after reading the capture and after each part.
+    """
     result = AuditResult()
     seen = observe(capture)
-    describe(seen, result)
     secrets = read_secrets(secrets_path) if secrets_path is not None else []
-    _scan(seen, secrets, result)
-    _keys(seen, secrets, profile, samples_per_kind, result)
-    _symbolic(seen, result)
-    _video(seen, result)
+    parts: list[Callable[[], None]] = [
+        lambda: describe(seen, result),
+        lambda: _scan(seen, secrets, result),
+        lambda: _keys(seen, secrets, profile, samples_per_kind, result),
+        lambda: _symbolic(seen, result),
+        lambda: _video(seen, result),
+    ]
+    progress(1, len(parts) + 1)
+    for done, part in enumerate(parts, start=2):
+        part()
+        progress(done, len(parts) + 1)
     if not seen.messages and not seen.media:
         result.problems.append("nothing to check: the capture holds no message and no frame")
     result.say("")
