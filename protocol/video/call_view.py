@@ -19,6 +19,7 @@ member decrypted (``protocol.demo.media.CallMedia``):
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -189,7 +190,8 @@ class VideoCall:
             )
             sheets[member] = f"{member}.png"
             stack([mine, relay]).save(folder / sheets[member])
-        return write_page(folder, self, sheets, summary)
+        counts = Counter(member for member, _, _ in refusals)
+        return write_page(folder, self, sheets, counts, summary)
 
     def finish(self, folder: Path, refused: Iterable[tuple[str, str, int]], summary: str) -> str:
         """Write the view into ``folder``; the lines ``e2ee demo --video`` prints about it."""

@@ -22,12 +22,13 @@ _STYLE = (
 )
 
 
-def _member_rows(call: VideoCall) -> list[str]:
+def _member_rows(call: VideoCall, refused: Mapping[str, int]) -> list[str]:
     rows = []
     for name, seen in sorted(call.members.items()):
         cells = (
             name,
             seen.decoded,
+            refused.get(name, 0),
             seen.undecodable + seen.unknown,
             f"{seen.worst_error:.2f}",
             "yes" if seen.ok else "NO",
@@ -36,8 +37,14 @@ def _member_rows(call: VideoCall) -> list[str]:
     return rows
 
 
-def write_page(folder: Path, call: VideoCall, sheets: Mapping[str, str], summary: str) -> Path:
-    """Write ``index.html`` in ``folder`` and return its path."""
+def write_page(
+    folder: Path,
+    call: VideoCall,
+    sheets: Mapping[str, str],
+    refused: Mapping[str, int],
+    summary: str,
+) -> Path:
+    """Write ``index.html`` in ``folder`` and return its path (``refused``: count per member)."""
     from protocol.video.call_view import TOLERANCE
 
     relay = call.relay
@@ -46,17 +53,18 @@ def write_page(folder: Path, call: VideoCall, sheets: Mapping[str, str], summary
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>e2ee demo: the video call</title><style>{_STYLE}</style></head><body>",
         f"<h1>The video call through an untrusted relay: {verdict}</h1>",
-        f"<p>Each member sent a {escape(call.spec.name)} stream of its own test picture; "
+        f"<p>Each member sent its own test picture as {escape(call.spec.name)} video; "
         "every frame was SFrame-encrypted, sent through the relay and decrypted by the "
         "members entitled to it, who decoded it.</p>",
         "<h2>Members</h2><table><tr><th>member</th><th>frames decoded</th>"
+        "<th>refused (not entitled)</th>"
         "<th>decrypted but not decodable</th>"
         f"<th>worst mean error (0-255; at most {TOLERANCE:g})</th><th>as sent</th></tr>",
-        *_member_rows(call),
+        *_member_rows(call, refused),
         "</table>",
         "<h2>The relay</h2>",
-        f"<p>The relay forwarded {relay.forwarded} frames. Fed in order to the same "
-        f"{escape(call.spec.name)} decoder, one stream per sender, "
+        f"<p>The senders gave the relay {relay.forwarded} frames to forward. Fed in order "
+        f"to the same {escape(call.spec.name)} decoder, one stream per sender, "
         f"<strong>{relay.decoded} decoded</strong>. The control: the same decoder "
         f"decoded {relay.control_decoded} of the {relay.control_frames} frames the senders "
         "encoded, before encryption.</p>",
