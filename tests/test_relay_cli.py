@@ -17,9 +17,9 @@ def usage_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     with pytest.raises(SystemExit) as exited:
         main(list(argv))
     assert exited.value.code == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    return err.strip().splitlines()[-1]
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in lines[0]
+    return lines[0]
 
 
 @pytest.mark.parametrize(
@@ -75,6 +75,14 @@ def test_demo_refuses_a_call_of_no_time_or_of_no_end(
     capsys: pytest.CaptureFixture[str], seconds: str
 ) -> None:
     assert "--seconds" in usage_error(capsys, "demo", "--seconds", seconds)
+
+
+@pytest.mark.parametrize("option", ["--capture", "--secrets-out"])
+def test_demo_refuses_an_output_file_in_a_missing_folder_before_it_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str
+) -> None:
+    target = tmp_path / "missing" / "file"
+    assert "does not exist" in usage_error(capsys, "demo", option, str(target))
 
 
 def test_demo_removes_its_capture_unless_asked_and_writes_secrets_for_the_owner_only(

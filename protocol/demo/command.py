@@ -9,10 +9,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from pathlib import Path
 from typing import Any, Final
 
-from protocol.arguments import output_folder
+from protocol.arguments import output_file, output_folder
 
 # Every frame is kept for the entitlement check: ten minutes is about 60,000.
 MAX_SECONDS: Final = 600.0
@@ -49,8 +48,8 @@ def _demo(args: argparse.Namespace) -> int:
     options = DemoOptions(
         seconds=args.seconds,
         realtime=args.realtime,
-        capture=Path(args.capture) if args.capture else None,
-        secrets_out=Path(args.secrets_out) if args.secrets_out else None,
+        capture=args.capture,
+        secrets_out=args.secrets_out,
         seed=args.seed,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
         media=media,
@@ -73,10 +72,14 @@ def register(commands: Any) -> None:
     )
     demo.add_argument("--realtime", action="store_true", help="send frames at 30 per second")
     demo.add_argument(
-        "--capture", help="keep the relay's capture in this file, for e2ee audit (default: removed)"
+        "--capture",
+        type=output_file,
+        help="keep the relay's capture in this file, for e2ee audit (default: removed)",
     )
     demo.add_argument(
-        "--secrets-out", help="write every key and plaintext here for the audit (keep it private)"
+        "--secrets-out",
+        type=output_file,
+        help="write every key and plaintext here for the audit (mode 0600; keep it private)",
     )
     demo.add_argument(
         "--seed", type=bytes.fromhex, help="hex seed: deterministic keys (never for real use)"

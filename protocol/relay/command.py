@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
+from protocol.arguments import output_file
+
 SQLITE_HEADER: Final = b"SQLite format 3\x00"
 
 
@@ -78,5 +80,5 @@ def register(commands: Any) -> None:
     )
     relay.add_argument("--port", type=port_number, default=0, help="TCP port (0: any free port)")
     relay.add_argument("--db", type=database_file, required=True, help="SQLite database file")
-    relay.add_argument("--capture", help="record every byte to this capture file")
+    relay.add_argument("--capture", type=output_file, help="record every byte to this capture file")
     relay.set_defaults(func=_relay)
