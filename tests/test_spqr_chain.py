@@ -20,6 +20,7 @@ from protocol.spqr.chain import (
     ChainParams,
     Direction,
     chain_add_epoch,
+    chain_params,
     chain_recv_key,
     chain_send_key,
     chain_start,
@@ -70,6 +71,11 @@ def test_keys_more_than_max_ooo_behind_are_trimmed() -> None:
     with pytest.raises(MessageKeyEvicted):
         chain_recv_key(a2b, 0, 1)
     chain_recv_key(a2b, 0, 2)  # exactly max_ooo_keys behind: kept
+
+
+def test_self_session_has_no_jump_limit() -> None:
+    assert chain_params(self_session=True).max_jump == 2**32 - 1
+    assert chain_params(self_session=False) == ChainParams(25_000, 2_000)
 
 
 def test_jump_limit_is_max_jump() -> None:

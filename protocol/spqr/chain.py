@@ -139,6 +139,13 @@ class Chain:
         )
 
 
+def chain_params(self_session: bool) -> ChainParams:
+    """libsignal ``ratchet.rs`` ``spqr_chain_params``: no jump limit for a session with oneself."""
+    if self_session:
+        return ChainParams(max_jump=SELF_SESSION_MAX_JUMP)
+    return ChainParams()
+
+
 def _split(genr8r: bytes, direction: int) -> ChainEpoch:
     """``ced_for_direction``: A→B is bytes 32..64, B→A 64..96."""
     a2b = ChainDirection(0, genr8r[32:64])

@@ -51,10 +51,6 @@ class Params:
     def c1_len(self) -> int:
         return 32 * self.du * self.k
 
-    @property
-    def c2_len(self) -> int:
-        return 32 * self.dv
-
 
 ML_KEM_768: Final = Params("ML-KEM-768", k=3, eta1=2, eta2=2, du=10, dv=4)
 ML_KEM_1024: Final = Params("ML-KEM-1024", k=4, eta1=2, eta2=2, du=11, dv=5)
