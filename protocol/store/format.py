@@ -1,18 +1,21 @@
-"""The stored format: versioned, strict serialization of state records (spec/storage.md §2-§4).
+"""The stored format: versioned, strict serialization of records (spec/storage.md §2-§4).
 
 Every piece of state is a frozen dataclass; ``dump_state`` turns it into one
 msgpack *envelope*
 
     [MAGIC, FORMAT_VERSION, kind, body, sha256(body)]
 
-where ``kind`` is the class name, ``body`` the msgpack bytes of the value
-(a dataclass is a map of its fields in declaration order, a ``Profile`` is its
-name, a dict is a list of ``[key, value]`` pairs), and the digest catches
-accidental corruption (it is not a MAC: the store is trusted local storage).
-``load_state(cls, data)`` is strict: it checks the version before anything
-else (UNSUPPORTED_VERSION), then the digest, the kind, every field name and
-every value's type against the class annotations, and finally that the bytes
-are the canonical encoding of what was loaded. Any difference is
+where ``kind`` is the record's stored kind and ``body`` the msgpack map of
+its stored fields, laid out as spec/storage.md §3.1 lists them (a
+``Profile`` is its name, a dict a list of ``[key, value]`` pairs, a key type
+its bin); the digest catches accidental corruption (it is not a MAC: the
+store is trusted local storage). Stored names are the format's: a renamed
+field or class keeps them (``stored_name``, ``__stored_kind__``), and state
+added later (``ADDED``) is written only when it differs from its default, so
+it changes no existing record (§3.2). ``load_state(cls, data)`` is strict:
+it checks the version before anything else (UNSUPPORTED_VERSION), then the
+digest, the kind, every field name and every value's type, and finally that
+the bytes are the canonical encoding of what was loaded. Any difference is
 STATE_CORRUPT, and nothing is returned: a state is loaded whole or not at all.
 """
 
@@ -39,6 +42,93 @@ FORMAT_VERSION: Final = 1
 T = TypeVar("T")
 
 
+# --- The schema of a record (spec/storage.md §3) ------------------------------------------
+
+STORED_NAME: Final = "stored_name"
+"""Field metadata key: the field's name in the format when the Python name differs."""
+ADDED_FIELD: Final = "stored_added"
+"""Field metadata key: a field added after format 1, omitted while it holds its default."""
+
+
+def stored_name(name: str) -> dict[str, object]:
+    """``dataclasses.field(metadata=stored_name("old"))``: a renamed field keeps its stored name."""
+    return {STORED_NAME: name}
+
+
+ADDED: Final[Mapping[str, object]] = types.MappingProxyType({ADDED_FIELD: True})
+"""``dataclasses.field(default=..., metadata=ADDED)``: state added to a record later.
+
+It is written only when it differs from its default, so records that do not
+use it (another profile's, or any written before it existed) keep their
+exact bytes and keep loading (spec/storage.md §4, the migration rule).
+"""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoredField:
+    """One field of a record as the format sees it: stored name, attribute, type."""
+
+    name: str
+    attribute: str
+    hint: Any
+    added: bool
+    default: object
+
+
+def stored_kind(cls: type) -> str:
+    """The record's kind in the envelope: ``__stored_kind__`` if the class sets it, else its name.
+
+    Note that format 1 wrote class names; a class renamed later sets
+    ``__stored_kind__`` to its old name, so the kind is fixed by
+    spec/storage.md §3, not by Python.
+    """
+    kind = getattr(cls, "__stored_kind__", cls.__name__)
+    assert isinstance(kind, str)
+    return kind
+
+
+def _default(f: dataclasses.Field[Any]) -> object:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
+@functools.cache
+def stored_fields(cls: type) -> tuple[StoredField, ...]:
+    """The stored fields of a record class, in format order, once per class.
+
+    Fields declared with ``init=False`` are derived, not state, and are not
+    stored. ``typing.get_type_hints`` evaluates every annotation string again
+    on each call; per decoded object it was most of the cost of loading a
+    session, hence the cache.
+    """
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        added = bool(f.metadata.get(ADDED_FIELD, False))
+        default = _default(f)
+        if added and default is dataclasses.MISSING:
+            raise InvalidArgument(f"an added field needs a default ({cls.__name__}.{f.name})")
+        name = f.metadata.get(STORED_NAME, f.name)
+        out.append(StoredField(name, f.name, hints[f.name], added, default))
+    return tuple(out)
+
+
+def stores_as_bytes(cls: type) -> bool:
+    """Whether records of ``cls`` are stored as one bin (a key type).
+
+    A key type provides ``stored_bytes()`` and the classmethod
+    ``from_stored_bytes(data)``, which runs its length checks; it is stored as
+    the bin of its key, exactly as the plain ``bytes`` field it replaces, so
+    introducing it changes no stored byte.
+    """
+    return hasattr(cls, "from_stored_bytes")
+
+
 # --- Encoding (spec/storage.md §3) -----------------------------------------------------
 
 
@@ -46,8 +136,13 @@ def _encode(value: object) -> object:
     if isinstance(value, Profile):
         return value.name
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if stores_as_bytes(type(value)):
+            stored: bytes = value.stored_bytes()  # type: ignore[attr-defined]
+            return stored
         return {
-            f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init
+            f.name: _encode(getattr(value, f.attribute))
+            for f in stored_fields(type(value))
+            if not (f.added and getattr(value, f.attribute) == f.default)
         }
     if isinstance(value, bytes | str | int | None):  # bool is an int
         return value
@@ -68,7 +163,7 @@ def dump_state(value: object) -> bytes:
     if not dataclasses.is_dataclass(value) or isinstance(value, type):
         raise InvalidArgument("only state dataclasses are serialized")
     body = _pack(_encode(value))
-    return _pack([MAGIC, FORMAT_VERSION, type(value).__name__, body, sha256(body)])
+    return _pack([MAGIC, FORMAT_VERSION, stored_kind(type(value)), body, sha256(body)])
 
 
 # --- Strict decoding (spec/storage.md §4) -------------------------------------------------
@@ -113,27 +208,35 @@ def _decode_dict(raw: object, args: tuple[Any, ...]) -> dict[object, object]:
     return out
 
 
-@functools.cache
-def _layout(cls: type) -> tuple[tuple[str, ...], dict[str, Any]]:
-    """The field names and resolved type hints of a state dataclass, once per class.
-
-    ``typing.get_type_hints`` evaluates every annotation string again on each
-    call; per decoded object it was most of the cost of loading a session.
-    """
-    names = tuple(f.name for f in dataclasses.fields(cls) if f.init)  # the rest is derived
-    return names, typing.get_type_hints(cls)
-
-
 def _decode_dataclass(raw: object, cls: type[T]) -> T:
+    """Rebuild a record from its map: stored names in order; an added field may be absent."""
+    if stores_as_bytes(cls):
+        if not isinstance(raw, bytes):
+            raise _corrupt(f"{cls.__name__} must be bytes")
+        return _construct(cls, lambda: cls.from_stored_bytes(raw))  # type: ignore[attr-defined]
     if not isinstance(raw, dict):
         raise _corrupt(f"{cls.__name__} must be a map")
-    names, hints = _layout(typing.cast(type, cls))
-    if tuple(raw) != names:
+    values: dict[str, object] = {}
+    names = iter(raw)
+    name = next(names, None)
+    for f in stored_fields(typing.cast(type, cls)):
+        if name == f.name:
+            values[f.attribute] = _decode(raw[name], f.hint)
+            name = next(names, None)
+        elif f.added:
+            values[f.attribute] = f.default
+        else:
+            raise _corrupt(f"{cls.__name__} fields differ")
+    if name is not None:
         raise _corrupt(f"{cls.__name__} fields differ")
-    values = {name: _decode(raw[name], hints[name]) for name in names}
+    return _construct(cls, lambda: cls(**values))
+
+
+def _construct(cls: type[T], build: typing.Callable[[], T]) -> T:
+    """Run the type's own checks (key lengths, matching halves); a refusal is STATE_CORRUPT."""
     try:
-        return cls(**values)
-    except (ValueError, TypeError, ProtocolError) as exc:  # the type's own checks
+        return build()
+    except (ValueError, TypeError, ProtocolError) as exc:
         raise _corrupt(f"{cls.__name__} refused its fields ({type(exc).__name__})") from None
 
 
@@ -211,8 +314,8 @@ def load_state(cls: type[T], data: bytes) -> T:
     ``cls``.
     """
     kind, body = _envelope(data)
-    if kind != cls.__name__:
-        raise _corrupt(f"holds a {kind[:40]!r}, expected a {cls.__name__}")
+    if kind != stored_kind(cls):
+        raise _corrupt(f"holds a {kind[:40]!r}, expected a {stored_kind(cls)}")
     value = _decode_dataclass(_unpack(body), cls)
     if dump_state(value) != data:
         raise _corrupt("not the canonical encoding")
