@@ -19,6 +19,8 @@ from PIL import Image, ImageChops, ImageDraw, ImageFont, ImageStat
 WIDTH: Final = 640
 HEIGHT: Final = 360
 FPS: Final = 30
+WHITE: Final = (255, 255, 255)
+BLACK: Final = (0, 0, 0)
 
 
 @cache
@@ -42,10 +44,9 @@ def call_picture(name: str, tick: int) -> Image.Image:
     swing = int(100 * math.sin(tick / 10))
     centre = WIDTH // 2 + swing
     draw.ellipse((centre - 60, 200, centre + 60, 320), fill=(250, 200, 0))
-    outline = {"stroke_width": 2, "stroke_fill": (0, 0, 0), "fill": (255, 255, 255)}
-    draw.text((24, 24), name, font=_font(64), **outline)  # type: ignore[arg-type]
     caption = f"frame {tick}  t={tick / FPS:.2f} s"
-    draw.text((24, 110), caption, font=_font(28), **outline)  # type: ignore[arg-type]
+    for position, text, size in (((24, 24), name, 64), ((24, 110), caption, 28)):
+        draw.text(position, text, font=_font(size), fill=WHITE, stroke_width=2, stroke_fill=BLACK)
     return picture
 
 
