@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import pytest
+
 from protocol.bundle import BundleOneTimePrekey, PrekeyBundle
 from protocol.session import Address, SessionManager
 from protocol.wire import MessageKind
@@ -32,6 +34,17 @@ PINNED: Final = ("package.json", "package-lock.json")
 # (spec/wire.md §3.5); the driver speaks libsignal's numbering.
 KIND_OF_TYPE: Final[dict[int, MessageKind]] = {2: "message", 3: "prekey"}
 TYPE_OF_KIND: Final = {kind: number for number, kind in KIND_OF_TYPE.items()}
+
+
+REQUIRE: Final = "E2EE_REQUIRE_LIBSIGNAL"
+"""Set to 1 (as .ci/run does) to make a missing libsignal a failure instead of a skip."""
+
+
+def unavailable(reason: str) -> None:
+    """Skip the live tests for ``reason``, or fail them when REQUIRE is set."""
+    if os.environ.get(REQUIRE) == "1":
+        pytest.fail(f"{reason}, and {REQUIRE}=1 requires the live libsignal tests")
+    pytest.skip(reason)
 
 
 class LibsignalError(Exception):
