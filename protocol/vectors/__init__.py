@@ -31,6 +31,7 @@ FAMILIES: tuple[str, ...] = (
     "session",
     "callkeys",
     "spqr",
+    "sender_keys",
 )
 
 INDEX = "index.json"
