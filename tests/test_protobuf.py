@@ -16,7 +16,13 @@ from hypothesis import strategies as st
 
 from protocol import wire
 from protocol.encoding import encode_ec
-from protocol.errors import MalformedMessage, ProtocolError, UnsupportedVersion
+from protocol.errors import (
+    InvalidArgument,
+    MalformedMessage,
+    NoSession,
+    ProtocolError,
+    UnsupportedVersion,
+)
 from protocol.primitives import x25519_public_key
 from protocol.profiles import SIGNAL_V3
 from protocol.protobuf import first_wire_type, read_fields, write_field, write_fields
@@ -219,3 +225,21 @@ def test_registration_id_draw_maps_the_accepted_range_evenly() -> None:
     for value in range(65520):
         counts[value % prekey_lifecycle.REGISTRATION_ID_LIMIT] += 1
     assert set(counts) == {4}
+
+
+def test_the_envelope_type_decides_and_a_wrong_one_changes_nothing() -> None:
+    responder, store = _responder()
+    initiator = SessionManager.create(MemoryStore(), Address("initiator", 1), SIGNAL_V3, now=0)
+    initiator.initiate(responder.address, responder.prekey_bundles()[0])
+    first = initiator.encrypt(responder.address, b"first")
+    before = _snapshot(store)
+    with pytest.raises(InvalidArgument):
+        responder.decrypt(initiator.address, first, kind="whisper")  # type: ignore[arg-type]
+    with pytest.raises(NoSession):
+        responder.decrypt(initiator.address, first, kind="message")
+    assert _snapshot(store) == before
+    assert responder.decrypt(initiator.address, first, kind="prekey") == b"first"
+    answer = responder.encrypt(initiator.address, b"answer")
+    with pytest.raises(MalformedMessage):
+        initiator.decrypt(responder.address, answer, kind="prekey")
+    assert initiator.decrypt(responder.address, answer, kind="message") == b"answer"

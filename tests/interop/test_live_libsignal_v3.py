@@ -388,3 +388,31 @@ def test_current_libsignal_refuses_a_v3_session(libsignal: Driver) -> None:
     first = ours.send(b"v3 hello")
     with pytest.raises(LibsignalError, match="X3DH no longer supported"):
         current.decrypt(ours.address, "prekey", first.data)
+
+
+@DIRECTIONS
+def test_a_new_session_replaces_the_old_and_its_late_messages_still_open(
+    libsignal: Driver, we_initiate: bool
+) -> None:
+    """The initiator starts over from a fresh bundle; the old session's held message still opens.
+
+    Both keep the replaced session archived (libsignal: up to 40 previous
+    states; ours: spec/session.md §4.2) and try it for a message the new
+    one does not know.
+    """
+    initiator, responder = established(libsignal, we_initiate)
+    held = initiator.send(b"sent on the old session")
+    if isinstance(initiator, Ours):
+        assert isinstance(responder, Theirs)
+        bundle = responder.device.bundle(signed_prekey_id=2, prekey_id=8)
+        initiator.manager.initiate(responder.address, bundle)
+    else:
+        assert isinstance(responder, Ours) and isinstance(initiator, Theirs)
+        responder.manager.generate_one_time_prekeys(1)
+        initiator.device.process_bundle(responder.manager, responder.manager.prekey_bundles()[0])
+    fresh = initiator.send(b"a new session")
+    assert fresh.kind == "prekey"
+    assert responder.receive(fresh) == b"a new session"
+    assert responder.receive(held) == b"sent on the old session"
+    exchange(responder, initiator, b"answer on the new session")
+    exchange(initiator, responder, b"and on")
