@@ -24,7 +24,7 @@ from protocol.errors import (
     UnsupportedVersion,
 )
 from protocol.primitives import x25519_public_key
-from protocol.profiles import SIGNAL_V3
+from protocol.profiles import PROFILES, SIGNAL_V3, Profile
 from protocol.protobuf import first_wire_type, read_fields, write_field, write_fields
 from protocol.randomness import ScriptedRandom
 from protocol.session import Address, SessionManager, prekey_lifecycle, records
@@ -243,3 +243,9 @@ def test_the_envelope_type_decides_and_a_wrong_one_changes_nothing() -> None:
     with pytest.raises(MalformedMessage):
         initiator.decrypt(responder.address, answer, kind="prekey")
     assert initiator.decrypt(responder.address, answer, kind="message") == b"answer"
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=120), profile=st.sampled_from(list(PROFILES.values())))
+def test_message_kind_classifies_any_bytes_without_raising(data: bytes, profile: Profile) -> None:
+    assert wire.message_kind(profile, data) in ("prekey", "message")
