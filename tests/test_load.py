@@ -22,6 +22,7 @@ import pytest
 
 from protocol.client.connection import LOOPBACK, RelayClient, connect_device
 from protocol.client.inbox import Inbox
+from protocol.errors import LimitExceeded
 from protocol.prekeys import IdentityKeyPair
 from protocol.randomness import DrbgRandom
 from protocol.relay.schema import Address, Envelope, Prekey
@@ -103,7 +104,7 @@ class Peer:
                     self._client = await connect_device(
                         self.relay.port, self.address.user, self.address.device, self.identity
                     )
-                except (ConnectionError, OSError):
+                except (ConnectionError, OSError, LimitExceeded):  # a burst meets the caps
                     await asyncio.sleep(0.05)
             return self._client
 

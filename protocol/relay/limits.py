@@ -37,7 +37,8 @@ class RelayLimits:
     max_connections: int = 1024
     # Of those, connections that have not authenticated yet: a smaller cap, so
     # connections that never authenticate cannot take the places of devices.
-    max_unauthenticated: int = 64
+    # A burst of devices connecting at once may meet it; they retry.
+    max_unauthenticated: int = 256
     # Bytes waiting to be written to one slow receiver; pushes for it (media,
     # mail and call events) are dropped beyond this (real-time media is
     # useless late), responses still wait. Times max_connections, it bounds
