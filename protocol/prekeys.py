@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final, Protocol, TypeVar
+from typing import Annotated, Final, Protocol, TypeVar
 
 from protocol.encoding import encode_ec, encode_kem
 from protocol.errors import InvalidArgument, UnknownPrekey
@@ -31,6 +31,7 @@ from protocol.primitives import (
     require_bytes,
 )
 from protocol.randomness import SYSTEM_RANDOM, Random
+from protocol.secrecy import SECRET
 from protocol.xeddsa import xeddsa_sign
 
 PREKEY_ID_LIMIT: Final = 2**32
@@ -135,7 +136,7 @@ class KemPrekey:
 
     prekey_id: int
     kem: KemName
-    seed: bytes
+    seed: Annotated[bytes, SECRET]
     public: bytes
     signature: bytes
     last_resort: bool

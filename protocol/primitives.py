@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac as _hmac
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, padding
@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
 from protocol.errors import AuthFailed, InvalidArgument, InvalidPublicKey, MalformedMessage
+from protocol.secrecy import SECRET
 
 X25519_LEN: Final = 32
 P25519: Final = 2**255 - 19
@@ -116,7 +117,7 @@ class X25519KeyPair:
     (the store serializes init fields only, spec/storage.md §3).
     """
 
-    private: bytes
+    private: Annotated[bytes, SECRET]
     public: bytes
     _key: X25519PrivateKey | None = field(default=None, init=False, repr=False, compare=False)
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import islice
-from typing import Final, Literal, cast
+from typing import Annotated, Final, Literal, cast
 
 from protocol.cipher import MessageKeys
 from protocol.errors import (
@@ -49,6 +49,7 @@ from protocol.headers import EncryptedHeaders, Source
 from protocol.primitives import X25519KeyPair, check_x25519_public
 from protocol.profiles import Profile
 from protocol.randomness import SYSTEM_RANDOM, Random
+from protocol.secrecy import SECRET
 from protocol.wire import U32_LIMIT, Header, RatchetMessage, decode_message
 
 Role = Literal["initiator", "responder"]
@@ -70,7 +71,7 @@ class ReceivingChain:
     """
 
     chain_id: bytes
-    ck: bytes | None
+    ck: Annotated[bytes | None, SECRET]
     n: int
 
     def __repr__(self) -> str:
@@ -89,17 +90,17 @@ class RatchetState:
     role: Role
     dhs: X25519KeyPair
     dhr: bytes | None
-    rk: bytes
-    cks: bytes | None
-    ckr: bytes | None
+    rk: Annotated[bytes, SECRET]
+    cks: Annotated[bytes | None, SECRET]
+    ckr: Annotated[bytes | None, SECRET]
     ns: int
     nr: int
     pn: int
-    mkskipped: dict[SkippedKeyId, bytes]
-    hks: bytes | None
-    hkr: bytes | None
-    nhks: bytes | None
-    nhkr: bytes | None
+    mkskipped: Annotated[dict[SkippedKeyId, bytes], SECRET]
+    hks: Annotated[bytes | None, SECRET]
+    hkr: Annotated[bytes | None, SECRET]
+    nhks: Annotated[bytes | None, SECRET]
+    nhkr: Annotated[bytes | None, SECRET]
     old_chains: tuple[ReceivingChain, ...]
     # The most recent evictions from mkskipped, oldest first (spec/ratchet.md §6.2).
     evicted: dict[SkippedKeyId, None]

@@ -9,9 +9,11 @@ of it is in what the relay saw) and must never be kept.
 * every labelled random draw of every device (private keys, KEM seeds,
   XEdDSA nonces, media base keys, frame payloads), except draws that are
   public by design (``PUBLIC_DRAWS``);
-* snapshots of state: every ``bytes`` in a field that holds a secret
-  (``SECRET_FIELDS``, by class: rk, cks, ckr, hks, …, a MediaKey's base_key),
-  found by walking the frozen dataclasses and named tuples, plus the message keys the chain
+* snapshots of state: every ``bytes`` in a field whose type marks it secret
+  (protocol/secrecy.py: rk, cks, ckr, hks, …, a MediaKey's base_key; by type,
+  because a name alone misleads: the ``base_key`` of a prekey message is the
+  public EK_A, the ``base_key`` of a MediaKey is secret), found by walking
+  the frozen dataclasses and named tuples, plus the message keys the chain
   keys produce next (KDF_CK and the AEAD key expansion);
 * plaintexts of messages and frames.
 
@@ -31,24 +33,11 @@ from protocol.errors import MalformedMessage
 from protocol.profiles import Profile
 from protocol.randomness import RecordingRandom
 from protocol.ratchet import RatchetState, kdf_ck, message_keys
+from protocol.secrecy import secret_fields
 
 FORMAT: Final = "e2ee-demo-secrets-v1"
 # Draws whose values are sent in the clear on purpose.
 PUBLIC_DRAWS: Final = frozenset({"relay_message_id", "header_nonce", "registration_id"})
-# The fields that hold secrets, by class (Double Ratchet §3.2, RFC 9605 §4.4,
-# X3DH §2). By class, because a name alone misleads: the ``base_key`` of a
-# prekey message is the public EK_A, the ``base_key`` of a MediaKey is secret.
-SECRET_FIELDS: Final = {
-    "X25519KeyPair": frozenset({"private"}),
-    "KemPrekey": frozenset({"seed"}),
-    "RatchetState": frozenset({"rk", "cks", "ckr", "hks", "hkr", "nhks", "nhkr", "mkskipped"}),
-    "ReceivingChain": frozenset({"ck"}),
-    "MediaKey": frozenset({"base_key"}),
-    "SendKey": frozenset({"base_key"}),
-    "PendingKey": frozenset({"base_key"}),
-    "GenerationKeys": frozenset({"latest_base_key"}),
-    "FrameKey": frozenset({"key", "salt"}),
-}
 
 
 def _named_fields(value: object) -> list[tuple[str, object]] | None:
@@ -60,22 +49,26 @@ def _named_fields(value: object) -> list[tuple[str, object]] | None:
     return None
 
 
-def secret_fields(value: object, secret: str = "") -> Iterator[tuple[str, bytes]]:
-    """Every (field name, bytes) under ``value`` held in a field listed in SECRET_FIELDS."""
+def secrets_in(value: object, secret: str = "") -> Iterator[tuple[str, bytes]]:
+    """Every (field name, bytes) under ``value`` held in a field its type marks secret.
+
+    The marks are on the types (protocol/secrecy.py): a new secret field is
+    found as soon as it is marked, or typed as a key, with no list here.
+    """
     named = _named_fields(value)
     if isinstance(value, bytes):
         if secret:
             yield secret, value
     elif named is not None:
-        listed = SECRET_FIELDS.get(type(value).__name__, frozenset())
+        listed = secret_fields(type(value))
         for name, item in named:
-            yield from secret_fields(item, name if name in listed else "")
+            yield from secrets_in(item, name if name in listed else "")
     elif isinstance(value, Mapping):
         for item in value.values():
-            yield from secret_fields(item, secret)
+            yield from secrets_in(item, secret)
     elif isinstance(value, tuple | list | frozenset):
         for item in value:
-            yield from secret_fields(item, secret)
+            yield from secrets_in(item, secret)
 
 
 def next_message_keys(profile: Profile, ck: bytes) -> Iterator[tuple[str, bytes]]:
@@ -104,7 +97,7 @@ class SecretLog:
 
     def add_state(self, value: object) -> None:
         """Secret fields of any state, and for a ratchet state its next message keys."""
-        for name, secret in secret_fields(value):
+        for name, secret in secrets_in(value):
             self.add(name, secret)
         for state in _ratchet_states(value):
             for ck in (state.cks, state.ckr):

@@ -24,6 +24,7 @@ from protocol.profiles import Profile
 from protocol.randomness import RecordingRandom
 from protocol.relay.auth import Endorsement, endorse_device
 from protocol.relay.schema import Address, Envelope
+from protocol.secrecy import SECRET
 from protocol.session import Address as PeerAddress
 from protocol.session import SessionManager
 from protocol.store import MemoryStore
@@ -38,7 +39,7 @@ class Received:
 
     sender: Address
     kind: int
-    body: bytes = field(repr=False)
+    body: bytes = field(repr=False, metadata=SECRET)
 
 
 class SecretSink(Protocol):

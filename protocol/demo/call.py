@@ -24,6 +24,7 @@ from protocol.media.callkeys import CallReceiver, CallSender
 from protocol.media.limits import MediaLimits
 from protocol.media.sender import KeyDelivery
 from protocol.relay.schema import Address
+from protocol.secrecy import SECRET
 
 FRAME_TIMEOUT: Final = 10.0
 # A short rotation delay and grace period, so that a call of a few seconds
@@ -69,7 +70,7 @@ class SentFrame:
 
     sender: str
     tick: int
-    plaintext: bytes = field(repr=False)
+    plaintext: bytes = field(repr=False, metadata=SECRET)
     frame: bytes = field(repr=False)
     generation: int = 0
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 
 from protocol.errors import ProtocolError, UnknownKeyId
 from protocol.media.limits import DEFAULT_MEDIA_LIMITS, DEFAULT_R, MediaLimits
@@ -41,6 +41,7 @@ from protocol.media.sender import (
 )
 from protocol.media.sframe import DEFAULT_SUITE, CipherSuite
 from protocol.randomness import SYSTEM_RANDOM, Random
+from protocol.secrecy import SECRET
 
 Clock = Callable[[], float]
 
@@ -107,7 +108,13 @@ class ReleasedFrame(NamedTuple):
 
     sender: str
     metadata: bytes
-    plaintext: bytes
+    plaintext: Annotated[bytes, SECRET]
+
+    def __repr__(self) -> str:
+        return (
+            f"ReleasedFrame(sender={self.sender!r}, metadata=<{len(self.metadata)} bytes>, "
+            f"plaintext=<{len(self.plaintext)} bytes redacted>)"
+        )
 
 
 class CallReceiver:

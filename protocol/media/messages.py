@@ -16,7 +16,7 @@ than 1 is UNSUPPORTED_VERSION; every other deviation is MALFORMED_MESSAGE.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import msgpack
 
@@ -25,6 +25,7 @@ from protocol.errors import InvalidArgument, MalformedMessage, UnsupportedVersio
 from protocol.media.limits import MAX_R, MIN_R
 from protocol.media.sframe import CipherSuite, sender_key_kid, suite_params
 from protocol.primitives import X25519_LEN
+from protocol.secrecy import SECRET
 
 VERSION: Final = 1
 MEDIA_KEY_TYPE: Final = 1
@@ -65,7 +66,7 @@ class MediaKey:
     r: int
     generation: int
     step: int
-    base_key: bytes
+    base_key: Annotated[bytes, SECRET]
 
     def __post_init__(self) -> None:
         check_call_id(self.call_id)

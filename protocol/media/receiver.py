@@ -16,7 +16,7 @@ the frame.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 
 from protocol.errors import (
     DuplicateMessage,
@@ -38,6 +38,7 @@ from protocol.media.sframe import (
     ratchet_base_key,
     sender_key_kid,
 )
+from protocol.secrecy import SECRET
 
 
 class StepKey(NamedTuple):
@@ -66,7 +67,7 @@ class GenerationKeys(NamedTuple):
     generation: int
     suite: CipherSuite
     latest_step: int
-    latest_base_key: bytes
+    latest_base_key: Annotated[bytes, SECRET]
     steps: tuple[StepKey, ...]
     first_frame_at: float | None = None
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Annotated, NamedTuple
 
 from protocol.errors import InvalidArgument, LimitExceeded
 from protocol.media.limits import DEFAULT_MEDIA_LIMITS, DEFAULT_R, MediaLimits
@@ -37,6 +37,7 @@ from protocol.media.sframe import (
     suite_params,
 )
 from protocol.randomness import SYSTEM_RANDOM, Random
+from protocol.secrecy import SECRET
 
 BASE_KEY_LABEL = "media_base_key"
 
@@ -45,7 +46,10 @@ class KeyDelivery(NamedTuple):
     """One encoded MediaKey the caller sends over its session with ``device``."""
 
     device: str
-    message: bytes
+    message: Annotated[bytes, SECRET]
+
+    def __repr__(self) -> str:
+        return f"KeyDelivery(device={self.device!r}, message=<{len(self.message)} bytes redacted>)"
 
 
 class SendKey(NamedTuple):
@@ -60,7 +64,7 @@ class SendKey(NamedTuple):
 
     generation: int
     step: int
-    base_key: bytes
+    base_key: Annotated[bytes, SECRET]
     frame_key: FrameKey
     next_ctr: int = 0
     reserved_ctr: int = 0
@@ -83,7 +87,7 @@ class PendingKey:
     """A generation already sent to the members, used for frames from ``switch_at`` on."""
 
     generation: int
-    base_key: bytes
+    base_key: Annotated[bytes, SECRET]
     switch_at: float
 
     def __repr__(self) -> str:

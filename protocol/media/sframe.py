@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import struct
 from dataclasses import dataclass, field
-from typing import Final, Literal, Protocol
+from typing import Annotated, Final, Literal, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -33,6 +33,7 @@ from protocol.errors import (
     UnknownKeyId,
 )
 from protocol.primitives import aes_ctr, constant_time_equal, require_bytes
+from protocol.secrecy import SECRET
 
 # --- Cipher suites (RFC 9605 §4.5, IANA "SFrame Cipher Suites"; spec §4) -----------
 
@@ -364,8 +365,8 @@ class FrameKey:
 
     suite: CipherSuite
     kid: int
-    key: bytes
-    salt: bytes
+    key: Annotated[bytes, SECRET]
+    salt: Annotated[bytes, SECRET]
     _aead: _Aead = field(init=False)
     _salt_int: int = field(init=False)
     _kid_field: tuple[int, bytes] = field(init=False)
