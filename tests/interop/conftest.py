@@ -19,7 +19,9 @@ def libsignal() -> Iterator[Driver]:
     """One driver process per test worker, over packages installed once per lockfile."""
     missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
     if missing:
-        unavailable(f"live libsignal tests need node and npm on the PATH ({missing} missing)")
+        unavailable(
+            f"live libsignal tests need node and npm on the PATH ({' and '.join(missing)} missing)"
+        )
     try:
         node_modules = install()
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
