@@ -95,6 +95,7 @@ def test_audit_report_states_the_metadata_the_relay_learns(demo_run: tuple[Path,
     describe(observe(demo_run[0]), result)
     text = "\n".join(result.report)
     assert "alice.1 -> bob.1" in text and "join  dave.1" in text and "leave carol.1" in text
+    assert "(endorsed by bob.1)" in text  # bob.2's registration shows who vouched for it
     fetches = next(line for line in text.splitlines() if "bundle fetches" in line)
     assert fetches.rsplit(": ", 1)[1].isdigit()  # a count, then one line per pair: no dict
     assert "{" not in text

@@ -74,7 +74,9 @@ def describe(seen: Observation, result: AuditResult) -> None:
     result.say("What the relay learns (metadata it necessarily sees):")
     result.say(f"  devices and identity keys ({len(seen.identity_keys)}):")
     for address, key in sorted(seen.identity_keys.items(), key=lambda kv: name(kv[0])):
-        result.say(f"    {name(address):<14} {key.hex()}")
+        endorser = seen.endorsements.get(address)
+        endorsed = "" if endorser is None else f"  (endorsed by {name(endorser)})"
+        result.say(f"    {name(address):<14} {key.hex()}{endorsed}")
     result.say(f"  connections: {len(seen.connections)} (peer addresses and open/close times)")
     fetches = Counter((name(a), name(b)) for _, a, b in seen.bundle_fetches)
     result.say(f"  bundle fetches (who starts a session with whom): {sum(fetches.values())}")

@@ -64,6 +64,7 @@ class Observation:
 
     connections: dict[int, Connection] = field(default_factory=dict)
     identity_keys: dict[Address, bytes] = field(default_factory=dict)
+    endorsements: dict[Address, Address] = field(default_factory=dict)
     bundles: dict[Address, list[bytes]] = field(default_factory=dict)
     prekeys: dict[Address, list[tuple[str, bytes]]] = field(default_factory=dict)
     bundle_fetches: list[tuple[int, Address, Address]] = field(default_factory=list)
@@ -152,6 +153,9 @@ class _Replay:
             )
             seen.identity_keys[conn.device] = conn.identity_key
             seen.public_values.add(conn.identity_key)
+            if args["endorsement"] is not None and result["registered"]:
+                endorser = Address(conn.device.user, args["endorsement"]["device"])
+                seen.endorsements[conn.device] = endorser
         elif me is None:
             return
         elif op == "put_bundle":
