@@ -223,11 +223,11 @@ def test_states_follow_libsignals_add_sender_key_state() -> None:
     assert [s.chain_id for s in swapped.states].count(states[3].chain_id) == 1
 
 
-def test_distribution_messages_round_trip_and_are_96_bytes() -> None:
+def test_distribution_messages_round_trip_byte_for_byte() -> None:
     group = Group()
     decoded = decode_distribution_message(group.distribution)
     assert encode_distribution_message(decoded) == group.distribution
-    assert len(group.distribution) == 96 and group.distribution[0] == 0x33
+    assert len(group.distribution) in (95, 96) and group.distribution[0] == 0x33
     assert decoded.distribution_id == GROUP
     message = decode_message(group.send(b"abc"))
     assert (message.distribution_id, message.chain_id, message.iteration) == (

@@ -96,7 +96,17 @@ function makeStores(S, party) {
     }
     async markKyberPreKeyUsed() {}
   }
+  class SenderKeys extends S.SenderKeyStore {
+    async saveSenderKey(sender, distributionId, record) {
+      party.senderKeys.set(`${key(sender)}/${distributionId}`, Buffer.from(record.serialize()));
+    }
+    async getSenderKey(sender, distributionId) {
+      const bytes = party.senderKeys.get(`${key(sender)}/${distributionId}`);
+      return bytes === undefined ? null : S.SenderKeyRecord.deserialize(bytes);
+    }
+  }
   return {
+    senderKeys: new SenderKeys(),
     sessions: new Sessions(),
     identities: new Identities(),
     prekeys: new PreKeys(),
@@ -146,6 +156,7 @@ const ops = {
       prekeys: new Map(),
       signedPrekeys: new Map(),
       kyberPrekeys: new Map(),
+      senderKeys: new Map(),
     };
     p.stores = makeStores(S, p);
     parties.set(req.name, p);
@@ -332,6 +343,76 @@ const ops = {
     return { local: record.localRegistrationId(), remote: record.remoteRegistrationId() };
   },
 };
+
+// --- Fingerprints and sender keys (tests/interop/test_live_groups.py) ---
+
+Object.assign(ops, {
+  // {lib, version, local_id, local_key, remote_id, remote_key, scanned?} (hex; keys 05 ‖ u)
+  // -> {display, scannable, matches?}: libsignal's Fingerprint.new with 5200 iterations
+  fingerprint(req) {
+    const S = lib(req.lib);
+    const key = (text) => S.PublicKey.deserialize(unhex(text));
+    const f = S.Fingerprint.new(
+      5200,
+      req.version,
+      unhex(req.local_id),
+      key(req.local_key),
+      unhex(req.remote_id),
+      key(req.remote_key),
+    );
+    const scannable = f.scannableFingerprint();
+    const out = {
+      display: f.displayableFingerprint().toString(),
+      scannable: hex(scannable.toBuffer()),
+    };
+    if (req.scanned !== undefined) {
+      out.matches = scannable.compare(S.ScannableFingerprint._fromBuffer(unhex(req.scanned)));
+    }
+    return out;
+  },
+
+  // {name, distribution_id (UUID text)} -> {distribution}: this party's SenderKeyDistributionMessage
+  async sk_create(req) {
+    const p = party(req.name);
+    const S = lib(p.lib);
+    const m = await S.SenderKeyDistributionMessage.create(
+      localAddress(S, p),
+      req.distribution_id,
+      p.stores.senderKeys,
+    );
+    return { distribution: hex(m.serialize()) };
+  },
+
+  // {name, peer, distribution} -> {}: process the peer's distribution message
+  async sk_process(req) {
+    const p = party(req.name);
+    const S = lib(p.lib);
+    const m = S.SenderKeyDistributionMessage.deserialize(unhex(req.distribution));
+    await S.processSenderKeyDistributionMessage(address(S, req.peer), m, p.stores.senderKeys);
+    return {};
+  },
+
+  // {name, distribution_id, plaintext} -> {type, body}: groupEncrypt as this party
+  async group_encrypt(req) {
+    const p = party(req.name);
+    const S = lib(p.lib);
+    const m = await S.groupEncrypt(
+      localAddress(S, p),
+      req.distribution_id,
+      p.stores.senderKeys,
+      unhex(req.plaintext),
+    );
+    return { type: m.type(), body: hex(m.serialize()) };
+  },
+
+  // {name, peer, body} -> {plaintext}: groupDecrypt of the peer's SenderKeyMessage
+  async group_decrypt(req) {
+    const p = party(req.name);
+    const S = lib(p.lib);
+    const plaintext = await S.groupDecrypt(address(S, req.peer), p.stores.senderKeys, unhex(req.body));
+    return { plaintext: hex(plaintext) };
+  },
+});
 
 async function handle(line) {
   let req;

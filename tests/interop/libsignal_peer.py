@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -209,6 +210,65 @@ class LibsignalDevice:
     def registration_ids(self, peer: Address) -> tuple[int, int]:
         ids = self.driver.call("registration_ids", name=self.name, peer=_peer(peer))
         return ids["local"], ids["remote"]
+
+    # --- Sender keys (driver ops sk_create, sk_process, group_encrypt, group_decrypt) ---
+
+    def sender_key_distribution(self, distribution_id: bytes) -> bytes:
+        """libsignal's SenderKeyDistributionMessage for this device's chain."""
+        made = self.driver.call("sk_create", name=self.name, distribution_id=_uuid(distribution_id))
+        return bytes.fromhex(made["distribution"])
+
+    def process_sender_key_distribution(self, sender: Address, data: bytes) -> None:
+        self.driver.call("sk_process", name=self.name, peer=_peer(sender), distribution=data.hex())
+
+    def group_encrypt(self, distribution_id: bytes, plaintext: bytes) -> tuple[int, bytes]:
+        """(libsignal's CiphertextMessageType, the SenderKeyMessage)."""
+        sent = self.driver.call(
+            "group_encrypt",
+            name=self.name,
+            distribution_id=_uuid(distribution_id),
+            plaintext=plaintext.hex(),
+        )
+        return sent["type"], bytes.fromhex(sent["body"])
+
+    def group_decrypt(self, sender: Address, data: bytes) -> bytes:
+        received = self.driver.call(
+            "group_decrypt", name=self.name, peer=_peer(sender), body=data.hex()
+        )
+        return bytes.fromhex(received["plaintext"])
+
+
+def libsignal_fingerprint(
+    driver: Driver,
+    lib: str,
+    version: int,
+    local: tuple[bytes, bytes],
+    remote: tuple[bytes, bytes],
+    scanned: bytes | None = None,
+) -> dict[str, Any]:
+    """libsignal's Fingerprint.new(5200, version, ...) for (identifier, raw identity key) pairs.
+
+    Answers ``display``, ``scannable`` (bytes) and, given ``scanned``,
+    ``matches``: libsignal's ScannableFingerprint.compare.
+    """
+    request: dict[str, Any] = {
+        "lib": lib,
+        "version": version,
+        "local_id": local[0].hex(),
+        "local_key": encoded(local[1]),
+        "remote_id": remote[0].hex(),
+        "remote_key": encoded(remote[1]),
+    }
+    if scanned is not None:
+        request["scanned"] = scanned.hex()
+    answer = driver.call("fingerprint", **request)
+    answer["scannable"] = bytes.fromhex(answer["scannable"])
+    return answer
+
+
+def _uuid(distribution_id: bytes) -> str:
+    """A distribution id as libsignal's JavaScript API takes it: UUID text."""
+    return str(uuid.UUID(bytes=distribution_id))
 
 
 def _peer(address: Address) -> dict[str, Any]:
