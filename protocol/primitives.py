@@ -181,14 +181,11 @@ def hkdf_expand_sha256(prk: bytes, info: bytes, length: int) -> bytes:
     return HKDFExpand(hashes.SHA256(), length, info).derive(prk)
 
 
-def hkdf_extract_expand(
-    algorithm: hashes.HashAlgorithm, salt: bytes, ikm: bytes, info: bytes, length: int
-) -> bytes:
-    """HKDF with any pyca hash (SFrame suites use SHA-256 and SHA-512)."""
-    return HKDF(algorithm, length, salt, info).derive(ikm)
-
-
 # --- AEADs and ciphers ------------------------------------------------------------
+
+
+GCM_TAG_LEN: Final = 16
+"""The length of an AES-GCM tag, which ends every AES-GCM ciphertext (SP 800-38D)."""
 
 
 def aes_gcm_encrypt(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:

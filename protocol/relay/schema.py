@@ -91,7 +91,6 @@ MAX_CALL_ID_LEN: Final = 32
 MAX_FETCH: Final = 256
 MAX_DEVICES: Final = 64  # devices of one user a device list can name
 MAX_REASON_LEN: Final = 200
-PREKEY_KINDS: Final = ("ec", "kem")
 
 USER = Str(MAX_USER_LEN, NAME_ALPHABET)
 DEVICE = Int(1, MAX_DEVICE)

@@ -14,7 +14,7 @@ referenced valid test) must still succeed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
 from protocol.encoding import encode_ec
@@ -30,7 +30,7 @@ from protocol.media.sframe import CipherSuite, suite_params
 from protocol.primitives import X25519KeyPair, hkdf_sha256, x25519
 from protocol.profiles import CLASSIC
 from protocol.randomness import Random, RecordingRandom, ScriptedRandom
-from protocol.vectors.callkeys_transcript import FAMILY, MUTATION_OPS, outcome
+from protocol.vectors.callkeys_transcript import CALLKEYS_OPS, FAMILY
 from protocol.vectors.common import (
     ENTROPY_LIST,
     ERROR_CODE,
@@ -44,6 +44,7 @@ from protocol.vectors.common import (
     from_hex,
     mutate,
     obj,
+    outcome,
     to_hex,
 )
 
@@ -71,7 +72,7 @@ _TEST: Final = obj(
         "mutation": obj(
             {
                 "field": {"const": "answer"},
-                "op": {"enum": list(MUTATION_OPS)},
+                "op": {"enum": list(CALLKEYS_OPS)},
                 "description": {"type": "string"},
             },
             {"offset": {"type": "integer"}, "mask": HEX_BYTES, "value": HEX_BYTES},
@@ -164,27 +165,25 @@ def _complete_with(valid: Mapping[str, Any], answer: bytes) -> str:
     caller_ik, callee_ik = from_hex(valid["caller_ik"]), from_hex(valid["callee_ik"])
     suite = CipherSuite(valid["cipher_suite"])
     secret, _ = create_offer(CLASSIC, from_hex(valid["call_id"]), suite=suite, rng=caller_rng)
-    return outcome(complete_offer, CLASSIC, secret, answer, caller_ik, callee_ik)[1]
+    return outcome(lambda: complete_offer(CLASSIC, secret, answer, caller_ik, callee_ik))[1]
 
 
-def contributory_group(first_tc_id: int) -> dict[str, Any]:
-    """The group's tests, numbered from ``first_tc_id``."""
+def contributory_group(ids: Iterator[int]) -> dict[str, Any]:
+    """The group's tests, numbered by ``ids``."""
     tests = [
-        _valid_test(first_tc_id, "classic profile, suite 4: two 32-byte keys", CipherSuite(4)),
-        _valid_test(first_tc_id + 1, "classic profile, suite 5: two 64-byte keys", CipherSuite(5)),
+        _valid_test(next(ids), "classic profile, suite 4: two 32-byte keys", CipherSuite(4)),
+        _valid_test(next(ids), "classic profile, suite 5: two 64-byte keys", CipherSuite(5)),
     ]
     answer = from_hex(tests[0]["answer"])
     # An answer is 93 01 03 c4 10 <call_id> c4 20 <x25519_pub> c0.
     low_order = to_hex(answer[:-33] + bytes(32) + answer[-1:])
     comment = "the answer's X25519 key replaced by 0 (low order)"
     tests.append(
-        _negative(
-            first_tc_id + 2, tests[0], comment, "INVALID_PUBLIC_KEY", op="replace", value=low_order
-        )
+        _negative(next(ids), tests[0], comment, "INVALID_PUBLIC_KEY", op="replace", value=low_order)
     )
     comment = "one bit of the answer's call id flipped"
     tests.append(
-        _negative(first_tc_id + 3, tests[0], comment, "NOT_IN_CALL", op="xor", offset=5, mask="01")
+        _negative(next(ids), tests[0], comment, "NOT_IN_CALL", op="xor", offset=5, mask="01")
     )
     return {
         "type": GROUP_TYPE,

@@ -8,6 +8,7 @@ recorded as the senders' ``entropy``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any, Final
 
@@ -37,6 +38,7 @@ from protocol.vectors.common import (
     envelope,
     from_hex,
     mutate,
+    test_ids,
     to_hex,
 )
 
@@ -444,12 +446,12 @@ def _negative_mutations(key: MediaKey, encoded: bytes) -> list[tuple[str, str, d
     ]
 
 
-def _encoding_group() -> dict[str, Any]:
+def _encoding_group(ids: Iterator[int]) -> dict[str, Any]:
     tests: list[dict[str, Any]] = []
     for comment, flags, key in _valid_keys():
         tests.append(
             {
-                "tcId": len(tests) + 1,
+                "tcId": next(ids),
                 "comment": comment,
                 "flags": flags,
                 "result": "valid",
@@ -463,23 +465,23 @@ def _encoding_group() -> dict[str, Any]:
     for comment, error, mutation in _negative_mutations(first, encoded):
         tests.append(
             {
-                "tcId": len(tests) + 1,
+                "tcId": next(ids),
                 "comment": comment,
                 "flags": ["NonCanonical" if error == "MALFORMED_MESSAGE" else "Version"],
                 "result": "invalid",
                 "encoded": to_hex(mutate(encoded, {**mutation, "field": "encoded"})),
                 "error": error,
-                "mutation_of": 1,
+                "mutation_of": tests[0]["tcId"],
                 "mutation": {"field": "encoded", **mutation, "description": comment},
             }
         )
     return {"type": "MediaKeyEncoding", "encoding": ENCODING, "tests": tests}
 
 
-def _transcript_group(first_tc_id: int) -> dict[str, Any]:
+def _transcript_group(ids: Iterator[int]) -> dict[str, Any]:
     tests = []
-    for index, (comment, flags, scenario) in enumerate(SCENARIOS):
-        builder = _Builder(first_tc_id + index, comment, flags, list(_ALICE_CAROL))
+    for comment, flags, scenario in SCENARIOS:
+        builder = _Builder(next(ids), comment, flags, list(_ALICE_CAROL))
         scenario(builder)
         tests.append(builder.build())
     return {**TRANSCRIPT_GROUP, "tests": tests}
@@ -589,9 +591,10 @@ NOTES: Final = {
 
 def generate() -> list[VectorFile]:
     """The callkeys vector file (deterministic: DRBG seeded by family and tcId)."""
-    encoding = _encoding_group()
-    transcripts = _transcript_group(len(encoding["tests"]) + 1)
-    contributory = contributory_group(len(encoding["tests"]) + len(transcripts["tests"]) + 1)
+    ids = test_ids()
+    encoding = _encoding_group(ids)
+    transcripts = _transcript_group(ids)
+    contributory = contributory_group(ids)
     document = envelope(
         algorithm="SFrame sender keys over Double Ratchet sessions",
         schema=SCHEMA,

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from protocol.errors import ProtocolError
 from protocol.media.limits import MediaLimits
 from protocol.media.messages import MediaKey, encode_media_key
 from protocol.media.receiver import ReceiverState, decrypt_frame, new_receiver, receive_media_key
@@ -25,7 +24,7 @@ from protocol.media.sframe import (
     sender_key_kid,
 )
 from protocol.randomness import Random
-from protocol.vectors.common import VectorMismatch, from_hex, mutate, to_hex
+from protocol.vectors.common import VectorMismatch, from_hex, mutate, outcome, to_hex
 
 FAMILY: Final = "callkeys"
 FILE: Final = "callkeys_test.json"
@@ -35,7 +34,8 @@ ENCODING: Final = (
 )
 
 SENDER_OPS: Final = ("start", "join", "leave")
-MUTATION_OPS: Final = ("xor", "truncate", "append", "replace")
+CALLKEYS_OPS: Final = ("xor", "truncate", "append", "replace")
+"""The operations of the common mutation vocabulary (common.MUTATION_OPS) this family uses."""
 
 
 def media_key(entry: Mapping[str, Any]) -> MediaKey:
@@ -60,14 +60,6 @@ def key_fields(key: MediaKey) -> dict[str, Any]:
         "step": key.step,
         "base_key": to_hex(key.base_key),
     }
-
-
-def outcome(action: Any, *args: Any) -> tuple[Any, str]:
-    """Run ``action``; return its result and "ok", or None and the error code."""
-    try:
-        return action(*args), "ok"
-    except ProtocolError as exc:
-        return None, exc.code
 
 
 def frame_entry(
@@ -167,13 +159,13 @@ class CallActors:
         return deliveries
 
     def install(self, sender: str, message: bytes, now: float) -> str:
-        state, code = outcome(receive_media_key, self.receiver, sender, message, now)
+        state, code = outcome(lambda: receive_media_key(self.receiver, sender, message, now))
         self.receiver = state or self.receiver
         return code
 
     def recv(self, sender: str, frame: Mapping[str, Any], now: float) -> tuple[str, bytes | None]:
         data, metadata = from_hex(frame["frame"]), from_hex(frame["metadata"])
-        result, code = outcome(decrypt_frame, self.receiver, sender, data, metadata, now)
+        result, code = outcome(lambda: decrypt_frame(self.receiver, sender, data, metadata, now))
         if result is None:
             return code, None
         self.receiver, plaintext = result

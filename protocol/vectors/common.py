@@ -1,4 +1,4 @@
-"""Shared machinery of the vector families (spec/vectors.md, vectors/README.md).
+"""Shared machinery of the vector families (vectors/README.md §2-§4, spec/vectors.md).
 
 A family is a module of ``protocol.vectors`` with three names:
 
@@ -12,23 +12,44 @@ A family is a module of ``protocol.vectors`` with three names:
 The envelope is Wycheproof's (``algorithm``, ``schema``, ``numberOfTests``,
 ``header``, ``notes``, ``testGroups[].tests[]`` with ``tcId``, ``comment``,
 ``flags``, ``result``); bytes are lowercase hex.
+
+What a new family reuses from here rather than redefines:
+
+* test ids: every file numbers its tests 1, 2, ... in file order, across
+  its groups. A generator takes them from ``test_ids()`` (it needs a test's
+  id before the test exists, to seed the test's DRBG with ``drbg_for``), and
+  ``envelope`` refuses a file numbered any other way;
+* mutations: ``mutate`` (byte fields), ``mutate_int`` (integer fields) and
+  ``mutate_flag`` (boolean fields) implement the one vocabulary
+  ``MUTATION_OPS`` of vectors/README.md §4; ``flip_last_bit`` is its most
+  common instance;
+* transcripts: the two parties ``ACTORS``, the plaintext of a message id
+  (``plaintext_of``) and ``outcome``, which turns a ProtocolError into the
+  error code a vector records.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, TypeVar
 
 from protocol import __version__
-from protocol.errors import ERROR_CODES
+from protocol.errors import ERROR_CODES, ProtocolError
 from protocol.randomness import DrbgRandom
 
 _HEX = re.compile(r"^(?:[0-9a-f]{2})*$")
 
-GENERATOR = {"name": "protocol.vectors", "version": __version__}
+ACTORS: Final = ("initiator", "responder")
+"""The two parties of every transcript, named by their handshake roles."""
+
+MUTATION_OPS: Final = ("xor", "truncate", "append", "replace", "add", "toggle")
+"""Every mutation operation a vector may record (vectors/README.md §4)."""
+
+_T = TypeVar("_T")
 
 
 class VectorMismatch(Exception):
@@ -76,15 +97,38 @@ def entropy_entries(items: object) -> list[tuple[str, bytes]]:
     return out
 
 
+def test_ids() -> Iterator[int]:
+    """The tcIds of one file, in file order across its groups: 1, 2, 3, ..."""
+    return itertools.count(1)
+
+
+def plaintext_of(message_id: str) -> bytes:
+    """The plaintext of transcript message ``message_id``: ASCII ``"message " ‖ id``."""
+    return f"message {message_id}".encode()
+
+
+def outcome(action: Callable[[], _T]) -> tuple[_T | None, str]:
+    """Run ``action``: its result and ``"ok"``, or None and the ProtocolError's code."""
+    try:
+        return action(), "ok"
+    except ProtocolError as exc:
+        return None, exc.code
+
+
+def flip_last_bit(value: bytes) -> bytes:
+    """``value`` with the low bit of its last byte flipped: ``xor`` mask 01 at len - 1."""
+    return mutate(value, {"op": "xor", "offset": len(value) - 1, "mask": "01"})
+
+
 def mutate(value: bytes, mutation: Mapping[str, Any]) -> bytes:
     """Apply one recorded mutation to a byte field (vectors/README.md §4).
 
-    The operations every family uses: ``xor`` a ``mask`` at an ``offset``;
-    ``truncate`` to a shorter ``length``; ``append`` a ``value``; ``replace``
-    the whole field with ``value``, or, with an ``offset`` and a ``length``,
-    that range; ``add`` a little-endian ``addend`` to the field read as a
-    little-endian integer, without overflow. A mutation that does not fit
-    the field is a VectorMismatch.
+    ``xor`` a ``mask`` at an ``offset``; ``truncate`` to a shorter
+    ``length``; ``append`` a ``value``; ``replace`` the whole field with
+    ``value``, or, with an ``offset`` and a ``length``, that range; ``add`` a
+    little-endian ``addend`` to the field read as a little-endian integer,
+    without overflow. A mutation that does not fit the field is a
+    VectorMismatch.
     """
     op = mutation.get("op")
     try:
@@ -120,6 +164,21 @@ def mutate(value: bytes, mutation: Mapping[str, Any]) -> bytes:
     raise VectorMismatch(f"unknown mutation {op!r}")
 
 
+def mutate_int(value: int, mutation: Mapping[str, Any]) -> int:
+    """Apply ``add`` (an integer ``addend``) to an integer field (vectors/README.md §4)."""
+    addend = mutation.get("addend")
+    if mutation.get("op") != "add" or not isinstance(addend, int) or isinstance(addend, bool):
+        raise VectorMismatch("an integer field takes only add with an integer addend")
+    return value + addend
+
+
+def mutate_flag(value: bool, mutation: Mapping[str, Any]) -> bool:
+    """Apply ``toggle`` to a boolean field (vectors/README.md §4)."""
+    if mutation.get("op") != "toggle":
+        raise VectorMismatch("a boolean field can only be toggled")
+    return not value
+
+
 def expect_equal(what: str, actual: object, expected: object) -> None:
     if actual != expected:
         raise VectorMismatch(f"{what} differs")
@@ -133,12 +192,15 @@ def envelope(
     notes: Mapping[str, Mapping[str, str]],
     groups: Sequence[Mapping[str, Any]],
 ) -> dict[str, Any]:
-    """Build a Wycheproof envelope; numbers the tests if ``tcId`` is missing."""
-    count = sum(len(group["tests"]) for group in groups)
+    """Build a Wycheproof envelope; refuses tests not numbered 1..N in file order."""
+    numbers = [test["tcId"] for group in groups for test in group["tests"]]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise VectorMismatch(f"{schema}: tcIds must run 1..N in file order")
+    count = len(numbers)
     return {
         "algorithm": algorithm,
         "schema": schema,
-        "generatorVersion": GENERATOR["version"],
+        "generatorVersion": __version__,
         "numberOfTests": count,
         "header": list(header),
         "notes": {name: dict(note) for name, note in notes.items()},

@@ -1,6 +1,6 @@
 """Handshake vectors: X3DH and PQXDH (spec/pqxdh.md §7, vector-format notes §5.4).
 
-Two files follow ``handshake_schema_v1.json``: ``x3dh_x25519_sha256_test.json``
+Two files follow ``handshake_schema_v2.json``: ``x3dh_x25519_sha256_test.json``
 (groups ``classic`` and ``signal-v3``) and
 ``pqxdh_x25519_mlkem768_sha256_test.json`` (group ``pq-default``). Each test
 holds the responder's and the initiator's keys (as entropy and as named
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -31,7 +31,6 @@ from protocol.bundle import (
     make_bundle,
 )
 from protocol.encoding import KEM_TYPE, encode_ec
-from protocol.errors import ProtocolError
 from protocol.initial_data import InitialData
 from protocol.prekeys import (
     IdentityKeyPair,
@@ -55,7 +54,12 @@ from protocol.vectors.common import (
     entropy_list,
     envelope,
     expect_equal,
+    flip_last_bit,
     from_hex,
+    mutate,
+    mutate_int,
+    outcome,
+    test_ids,
 )
 from protocol.vectors.handshake_schema import (
     HEADER,
@@ -235,55 +239,62 @@ RESPONDER_DETECTS: Final = {
 }
 
 
-def _flip_last_bit(data: bytes) -> bytes:
-    return data[:-1] + bytes([data[-1] ^ 0x01])
-
-
 def _mutate_bundle(name: str, bundle: Mapping[str, Any], libsignal_sig: bytes) -> dict[str, Any]:
-    """The one changed bundle field of an initiator-detected negative."""
+    """The one changed bundle field of an initiator-detected negative: its new value."""
     field, _, description = INITIATOR_DETECTS[name]
     if name == "LowOrderSpk":
         value = LOW_ORDER_POINT
     elif name == "LibsignalSpkSignature":
         value = libsignal_sig
     else:
-        value = _flip_last_bit(from_hex(bundle[field]))
+        value = flip_last_bit(from_hex(bundle[field]))
         description = f"flipped: {description}"
-    return {"target": f"bundle.{field}", "description": description, "value": value.hex()}
+    return {
+        "field": f"bundle.{field}",
+        "op": "replace",
+        "value": value.hex(),
+        "description": description,
+    }
 
 
-def _mutate_message(
-    name: str, message: InitialData, other_identity: bytes
-) -> tuple[dict[str, Any], bytes]:
-    """The mutation record and the mutated initial-message bytes of a responder negative."""
-    field, description, value = _message_change(name, message, other_identity)
-    target = f"initial_message.{field}" if field else "initial_message"
-    shown = value if isinstance(value, int) else value.hex()
-    record = {"target": target, "description": description, "value": shown}
-    return record, apply_message_mutation(message, field, value)
-
-
-def _message_change(
-    name: str, message: InitialData, other_identity: bytes
-) -> tuple[str, str, bytes | int]:
-    ct = message.kem_ciphertext or b""
-    if name == "ReusedOpk":
-        return "", "the accepted initial message, delivered again", message.to_bytes()
-    if name == "LowOrderEphemeral":
-        return "ephemeral_key", "EK_A, replaced by a point of order 8", LOW_ORDER_POINT
-    if name == "TorsionTwinEphemeral":
-        description = (
-            "EK_A, replaced by its torsion twin 1/u mod p (EK_A plus the point of order 2)"
-        )
-        return "ephemeral_key", description, _order_two_twin(message.ephemeral_key)
-    if name == "UnknownOpkId":
-        return "one_time_prekey_id", "an OPK id the responder never had", UNKNOWN_OPK_ID
-    if name == "TruncatedKemCiphertext":
-        return "kem_ciphertext", "CT without its last byte", ct[:-1]
-    if name == "TamperedKemCiphertext":
-        return "kem_ciphertext", "CT with its last bit flipped", _flip_last_bit(ct)
-    description = "IK_A, replaced by another valid key while the responder expects the real IK_A"
-    return "identity_key", description, other_identity
+def _message_mutation(name: str, message: InitialData, other_identity: bytes) -> dict[str, Any]:
+    """The one change of a responder-detected negative to a field of the initial message."""
+    last = len(message.kem_ciphertext or b"") - 1
+    changes: dict[str, tuple[str, dict[str, Any], str]] = {
+        "LowOrderEphemeral": (
+            "ephemeral_key",
+            {"op": "replace", "value": LOW_ORDER_POINT.hex()},
+            "EK_A (raw u, 32 bytes), replaced by a point of order 8",
+        ),
+        "TorsionTwinEphemeral": (
+            "ephemeral_key",
+            {"op": "replace", "value": _order_two_twin(message.ephemeral_key).hex()},
+            "EK_A (raw u), replaced by its torsion twin 1/u mod p (EK_A plus the point of order 2)",
+        ),
+        "UnknownOpkId": (
+            "one_time_prekey_id",
+            {"op": "add", "addend": UNKNOWN_OPK_ID - OPK_ID},
+            "an OPK id the responder never had",
+        ),
+        "TruncatedKemCiphertext": (
+            "kem_ciphertext",
+            {"op": "truncate", "length": last},
+            "CT without its last byte",
+        ),
+        "TamperedKemCiphertext": (
+            "kem_ciphertext",
+            {"op": "xor", "offset": last, "mask": "01"},
+            "CT with the low bit of its last byte flipped",
+        ),
+        "IdentityKeyMismatch": (
+            "identity_key",
+            {"op": "replace", "value": other_identity.hex()},
+            "IK_A (raw u, 32 bytes), replaced by another valid key while the responder "
+            "expects the real IK_A",
+        ),
+    }
+    field, operation, description = changes[name]
+    return {"field": f"initial_message.{field}", **operation, "description": description}
 
 
 def _order_two_twin(u: bytes) -> bytes:
@@ -291,21 +302,37 @@ def _order_two_twin(u: bytes) -> bytes:
     return pow(int.from_bytes(u, "little"), -1, P25519).to_bytes(X25519_LEN, "little")
 
 
-def apply_message_mutation(message: InitialData, field: str, value: bytes | int) -> bytes:
-    """The initial-message bytes with one field changed (the whole message if ``field`` is empty).
+def apply_message_mutation(message: InitialData, mutation: Mapping[str, Any]) -> bytes:
+    """The initial-message bytes with the one field ``mutation`` names changed.
 
-    Keys are spliced into the encoding, because InitialData refuses to hold
-    an invalid key; other fields go through the encoder.
+    A key field holds the raw 32-byte u (the encoding holds Encode(u) = 0x05 ‖ u);
+    the mutated key is spliced into the encoding, because InitialData refuses
+    to hold an invalid key. Other fields go through the encoder.
     """
-    if not field and isinstance(value, bytes):
-        return value
-    if field in ("identity_key", "ephemeral_key") and isinstance(value, bytes):
-        return message.to_bytes().replace(getattr(message, field), value)
-    if field == "one_time_prekey_id" and isinstance(value, int):
-        return dataclasses.replace(message, one_time_prekey_id=value).to_bytes()
-    if field == "kem_ciphertext" and isinstance(value, bytes):
-        return dataclasses.replace(message, kem_ciphertext=value).to_bytes()
-    raise VectorMismatch(f"unknown mutation target {field!r}")
+    field = str(mutation["field"]).removeprefix("initial_message.")
+    if field not in _MESSAGE_FIELDS:
+        raise VectorMismatch(f"unknown mutation field {mutation['field']!r}")
+    value = getattr(message, field)
+    changed: dict[str, Any] = {}
+    if isinstance(value, int):
+        changed[field] = mutate_int(value, mutation)
+    elif not isinstance(value, bytes):
+        raise VectorMismatch(f"the initial message has no {field}")
+    elif field in ("identity_key", "ephemeral_key"):
+        return message.to_bytes().replace(value, mutate(value, mutation))
+    else:
+        changed[field] = mutate(value, mutation)
+    return dataclasses.replace(message, **changed).to_bytes()
+
+
+_MESSAGE_FIELDS: Final = (
+    "identity_key",
+    "ephemeral_key",
+    "signed_prekey_id",
+    "one_time_prekey_id",
+    "kem_prekey_id",
+    "kem_ciphertext",
+)
 
 
 # --- Generation ----------------------------------------------------------------------
@@ -434,7 +461,11 @@ def _add_negative(
         test["detected_by"] = "initiator"
         return
     other = IdentityKeyPair.from_private(seed).public
-    test["mutation"], mutated = _mutate_message(case.negative, message, other)
+    if case.negative == "ReusedOpk":  # a replay: no mutation, the same bytes again
+        mutated = original
+    else:
+        test["mutation"] = _message_mutation(case.negative, message, other)
+        mutated = apply_message_mutation(message, test["mutation"])
     if case.negative == "IdentityKeyMismatch":
         test["inputs"]["responder"]["expected_initiator_ik"] = message.identity_key.hex()
     test["events"] = _events(case, original, mutated)
@@ -443,11 +474,10 @@ def _add_negative(
 
 
 def _group(
-    family: str, profile: Profile, first_id: int, encapsulator: kem_pins.Encapsulator
+    family: str, profile: Profile, ids: Iterator[int], encapsulator: kem_pins.Encapsulator
 ) -> dict[str, Any]:
     tests = [
-        _generate_test(family, profile, case, first_id + i, encapsulator)
-        for i, case in enumerate(_cases(profile))
+        _generate_test(family, profile, case, next(ids), encapsulator) for case in _cases(profile)
     ]
     for test in tests:
         verify_test(SCHEMA, _group_fields(profile), test)  # the generator checks its own output
@@ -468,7 +498,15 @@ def _group_fields(profile: Profile) -> dict[str, Any]:
         "sk_len": profile.agreement.sk_len,
         "pubkey_encoding": "EncodeEC = 0x05 ‖ u"
         + ("" if kem is None else f"; EncodeKEM = 0x{KEM_TYPE[kem]:02x} ‖ ek"),
+        "signature_acceptance": _ACCEPTANCE[profile.agreement.xeddsa_accept_libsignal_sign_bit],
     }
+
+
+_ACCEPTANCE: Final = {
+    False: "strict XEdDSA (spec/xeddsa.md): bit 7 of signature byte 63 must be 0",
+    True: "XEdDSA, or libsignal's variant with the sign bit of A in bit 7 of signature byte 63 "
+    "(spec/xeddsa.md §5)",
+}
 
 
 FILES: Final = (
@@ -480,10 +518,8 @@ FILES: Final = (
 def _generate(encapsulator: kem_pins.Encapsulator) -> list[VectorFile]:
     files = []
     for family, name, algorithm, profiles in FILES:
-        groups: list[dict[str, Any]] = []
-        for profile in profiles:
-            first_id = 1 + sum(len(group["tests"]) for group in groups)
-            groups.append(_group(family, profile, first_id, encapsulator))
+        ids = test_ids()
+        groups = [_group(family, profile, ids, encapsulator) for profile in profiles]
         document = envelope(
             algorithm=algorithm, schema=SCHEMA, header=HEADER, notes=NOTES, groups=groups
         )
@@ -545,24 +581,17 @@ def _recorded_encapsulation(test: Mapping[str, Any]) -> tuple[bytes, bytes] | No
     return from_hex(inter["kem_ct"]), from_hex(inter["kem_ss"])
 
 
-def _outcome(action: Callable[[], object]) -> str:
-    try:
-        action()
-    except ProtocolError as exc:
-        return exc.code
-    return "ok"
-
-
 def _expect_initiator_refuses(
     profile: Profile, initiator: IdentityKeyPair, test: Mapping[str, Any], rng: ScriptedRandom
 ) -> None:
     """The mutated bundle fails with the test's error and draws nothing."""
     mutation = test["mutation"]
-    fields = {**test["bundle"], mutation["target"].removeprefix("bundle."): mutation["value"]}
+    field = str(mutation["field"]).removeprefix("bundle.")
+    fields = {**test["bundle"], field: mutate(from_hex(test["bundle"][field]), mutation).hex()}
     before = rng.remaining
-    outcome = _outcome(lambda: initiate(profile, initiator, bundle_from_json(fields, profile), rng))
-    if outcome != test["error"] or rng.remaining != before:
-        raise VectorMismatch(f"mutated bundle gave {outcome}, expected {test['error']}")
+    _, code = outcome(lambda: initiate(profile, initiator, bundle_from_json(fields, profile), rng))
+    if code != test["error"] or rng.remaining != before:
+        raise VectorMismatch(f"mutated bundle gave {code}, expected {test['error']}")
 
 
 def _verify_initiator(
@@ -605,9 +634,9 @@ def _replay_responder(profile: Profile, keys: ResponderKeys, test: Mapping[str, 
 
     for index, event in enumerate(test["events"]):
         encoded = from_hex(event["initial_message"])
-        outcome = _outcome(lambda: receive(encoded))  # noqa: B023 (called at once)
-        if outcome != event["result"]:
-            raise VectorMismatch(f"event {index} gave {outcome}, expected {event['result']}")
+        _, code = outcome(lambda: receive(encoded))  # noqa: B023 (called at once)
+        if code != event["result"]:
+            raise VectorMismatch(f"event {index} gave {code}, expected {event['result']}")
     failing = [event for event in test["events"] if event["result"] != "ok"]
     if test.get("detected_by") != "responder":
         return
@@ -617,14 +646,11 @@ def _replay_responder(profile: Profile, keys: ResponderKeys, test: Mapping[str, 
 
 
 def _mutated(test: Mapping[str, Any]) -> bytes:
-    """The mutation applied to the valid initial message."""
-    mutation = test["mutation"]
-    value = mutation["value"]
-    original = InitialData.from_bytes(from_hex(test["outputs"]["initial_message"]))
-    field = mutation["target"].removeprefix("initial_message").removeprefix(".")
-    return apply_message_mutation(
-        original, field, value if isinstance(value, int) else from_hex(value)
-    )
+    """The mutation applied to the valid initial message (a replay has none)."""
+    original = from_hex(test["outputs"]["initial_message"])
+    if "mutation" not in test:
+        return original
+    return apply_message_mutation(InitialData.from_bytes(original), test["mutation"])
 
 
 if __name__ == "__main__":

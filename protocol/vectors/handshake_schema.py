@@ -22,7 +22,7 @@ from protocol.vectors.common import (
 )
 from protocol.x3dh import HKDF_SALT
 
-SCHEMA: Final = "handshake_schema_v1.json"
+SCHEMA: Final = "handshake_schema_v2.json"
 CHECK_INFO: Final = b"E2EERef handshake vector check"
 CHECK_PLAINTEXT: Final = b"E2EERef first message"
 
@@ -44,7 +44,7 @@ def open_check(sk: bytes, ad: bytes, ciphertext: bytes) -> None:
 _NULLABLE_HEX: Final = {"type": ["string", "null"], "pattern": HEX_BYTES["pattern"]}
 _ID: Final = {"type": "integer", "minimum": 0, "maximum": 2**32 - 1}
 _NULLABLE_ID: Final = {"type": ["integer", "null"], "minimum": 0, "maximum": 2**32 - 1}
-_NEGATIVE_FIELDS: Final = ("mutation", "error", "detected_by")
+_NEGATIVE_FIELDS: Final = ("error", "detected_by")
 
 _TEST_SCHEMA: Final = {
     **obj(
@@ -126,10 +126,17 @@ _TEST_SCHEMA: Final = {
         {
             "mutation": obj(
                 {
-                    "target": {"type": "string"},
+                    "field": {"type": "string", "pattern": "^(bundle|initial_message)\\."},
+                    "op": {"enum": ["xor", "truncate", "replace", "add"]},
                     "description": {"type": "string"},
-                    "value": {"type": ["string", "integer"]},
-                }
+                },
+                {
+                    "offset": _ID,
+                    "mask": HEX_BYTES,
+                    "length": _ID,
+                    "value": HEX_BYTES,
+                    "addend": {"type": "integer"},
+                },
             ),
             "error": ERROR_CODE,
             "detected_by": {"enum": ["initiator", "responder"]},
@@ -137,7 +144,7 @@ _TEST_SCHEMA: Final = {
     ),
     "if": {"properties": {"result": {"const": "invalid"}}},
     "then": {"required": list(_NEGATIVE_FIELDS)},
-    "else": {"not": {"anyOf": [{"required": [name]} for name in _NEGATIVE_FIELDS]}},
+    "else": {"not": {"anyOf": [{"required": [name]} for name in ("mutation", *_NEGATIVE_FIELDS)]}},
 }
 
 _GROUP_SCHEMA: Final = {
@@ -151,6 +158,7 @@ _GROUP_SCHEMA: Final = {
     "info_text": {"type": "string"},
     "sk_len": {"enum": [32, 64]},
     "pubkey_encoding": {"type": "string"},
+    "signature_acceptance": {"type": "string"},
 }
 
 SCHEMAS: Final[dict[str, dict[str, Any]]] = {
@@ -166,6 +174,10 @@ HEADER: Final = (
     "A responder event is ok when the initial message is accepted, check_ciphertext opens "
     "under the derived SK and AD, and SK equals outputs.sk; one-time prekeys are consumed "
     "only then.",
+    "Schema v2 (was v1): a mutation is {field, op, ...} in the vocabulary of "
+    "vectors/README.md §4, where v1 had {target, description, value}; a replayed message "
+    "(ReusedOpk) carries no mutation; groups state their signature-acceptance rule. Every key, "
+    "message and output byte is that of v1.",
 )
 
 NOTES: Final = {

@@ -19,8 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from protocol.cipher import AesCbcHmacCipher
-from protocol.errors import ProtocolError
-from protocol.primitives import X25519KeyPair, hmac_sha256, x25519
+from protocol.primitives import GCM_TAG_LEN, X25519KeyPair, hmac_sha256, x25519
 from protocol.profiles import PROFILES, Profile, get_profile, with_limits
 from protocol.randomness import Random, RecordingRandom, ScriptedRandom
 from protocol.ratchet import (
@@ -36,6 +35,7 @@ from protocol.ratchet import (
     ratchet_encrypt,
 )
 from protocol.vectors.common import (
+    ACTORS,
     ENTROPY_LIST,
     ERROR_CODE,
     HEX_BYTES,
@@ -49,7 +49,12 @@ from protocol.vectors.common import (
     expect_equal,
     file_schema,
     from_hex,
+    mutate,
+    mutate_int,
     obj,
+    outcome,
+    plaintext_of,
+    test_ids,
 )
 from protocol.wire import (
     SIGNAL_MAC_LEN,
@@ -62,8 +67,7 @@ from protocol.wire import (
 )
 
 FAMILY: Final = "ratchet"
-SCHEMA: Final = "ratchet_transcript_schema_v1.json"
-ACTORS: Final = ("initiator", "responder")
+SCHEMA: Final = "ratchet_transcript_schema_v2.json"
 # Test-only limits of the second group: small enough to reach every boundary
 # in a few messages (spec/ratchet.md §6 explains the profiles' real values).
 SMALL_LIMITS: Final = {"max_skip": 4, "max_stored_skipped": 6, "max_receiving_chains": 2}
@@ -82,9 +86,19 @@ _KEYS = obj(
 )
 _MUTATION = obj(
     {
-        "field": {"enum": ["ciphertext", "header", "header_dh", "ad", "tag", "version"]},
+        "field": {
+            "enum": ["ciphertext", "header", "header.n", "header.dh", "ad", "tag", "version"]
+        },
+        "op": {"enum": ["xor", "truncate", "replace", "add"]},
         "description": {"type": "string"},
-    }
+    },
+    {
+        "offset": {"type": "integer", "minimum": 0},
+        "mask": HEX_BYTES,
+        "length": {"type": "integer", "minimum": 0},
+        "value": HEX_BYTES,
+        "addend": {"type": "integer"},
+    },
 )
 _MESSAGE = obj(
     {"id": {"type": "string"}, "sender": {"enum": list(ACTORS)}, "message": HEX_BYTES},
@@ -480,8 +494,8 @@ def _message_record(
         out["enc_header"] = parsed.authenticated
         record_keys["hk"] = before.hks
         record_keys["header_subkey"] = header_subkey(profile, before.hks, parsed.authenticated[:16])
-    sender_first = ad if before.role == "initiator" else ad[33:] + ad[:33]
-    prefix = sender_first if profile.framing.name == "signal-v3" else ad
+    signal = profile.framing.name == "signal-v3"
+    prefix = AesCbcHmacCipher.mac_prefix(ad, before.role == "initiator") if signal else ad
     out |= {
         "aead_ad": prefix + parsed.authenticated,
         "keys": _hexed(record_keys),
@@ -534,13 +548,47 @@ def _recv_record(before: RatchetState, after: RatchetState) -> dict[str, Any]:
     return out | {"used_skipped_key": used, "skipped_stored": len(after.mkskipped)}
 
 
-# --- Mutations (spec/ratchet.md §8: one per negative test) ------------------------------
+# --- Mutations (spec/ratchet.md §8: one per negative test; vectors/README.md §4) -------
 
 _MUTATION_SALT: Final = bytes(16)
+_LOW_ORDER_DESCRIPTION: Final = (
+    "ratchet key replaced by u = 0; an encrypted header is sealed again under HKs "
+    "with r = 16 zero bytes (not the original r: a subkey never seals two headers)"
+)
 
 
-def _flip_last(data: bytes) -> bytes:
-    return data[:-1] + bytes([data[-1] ^ 1])
+def _mutation_record(
+    profile: Profile, kind: str, parsed: RatchetMessage, ad: bytes
+) -> dict[str, Any]:
+    """The recorded mutation of a scenario's ``kind`` (a field of the message or the AD)."""
+    signal = profile.framing.name == "signal-v3"
+    tag_len = len(parsed.mac) if signal else GCM_TAG_LEN
+    records: dict[str, dict[str, Any]] = {
+        "ad": {"field": "ad", "op": "xor", "offset": len(ad) - 1, "mask": "01"},
+        "tag": {"field": "tag", "op": "truncate", "length": tag_len - 1},
+        "ciphertext": {"field": "ciphertext", "op": "xor", "offset": 0, "mask": "01"},
+        "header": {"field": "header.n", "op": "add", "addend": 1}
+        if signal
+        else {
+            "field": "header",
+            "op": "xor",
+            "offset": len(parsed.authenticated) - 1,
+            "mask": "01",
+        },
+        "header_dh": {"field": "header.dh", "op": "replace", "value": bytes(32).hex()},
+        "version": {"field": "version", "op": "replace", "value": "34"},
+    }
+    descriptions = {
+        "ad": "the receiver's AD with the low bit of its last byte flipped",
+        "tag": "the last byte of the AEAD tag (signal-v3: of the MAC) removed",
+        "ciphertext": "the low bit of the first ciphertext byte flipped",
+        "header": "the counter n + 1, MAC unchanged"
+        if signal
+        else "the low bit of the last byte of the header field h flipped",
+        "header_dh": _LOW_ORDER_DESCRIPTION,
+        "version": _VERSION_34_TEXT,
+    }
+    return {**records[kind], "description": descriptions[kind]}
 
 
 _VERSION_34_TEXT: Final = (
@@ -565,55 +613,41 @@ def _rewritten_as_0x34(
 
 
 def _mutate(
-    profile: Profile, sender: RatchetState, data: bytes, field: str, ad: bytes
-) -> tuple[bytes, dict[str, str], bytes]:
+    profile: Profile, sender: RatchetState, data: bytes, kind: str, ad: bytes
+) -> tuple[bytes, dict[str, Any], bytes]:
     """Apply one documented mutation; returns (message, mutation, receiver's AD)."""
     parsed = decode_message(profile, data)
-    header, body, ct = parsed.header, parsed.authenticated, parsed.ciphertext
+    mutation = _mutation_record(profile, kind, parsed, ad)
+    header, body, ct, mac = parsed.header, parsed.authenticated, parsed.ciphertext, parsed.mac
     signal = profile.framing.name == "signal-v3"
-    if field == "version":
-        mutation = {"field": field, "description": _VERSION_34_TEXT}
+    if kind == "version":
         return _rewritten_as_0x34(profile, sender, parsed, ad), mutation, ad
-    if field == "ad":
-        return data, {"field": "ad", "description": "last AD byte xor 0x01"}, _flip_last(ad)
-    if field == "tag":
-        out = data[:-1] if signal else encode_message(body, ct[:-1])
-        return out, {"field": "tag", "description": "last byte of the tag or MAC removed"}, ad
-    if field == "ciphertext":
-        ct = bytes([ct[0] ^ 1]) + ct[1:]
-        description = "first ciphertext byte xor 0x01"
-    elif field == "header":
-        if signal:
-            assert header is not None
-            header = dataclasses.replace(header, n=header.n + 1)
-        else:
-            body = _flip_last(body)
-        description = "signal-v3: counter + 1 (MAC unchanged); else last header byte xor 0x01"
+    if kind == "ad":
+        return data, mutation, mutate(ad, mutation)
+    if kind == "tag" and signal:
+        mac = mutate(mac, mutation)
+    elif kind == "tag":
+        ct = ct[:-GCM_TAG_LEN] + mutate(ct[-GCM_TAG_LEN:], mutation)
+    elif kind == "ciphertext":
+        ct = mutate(ct, mutation)
+    elif kind == "header" and signal:
+        assert header is not None
+        header = dataclasses.replace(header, n=mutate_int(header.n, mutation))
+    elif kind == "header":
+        body = mutate(body, mutation)
     else:  # header_dh: a low-order ratchet key, in an otherwise well-formed header
-        low = Header(bytes(32), sender.pn, sender.ns)
+        low = Header(mutate(sender.dhs.public, mutation), sender.pn, sender.ns)
         if profile.headers.encrypted:
             assert sender.hks is not None
-            body = hencrypt(
-                profile,
-                sender.hks,
-                encode_header(low),
-                ScriptedRandom([("header_nonce", _MUTATION_SALT)]),
-            )
+            salt = ScriptedRandom([("header_nonce", _MUTATION_SALT)])
+            body = hencrypt(profile, sender.hks, encode_header(low), salt)
         elif not signal:
             body = encode_header(low)
         header = low
-        description = (
-            "ratchet key replaced by u = 0; an encrypted header is sealed again under HKs "
-            "with r = 16 zero bytes (not the original r: a subkey never seals two headers)"
-        )
     if signal:
         assert header is not None
-        return (
-            encode_signal_message(header, ct) + parsed.mac,
-            {"field": field, "description": description},
-            ad,
-        )
-    return encode_message(body, ct), {"field": field, "description": description}, ad
+        return encode_signal_message(header, ct) + mac, mutation, ad
+    return encode_message(body, ct), mutation, ad
 
 
 # --- Replaying one test (shared by the generator and the verifier) ----------------------
@@ -639,10 +673,6 @@ def _setup(profile: Profile, setup: Mapping[str, bytes], rngs: Mapping[str, Rand
     return _Run(profile, setup["ad"], states, rngs)
 
 
-def _plaintext(message_id: str) -> bytes:
-    return f"message {message_id}".encode()
-
-
 def _send(run: _Run, actor: str, message_id: str, plaintext: bytes) -> tuple[bytes, dict[str, Any]]:
     before = run.states[actor]
     after, data = ratchet_encrypt(before, plaintext, run.ad, run.rngs[actor])
@@ -652,12 +682,11 @@ def _send(run: _Run, actor: str, message_id: str, plaintext: bytes) -> tuple[byt
 
 def _recv(run: _Run, actor: str, data: bytes, ad: bytes) -> tuple[dict[str, Any], bytes | None]:
     before = run.states[actor]
-    try:
-        after, plaintext = ratchet_decrypt(before, data, ad, run.rngs[actor])
-    except ProtocolError as exc:
-        return {"expect": exc.code}, None
-    run.states[actor] = after
-    return {"expect": "ok", **_recv_record(before, after)}, plaintext
+    result, code = outcome(lambda: ratchet_decrypt(before, data, ad, run.rngs[actor]))
+    if result is None:
+        return {"expect": code}, None
+    run.states[actor], plaintext = result
+    return {"expect": "ok", **_recv_record(before, result[0])}, plaintext
 
 
 # --- Generation -------------------------------------------------------------------------
@@ -682,7 +711,7 @@ def _generate_test(
     for step in steps:
         if step[0] == "send":
             _, actor, mid = step
-            data, record = _send(run, actor, mid, _plaintext(mid))
+            data, record = _send(run, actor, mid, plaintext_of(mid))
             messages[mid] = {"id": mid, "sender": actor, **record, "message": data.hex()}
             wire[mid] = (data, run.ad)
             events.append({"op": "send", "actor": actor, "msg": mid})
@@ -708,7 +737,7 @@ def _generate_test(
             outcome, plaintext = _recv(run, actor, *wire[mid])
             original = messages[mid].get("mutation_of", mid)
             if outcome["expect"] != expect or (
-                plaintext is not None and plaintext != _plaintext(original)
+                plaintext is not None and plaintext != plaintext_of(original)
             ):
                 raise VectorMismatch(
                     f"{profile.name} tcId {tc_id}: {mid} gave {outcome['expect']}, not {expect}"
@@ -805,20 +834,20 @@ def _small(profile: Profile) -> dict[str, int]:
 
 
 def _file(profile: Profile) -> VectorFile:
-    groups, tc_id = [], 0
+    groups, ids = [], test_ids()
     for group_profile, small in ((profile, False), (_with_limits(profile, _small(profile)), True)):
-        tests = []
-        for comment, flags, scenario in _scenarios(profile, small):
-            tc_id += 1
-            tests.append(
-                _generate_test(group_profile, tc_id, comment, flags, scenario(group_profile))
-            )
+        tests = [
+            _generate_test(group_profile, next(ids), comment, flags, scenario(group_profile))
+            for comment, flags, scenario in _scenarios(profile, small)
+        ]
         groups.append(_group(group_profile, tests))
     header = [
         f"Double Ratchet transcripts, profile {profile.name}",
         "Algorithms: spec/ratchet.md, spec/header-encryption.md, spec/wire.md.",
         "The second group uses small test-only limits to reach max_skip and max_stored_skipped.",
         *_chain_count_note(profile),
+        "Schema v2 (was v1): a mutation names its op (vectors/README.md §4); the messages, keys "
+        "and every other byte are those of v1.",
     ]
     notes = {**NOTES, **LIBSIGNAL_NOTES} if profile.chains.initial_chains == "libsignal" else NOTES
     document = envelope(
@@ -879,6 +908,8 @@ def verify_test(schema: str, group: Mapping[str, Any], test: Mapping[str, Any]) 
             expect_equal(f"{where} message", data.hex(), message["message"])
             expect_equal(f"{where} intermediates", record, {k: message.get(k) for k in record})
         elif event["op"] == "recv":
+            if "mutation_of" in message:
+                _check_mutation(run, message, messages[message["mutation_of"]])
             ad = from_hex(message["ad"]) if "ad" in message else run.ad
             outcome, received = _recv(run, event["actor"], from_hex(message["message"]), ad)
             expect_equal(f"{where} result", outcome, {k: event.get(k) for k in outcome})
@@ -888,3 +919,18 @@ def verify_test(schema: str, group: Mapping[str, Any], test: Mapping[str, Any]) 
     for rng in rngs.values():
         if rng.remaining:
             raise VectorMismatch("entropy left unused")
+
+
+_KIND_OF_FIELD: Final = {"header.n": "header", "header.dh": "header_dh"}
+
+
+def _check_mutation(run: _Run, message: Mapping[str, Any], original: Mapping[str, Any]) -> None:
+    """The recorded mutation, applied to the original message, gives the recorded bytes."""
+    field = message["mutation"]["field"]
+    sender = run.sent[original["id"]]
+    data, mutation, ad = _mutate(
+        run.profile, sender, from_hex(original["message"]), _KIND_OF_FIELD.get(field, field), run.ad
+    )
+    expect_equal(f"mutation of {message['id']}", mutation, message["mutation"])
+    expect_equal(f"mutated {message['id']}", data.hex(), message["message"])
+    expect_equal(f"AD of {message['id']}", ad.hex(), message.get("ad", run.ad.hex()))

@@ -17,15 +17,12 @@ version (UNSUPPORTED_VERSION), each followed by a successful load.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import msgpack
-
 from protocol import wire
-from protocol.errors import ProtocolError
 from protocol.prekeys import KemPrekey
 from protocol.primitives import kem_decapsulate
 from protocol.profiles import PROFILES, Profile, get_profile
@@ -37,6 +34,7 @@ from protocol.session.records import DEVICE, KEM_PREKEYS, SESSIONS, DeviceRecord
 from protocol.store import FORMAT_VERSION, MemoryStore, dump_state, load_state
 from protocol.vectors import kem_pins
 from protocol.vectors.common import (
+    ACTORS,
     ENTROPY_LIST,
     ERROR_CODE,
     HEX_BYTES,
@@ -52,14 +50,16 @@ from protocol.vectors.common import (
     from_hex,
     mutate,
     obj,
+    outcome,
+    plaintext_of,
+    test_ids,
 )
 from protocol.vectors.kem_pins import Encapsulator
 
 FAMILY: Final = "session"
 SESSION_SCHEMA: Final = "session_transcript_schema_v1.json"
-STATE_SCHEMA: Final = "state_serialization_schema_v1.json"
+STATE_SCHEMA: Final = "state_serialization_schema_v2.json"
 PINS_FILE: Final = Path(__file__).with_name("session_kem_pins.json")
-ACTORS: Final = ("initiator", "responder")
 ADDRESSES: Final = {"initiator": Address("initiator", 1), "responder": Address("responder", 1)}
 ONE_TIME_PREKEYS: Final = 2
 KEM_ONE_TIME_PREKEYS: Final = 1
@@ -68,14 +68,14 @@ NOW: Final = 0
 # --- Schemas ------------------------------------------------------------------------------
 
 _ADDRESS = obj({"user": {"type": "string"}, "device": {"type": "integer", "minimum": 0}})
-_MUTATION = obj(
-    {"field": {"const": "bytes"}, "op": {"enum": ["xor", "truncate", "set_version"]}},
-    {
-        "offset": {"type": "integer", "minimum": 0},
-        "mask": HEX_BYTES,
-        "length": {"type": "integer", "minimum": 0},
-        "value": {"type": "integer"},
-    },
+_OFFSET: Final = {"type": "integer", "minimum": 0}
+_MESSAGE_MUTATION = obj(
+    {"field": {"const": "bytes"}, "op": {"enum": ["xor", "truncate"]}},
+    {"offset": _OFFSET, "mask": HEX_BYTES, "length": _OFFSET},
+)
+_STATE_MUTATION = obj(
+    {"field": {"const": "bytes"}, "op": {"enum": ["xor", "truncate", "replace"]}},
+    {"offset": _OFFSET, "mask": HEX_BYTES, "length": _OFFSET, "value": HEX_BYTES},
 )
 _MESSAGE = obj(
     {
@@ -85,7 +85,7 @@ _MESSAGE = obj(
         "kind": {"enum": ["prekey", "normal"]},
         "bytes": HEX_BYTES,
     },
-    {"mutation_of": {"type": "string"}, "mutation": _MUTATION},
+    {"mutation_of": {"type": "string"}, "mutation": _MESSAGE_MUTATION},
 )
 _SESSION_EVENT = obj(
     {"op": {"enum": ["send", "recv"]}, "actor": {"enum": list(ACTORS)}, "msg": {"type": "string"}},
@@ -136,7 +136,7 @@ _STATE_TEST = obj(
         "states": {"type": "object", "additionalProperties": HEX_BYTES},
         "events": {"type": "array", "items": _STATE_EVENT},
     },
-    {"mutation": _MUTATION},
+    {"mutation": _STATE_MUTATION},
 )
 _STATE_GROUP = {
     "type": {"const": "StateSerialization"},
@@ -260,10 +260,6 @@ _EXPECTED: Final = {
 JAVASCRIPT_FIELD_ORDER: Final = (5, 1, 6, 2, 3, 4)
 
 
-def _plaintext(message_id: str) -> bytes:
-    return f"message {message_id}".encode()
-
-
 def _mutation(profile: Profile, data: bytes, kind: str) -> dict[str, Any]:
     """One documented change to a message (vector-formats §5.1 rule 6)."""
     if kind == "truncate":
@@ -281,18 +277,6 @@ def _mutation(profile: Profile, data: bytes, kind: str) -> dict[str, Any]:
     inner = wire.decode_prekey_message(profile, data).message
     offset = data.index(inner) + len(inner) - 12  # inside the AEAD ciphertext or the MAC
     return {"field": "bytes", "op": "xor", "offset": offset, "mask": "01"}
-
-
-def apply_mutation(data: bytes, mutation: Mapping[str, Any]) -> bytes:
-    """Apply a recorded ``mutation`` to bytes (messages and stored states)."""
-    if mutation["op"] == "truncate":
-        return data[: mutation["length"]]
-    if mutation["op"] == "set_version":
-        outer = msgpack.unpackb(data)
-        outer[1] = mutation["value"]
-        packed: bytes = msgpack.packb(outer, use_bin_type=True)
-        return packed
-    return mutate(data, mutation)
 
 
 class _Pair:
@@ -327,10 +311,10 @@ class _Pair:
         )
 
     def recv(self, actor: str, data: bytes) -> tuple[str, bytes | None]:
-        try:
-            return "ok", self.managers[actor].decrypt(ADDRESSES[_peer(actor)], data)
-        except ProtocolError as exc:
-            return exc.code, None
+        plaintext, code = outcome(
+            lambda: self.managers[actor].decrypt(ADDRESSES[_peer(actor)], data)
+        )
+        return code, plaintext
 
 
 def _session_test(
@@ -346,7 +330,7 @@ def _session_test(
         op, actor, msg = line.split()
         event: dict[str, Any] = {"op": op, "actor": actor, "msg": msg}
         if op == "send":
-            data = pair.managers[actor].encrypt(ADDRESSES[_peer(actor)], _plaintext(msg))
+            data = pair.managers[actor].encrypt(ADDRESSES[_peer(actor)], plaintext_of(msg))
             messages[msg] = _message(profile, msg, actor, data)
         else:
             if msg in case.mutations and msg not in messages:
@@ -392,7 +376,7 @@ def _message(profile: Profile, message_id: str, sender: str, data: bytes) -> dic
     return {
         "id": message_id,
         "sender": sender,
-        "plaintext": _plaintext(message_id).hex(),
+        "plaintext": plaintext_of(message_id).hex(),
         "kind": kind,
         "bytes": data.hex(),
     }
@@ -406,23 +390,20 @@ def _mutated_message(
     return {
         **original,
         "id": message_id,
-        "bytes": apply_mutation(data, mutation).hex(),
+        "bytes": mutate(data, mutation).hex(),
         "mutation_of": original["id"],
         "mutation": mutation,
     }
 
 
 def _is_prekey(profile: Profile, data: bytes) -> bool:
-    try:
-        wire.decode_prekey_message(profile, data)
-    except ProtocolError:
-        return False
-    return True
+    return outcome(lambda: wire.decode_prekey_message(profile, data))[1] == "ok"
 
 
 def _session_group(profile: Profile, encapsulator: Encapsulator) -> dict[str, Any]:
     cases = CASES + (SIGNAL_CASES if profile.framing.name == "signal-v3" else ())
-    tests = [_session_test(profile, case, i + 1, encapsulator) for i, case in enumerate(cases)]
+    ids = test_ids()
+    tests = [_session_test(profile, case, next(ids), encapsulator) for case in cases]
     return {**_session_group_fields(profile), "tests": tests}
 
 
@@ -453,7 +434,7 @@ def _stored_states(
     pair = _Pair(profile, rngs, f"state {profile.name}", encapsulator)
     pair.initiate()
     initiator = pair.managers["initiator"]
-    sent = [initiator.encrypt(ADDRESSES["responder"], _plaintext(f"a{i}")) for i in range(3)]
+    sent = [initiator.encrypt(ADDRESSES["responder"], plaintext_of(f"a{i}")) for i in range(3)]
     pair.managers["responder"].decrypt(ADDRESSES["initiator"], sent[2])
     store = pair.stores["responder"]
     device, session = store.get(DEVICE, "self"), store.get(SESSIONS, ADDRESSES["initiator"].key)
@@ -495,13 +476,24 @@ def _run_behaviour(
     return dataclasses.replace(record, current=current), plaintext, reply
 
 
+# The stored envelope is msgpack ["e2ee-state", version, ...]: fixarray 0x95, the
+# fixstr header 0xaa ‖ "e2ee-state", then the version as a positive fixint.
+_VERSION_OFFSET: Final = 12
+
+
 def _state_tests(
-    profile: Profile, first_id: int, encapsulator: Encapsulator
+    profile: Profile, ids: Iterator[int], encapsulator: Encapsulator
 ) -> list[dict[str, Any]]:
     device, session, sent = _stored_states(profile, encapsulator)
     corrupt = {"field": "bytes", "op": "xor", "offset": len(session) - 40, "mask": "01"}
     truncate = {"field": "bytes", "op": "truncate", "length": len(session) - 1}
-    version = {"field": "bytes", "op": "set_version", "value": FORMAT_VERSION + 1}
+    version = {
+        "field": "bytes",
+        "op": "replace",
+        "offset": _VERSION_OFFSET,
+        "length": 1,
+        "value": (FORMAT_VERSION + 1).to_bytes(1, "big").hex(),
+    }
     tests = [
         _state_test(
             "SessionRecord",
@@ -521,21 +513,19 @@ def _state_tests(
             ],
         ),
     ]
-    for flag, mutation, code in (
-        ("CorruptState", corrupt, "STATE_CORRUPT"),
-        ("CorruptState", truncate, "STATE_CORRUPT"),
-        ("UnknownStateVersion", version, "UNSUPPORTED_VERSION"),
+    for flag, mutation, code, what in (
+        ("CorruptState", corrupt, "STATE_CORRUPT", "xor"),
+        ("CorruptState", truncate, "STATE_CORRUPT", "truncate"),
+        ("UnknownStateVersion", version, "UNSUPPORTED_VERSION", "another format version"),
     ):
-        states = {"session": session, "mutated": apply_mutation(session, mutation)}
+        states = {"session": session, "mutated": mutate(session, mutation)}
         events = [
             {"op": "load", "state": "mutated", "expect": code},
             {"op": "load", "state": "session", "expect": "ok"},
         ]
-        test = _state_test(
-            "SessionRecord", flag, f"{mutation['op']} of a stored session", states, events
-        )
+        test = _state_test("SessionRecord", flag, f"{what} of a stored session", states, events)
         tests.append({**test, "mutation": mutation})
-    return [{"tcId": first_id + i, **test} for i, test in enumerate(tests)]
+    return [{"tcId": next(ids), **test} for test in tests]
 
 
 def _state_test(
@@ -569,6 +559,12 @@ def _state_group_fields(profile: Profile) -> dict[str, Any]:
 HEADER: Final = (
     "Sessions through SessionManager per spec/session.md; stored state per spec/storage.md.",
 )
+STATE_HEADER: Final = (
+    *HEADER,
+    "Schema v2 (was v1): another format version is the mutation replace of the version byte "
+    "(vectors/README.md §4), where v1 had its own op set_version; every state byte is that "
+    "of v1.",
+)
 
 
 def _generate(encapsulator: Encapsulator) -> list[VectorFile]:
@@ -579,16 +575,15 @@ def _generate(encapsulator: Encapsulator) -> list[VectorFile]:
             algorithm="Session", schema=SESSION_SCHEMA, header=HEADER, notes=NOTES, groups=[group]
         )
         files.append(VectorFile(f"session_{profile.name}_test.json", SESSION_SCHEMA, document))
-    groups: list[dict[str, Any]] = []
-    for profile in PROFILES.values():
-        first_id = 1 + sum(len(group["tests"]) for group in groups)
-        groups.append(
-            {**_state_group_fields(profile), "tests": _state_tests(profile, first_id, encapsulator)}
-        )
+    ids = test_ids()
+    groups = [
+        {**_state_group_fields(profile), "tests": _state_tests(profile, ids, encapsulator)}
+        for profile in PROFILES.values()
+    ]
     document = envelope(
         algorithm="StateSerialization",
         schema=STATE_SCHEMA,
-        header=HEADER,
+        header=STATE_HEADER,
         notes=NOTES,
         groups=groups,
     )
@@ -648,7 +643,7 @@ def _verify_session(profile: Profile, test: Mapping[str, Any]) -> None:
             original = from_hex(messages[message["mutation_of"]]["bytes"])
             expect_equal(
                 f"mutated {message['id']}",
-                apply_mutation(original, message["mutation"]).hex(),
+                mutate(original, message["mutation"]).hex(),
                 message["bytes"],
             )
         if event["op"] == "send":
@@ -676,7 +671,7 @@ def _verify_state(profile: Profile, test: Mapping[str, Any]) -> None:
     states = {name: from_hex(value) for name, value in test["states"].items()}
     if "mutation" in test:
         expect_equal(
-            "mutated state", apply_mutation(states["session"], test["mutation"]), states["mutated"]
+            "mutated state", mutate(states["session"], test["mutation"]), states["mutated"]
         )
     loaded: Any = None
     for index, event in enumerate(test["events"]):
@@ -709,12 +704,8 @@ def _verify_state(profile: Profile, test: Mapping[str, Any]) -> None:
 
 
 def _load_result(kind: type[Any], data: bytes, expect: str, index: int) -> Any:
-    try:
-        value = load_state(kind, data)
-    except ProtocolError as exc:
-        expect_equal(f"event {index} load", exc.code, expect)
-        return None
-    expect_equal(f"event {index} load", "ok", expect)
+    value, code = outcome(lambda: load_state(kind, data))
+    expect_equal(f"event {index} load", code, expect)
     return value
 
 

@@ -16,7 +16,6 @@ One file, ``sframe_test.json`` (schema ``sframe_schema_v1.json``):
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
@@ -56,7 +55,9 @@ from protocol.vectors.common import (
     file_schema,
     from_hex,
     mutate,
+    mutate_int,
     obj,
+    test_ids,
 )
 
 FAMILY: Final = "sframe"
@@ -399,7 +400,7 @@ def _verify_kid(group: Mapping[str, Any], test: Mapping[str, Any]) -> None:
     if len(bases) != 1 or bases[0]["result"] != "valid":
         raise VectorMismatch("mutation_of must name one valid test of the group")
     mutated = dict(bases[0]["inputs"])
-    mutated["key_generation"] += test["mutation"]["addend"]
+    mutated["key_generation"] = mutate_int(mutated["key_generation"], test["mutation"])
     expect_equal("mutated inputs", mutated, test["inputs"])
     try:
         _kid_outputs(test["inputs"])
@@ -686,7 +687,7 @@ def _kid_group(ids: Iterator[int]) -> dict[str, Any]:
 
 def generate() -> list[VectorFile]:
     """The sframe family's one file, from per-test DRBGs only (identical on every run)."""
-    ids = itertools.count(1)
+    ids = test_ids()
     groups = [_frame_group(ids, suite) for suite in CipherSuite]
     groups += [_ratchet_group(ids), _kid_group(ids)]
     document = envelope(

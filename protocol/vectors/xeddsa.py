@@ -37,7 +37,9 @@ from protocol.vectors.common import (
     file_schema,
     from_hex,
     mutate,
+    mutate_flag,
     obj,
+    test_ids,
 )
 from protocol.xeddsa import (
     Q,
@@ -161,9 +163,8 @@ def _apply(inputs: _Inputs, mutation: Mapping[str, Any]) -> _Inputs:
     """The inputs after one mutation; ``R`` and ``s`` are the signature's halves."""
     field = mutation["field"]
     if field == "accept_libsignal_sign_bit":
-        if mutation["op"] != "toggle":
-            raise VectorMismatch("the acceptance flag can only be toggled")
-        return replace(inputs, accept_libsignal_sign_bit=not inputs.accept_libsignal_sign_bit)
+        accept = mutate_flag(inputs.accept_libsignal_sign_bit, mutation)
+        return replace(inputs, accept_libsignal_sign_bit=accept)
     r_point, s = inputs.signature[:32], inputs.signature[32:]
     if field == "R":
         return replace(inputs, signature=mutate(r_point, mutation) + s)
@@ -689,7 +690,7 @@ def _libsignal_tests(ids: Iterator[int]) -> list[dict[str, Any]]:
 
 def generate() -> list[VectorFile]:
     """The xeddsa family's one file, from per-test DRBGs only (identical on every run)."""
-    ids = itertools.count(1)
+    ids = test_ids()
     sign_tests = [_sign_test(next(ids), length, comment) for length, comment in _SIGN_CASES]
     common = {"curve": "curve25519", "hash": "SHA-512"}
     groups = [
