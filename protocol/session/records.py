@@ -19,6 +19,16 @@ from protocol.profiles import Profile
 
 MAX_ARCHIVED_SESSIONS: Final = 4
 """Replaced sessions kept to decrypt late messages; libsignal keeps 40 (consts.rs)."""
+MAX_ARCHIVED_KEYS: Final = 2000
+"""Skipped message keys and evicted ids that the archived sessions of one record hold together.
+
+The current session is bounded by its profile (``max_stored_skipped`` keys
+and as many evicted ids); without this bound each archived session could
+hold as much, and a valid but malicious peer that starts session after
+session grew its record to about 1.1 MB, every message of it then costing
+about 300 ms to load and store (issue 11). Oldest archived sessions are
+dropped first, whole, until the rest fit (spec/session.md §7).
+"""
 
 # Store tables (spec/storage.md §1).
 DEVICE: Final = "device"
@@ -126,14 +136,34 @@ class SessionRecord:
 
     def replaced_by(self, state: SessionState) -> SessionRecord:
         """A new current session; the old one is archived, the oldest dropped."""
-        return SessionRecord(state, (self.current, *self.archived)[:MAX_ARCHIVED_SESSIONS])
+        return SessionRecord(state, _bounded((self.current, *self.archived)))
 
     def with_state(self, index: int, state: SessionState) -> SessionRecord:
         """``state`` replaces state ``index`` (0 = current) and becomes current."""
         states = [self.current, *self.archived]
         del states[index]
-        return SessionRecord(state, tuple(states[:MAX_ARCHIVED_SESSIONS]))
+        return SessionRecord(state, _bounded(tuple(states)))
 
     def states(self) -> tuple[SessionState, ...]:
         """The current session first, then the archived ones, newest first."""
         return (self.current, *self.archived)
+
+
+def _stored_keys(state: SessionState) -> int:
+    return len(state.ratchet.mkskipped) + len(state.ratchet.evicted)
+
+
+def _bounded(archived: tuple[SessionState, ...]) -> tuple[SessionState, ...]:
+    """The archived sessions, newest first, that fit MAX_ARCHIVED_SESSIONS and MAX_ARCHIVED_KEYS.
+
+    Note that the cut is at the first session that does not fit: every older
+    one goes too, so what is dropped is always the oldest.
+    """
+    kept: list[SessionState] = []
+    total = 0
+    for state in archived[:MAX_ARCHIVED_SESSIONS]:
+        total += _stored_keys(state)
+        if total > MAX_ARCHIVED_KEYS:
+            break
+        kept.append(state)
+    return tuple(kept)
