@@ -11,7 +11,8 @@ Sources:
 * ``ScriptedRandom``: replays a recorded list of ``(label, bytes)`` and fails
   loudly when a label or length differs or the list runs out.
 * ``DrbgRandom``: a deterministic generator for vectors and benchmarks,
-  SHAKE-128 over a seed, a counter, the label and the length. Never for
+  SHAKE-128 over a seed, a counter, the label and the length (byte layout:
+  spec/vectors.md §2). Never for
   production keys: anyone with the seed has every key.
 * ``RecordingRandom``: wraps another source and records what it handed out,
   which is how the vector generator fills the ``entropy`` lists.

@@ -1,4 +1,4 @@
-"""Test-vector generator and verifier (spec/vectors.md).
+"""Test-vector generator and verifier (vectors/README.md; spec/vectors.md §1).
 
 ``generate_all(out)`` writes every family's files, the JSON Schemas and the
 ``index.json`` manifest; the bytes are identical on every run.

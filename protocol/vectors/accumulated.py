@@ -1,4 +1,4 @@
-"""Accumulated ratchet test: one digest over many random transcripts (spec/ratchet.md §8.3).
+"""Accumulated ratchet test: one digest over many random transcripts (spec/vectors.md §3).
 
 In the style of CCTV's accumulated ML-KEM vectors: a ``DrbgRandom`` seeded
 with ``seed`` drives N random two-party transcripts over all three profiles
@@ -7,8 +7,8 @@ turns, tampered and replayed deliveries), and a running SHAKE-128 absorbs
 every output: each wire message, each plaintext and each error code, every
 item as u32be(length) ‖ bytes. The file records the seed, N and the 32-byte
 digest for N = 100 and N = 10,000. An implementation that matches the digest
-agrees with this one on every byte of every transcript (given the same DRBG,
-spec/profiles.md §4).
+agrees with this one on every byte of every transcript. spec/vectors.md §2-§3
+specifies the DRBG, every choice and the absorption, in the order below.
 """
 
 from __future__ import annotations
