@@ -19,7 +19,7 @@ type, and nothing else (MALFORMED_MESSAGE).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from protocol.encoding import decode_ec, encode_ec
@@ -34,6 +34,7 @@ from protocol.protobuf import (
     uint32_field,
     write_fields,
 )
+from protocol.secrecy import SECRET
 
 SENDER_KEY_VERSION: Final = 3
 """libsignal ``SENDERKEY_MESSAGE_CURRENT_VERSION``."""
@@ -76,7 +77,7 @@ class SenderKeyDistributionMessage:
     distribution_id: bytes
     chain_id: int
     iteration: int
-    chain_key: bytes
+    chain_key: bytes = field(metadata=SECRET)
     signing_key: bytes
     """The signature key's raw X25519 u (sent as 0x05 ‖ u)."""
 

@@ -19,7 +19,7 @@ in place, so an operation that raises changes nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from protocol.errors import (
@@ -38,6 +38,7 @@ from protocol.primitives import (
 )
 from protocol.protobuf import UINT32_LIMIT
 from protocol.randomness import Random
+from protocol.secrecy import SECRET
 from protocol.sender_key_messages import (
     CHAIN_KEY_LEN,
     SIGNATURE_LEN,
@@ -67,7 +68,7 @@ class SenderMessageKey:
     """A message key seed and its iteration (libsignal ``SenderMessageKey``)."""
 
     iteration: int
-    seed: bytes
+    seed: bytes = field(metadata=SECRET)
 
     def __repr__(self) -> str:
         return f"SenderMessageKey(iteration={self.iteration}, seed=<redacted>)"
@@ -83,7 +84,7 @@ class SenderChainKey:
     """CK_i and i (libsignal ``SenderChainKey``)."""
 
     iteration: int
-    chain_key: bytes
+    chain_key: bytes = field(metadata=SECRET)
 
     def __repr__(self) -> str:
         return f"SenderChainKey(iteration={self.iteration}, chain_key=<redacted>)"
@@ -111,8 +112,8 @@ class SenderKeyState:
     chain_id: int
     chain: SenderChainKey
     signing_key: bytes
-    signing_private: bytes | None
-    message_keys: tuple[SenderMessageKey, ...]
+    signing_private: bytes | None = field(metadata=SECRET)
+    message_keys: tuple[SenderMessageKey, ...] = field(metadata=SECRET)
 
     def __repr__(self) -> str:
         return (
