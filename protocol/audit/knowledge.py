@@ -14,7 +14,7 @@ model term is derivable). ``session_model`` and ``call_model`` build the
 terms of PQXDH + the Double Ratchet with header encryption (pq-default) and
 of RFC 9605 §5.1 sender keys, following spec/pqxdh.md, spec/ratchet.md and
 spec/media.md; the wire terms are what the relay sees. The tests
-(tests/test_audit.py) show the model is not vacuous: leaking the right
+(tests/audit/test_audit.py) show the model is not vacuous: leaking the right
 private keys makes exactly the expected secrets derivable.
 """
 
