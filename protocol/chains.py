@@ -99,6 +99,24 @@ class ChainRules:
             ck, self.kdf_ck_message_constant
         )
 
+    def advance(self, ck: bytes, steps: int, keep: int) -> tuple[bytes, list[bytes]]:
+        """KDF_CK applied ``steps`` times: the last chain key and the last ``keep`` message keys.
+
+        Note that the message keys of the earlier steps are not computed: the
+        caller would evict them as soon as they were stored (spec/ratchet.md
+        §6.2), so only the chain key is stepped there. A forged header that
+        jumps ``max_skip`` keys then costs one HMAC per key instead of two
+        (spec/security.md §3.13).
+        """
+        chain, message = self.kdf_ck_chain_constant, self.kdf_ck_message_constant
+        for _ in range(steps - keep):
+            ck = hmac_sha256(ck, chain)
+        kept = []
+        for _ in range(keep):
+            kept.append(hmac_sha256(ck, message))
+            ck = hmac_sha256(ck, chain)
+        return ck, kept
+
     def previous_counter(self, ns: int) -> int:
         """PN for the next sending chain's headers: Ns, or under libsignal rules Ns - 1 (min 0)."""
         return ns if self.pn_semantics == "count" else max(ns - 1, 0)

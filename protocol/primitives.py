@@ -160,15 +160,21 @@ def sha512(data: bytes) -> bytes:
     return digest.finalize()
 
 
+# Note that pyca's hash algorithm objects are immutable descriptions (no state),
+# so one instance serves every call; building one per call cost about a
+# microsecond of Python per HMAC, and a chain step is two HMACs.
+_SHA256: Final = hashes.SHA256()
+
+
 def hmac_sha256(key: bytes, data: bytes) -> bytes:
-    mac = _pyca_hmac.HMAC(key, hashes.SHA256())
+    mac = _pyca_hmac.HMAC(key, _SHA256)
     mac.update(data)
     return mac.finalize()
 
 
 def hkdf_sha256(ikm: bytes, salt: bytes | None, info: bytes, length: int) -> bytes:
     """HKDF-SHA256 (RFC 5869); ``salt=None`` means HashLen zero bytes."""
-    return HKDF(hashes.SHA256(), length, salt, info).derive(ikm)
+    return HKDF(_SHA256, length, salt, info).derive(ikm)
 
 
 def hkdf_extract_sha256(salt: bytes, ikm: bytes) -> bytes:
@@ -178,7 +184,7 @@ def hkdf_extract_sha256(salt: bytes, ikm: bytes) -> bytes:
 
 def hkdf_expand_sha256(prk: bytes, info: bytes, length: int) -> bytes:
     """HKDF-Expand (RFC 5869 §2.3)."""
-    return HKDFExpand(hashes.SHA256(), length, info).derive(prk)
+    return HKDFExpand(_SHA256, length, info).derive(prk)
 
 
 # --- AEADs and ciphers ------------------------------------------------------------

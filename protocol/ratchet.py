@@ -438,22 +438,34 @@ def _skip_message_keys(s: _Draft, chain_id: bytes, ck: bytes, start: int, until:
 
     Refuses to skip more than max_skip keys; beyond max_stored_skipped stored
     keys, the oldest are evicted and remembered (spec/ratchet.md §6).
+
+    Note that when more keys are skipped than the store holds, the first of
+    them would be evicted as soon as they were stored: only their chain
+    keys are computed (``ChainRules.advance``) and only the ids the eviction
+    record keeps are made. The state that results is the same as storing
+    every key and evicting the oldest; the work for a forged header that
+    jumps max_skip keys is halved (spec/security.md §3.13).
     """
     rules = s.profile.chains
-    if until - start > rules.max_skip:
-        raise TooManySkipped(f"message would skip {until - start} keys")
-    if until <= start:
+    count = until - start
+    if count > rules.max_skip:
+        raise TooManySkipped(f"message would skip {count} keys")
+    if count <= 0:
         return ck
+    keep = min(count, rules.max_stored_skipped)
+    ck, kept = rules.advance(ck, count, keep)
     stored = s.own_skipped()
-    for n in range(start, until):
-        ck, mk = rules.kdf_ck(ck)
-        stored[(chain_id, n)] = mk
-    overflow = len(stored) - rules.max_stored_skipped
+    overflow = len(stored) + count - rules.max_stored_skipped
     if overflow > 0:
-        gone = list(islice(stored, overflow))
+        gone = list(islice(stored, min(overflow, len(stored))))
         for key in gone:
             del stored[key]
-        _record_evicted(s, gone)
+        dropped = count - keep  # new keys evicted straight away, oldest first
+        first = max(start, start + dropped - rules.max_stored_skipped)
+        gone += [(chain_id, n) for n in range(first, start + dropped)]
+        _record_evicted(s, gone[-rules.max_stored_skipped :])
+    for n, mk in enumerate(kept, until - keep):
+        stored[(chain_id, n)] = mk
     return ck
 
 

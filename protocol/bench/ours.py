@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from protocol.bench.fanout import fanout_workloads
 from protocol.bench.floor import sequence_workload
+from protocol.bench.forged import forged_workload
 from protocol.bench.rows import RowSpec
 from protocol.bench.sequences import burst_sequence, handshake_sequence, pingpong_sequence
 from protocol.bench.session_pair import RatchetPair, SessionPair, handshake_workload, make_pair
@@ -151,4 +152,7 @@ def our_rows(burst_length: int, fanout_devices: int) -> list[RowSpec]:
     for profile in PROFILES.values():
         title = f"reload + serialize session, {profile.name}"
         rows.append(RowSpec("serialize", profile.name, title, _serialize(profile), None))
+    for profile in PROFILES.values():
+        title = f"worst-case forged message, {profile.name}"
+        rows.append(RowSpec("forged", profile.name, title, forged_workload(profile), None))
     return rows

@@ -193,8 +193,8 @@ def _all_bytes(value: object) -> Iterator[bytes]:
 def _outputs(value: object) -> Iterator[bytes]:
     if isinstance(value, bytes):
         yield value
-    elif isinstance(value, tuple) or dataclasses.is_dataclass(value):
-        items = value if isinstance(value, tuple) else dataclasses.astuple(value)  # type: ignore[arg-type]
+    elif isinstance(value, tuple | list) or dataclasses.is_dataclass(value):
+        items = value if isinstance(value, tuple | list) else dataclasses.astuple(value)  # type: ignore[arg-type]
         for item in items:
             yield from _outputs(item)
 
@@ -207,6 +207,7 @@ _DERIVATIONS: Final[tuple[tuple[Any, str, str, frozenset[int]], ...]] = (
     (pqxdh, "kem_decapsulate", "kem_shared_secret", frozenset()),
     (ChainRules, "kdf_rk", "kdf_rk_output", frozenset()),
     (ChainRules, "kdf_ck", "kdf_ck_output", frozenset()),
+    (ChainRules, "advance", "kdf_ck_output", frozenset()),
     (AesGcmCipher, "message_keys", "message_key_expansion", frozenset()),
     (AesCbcHmacCipher, "message_keys", "message_key_expansion", frozenset()),
     (EncryptedHeaders, "subkey", "header_subkey", frozenset()),
