@@ -94,7 +94,14 @@ function makeStores(S, party) {
       if (bytes === undefined) throw new Error(`no Kyber prekey ${id}`);
       return S.KyberPreKeyRecord.deserialize(bytes);
     }
-    async markKyberPreKeyUsed() {}
+    // libsignal calls this after a Kyber prekey opened a session: a one-time
+    // Kyber prekey is then removed (as a device deletes it), a last-resort one kept.
+    async markKyberPreKeyUsed(id) {
+      if (party.kyberOneTime.has(id)) {
+        party.kyberPrekeys.delete(id);
+        party.kyberOneTime.delete(id);
+      }
+    }
   }
   class SenderKeys extends S.SenderKeyStore {
     async saveSenderKey(sender, distributionId, record) {
@@ -137,6 +144,73 @@ function nowMs() {
   return Date.now();
 }
 
+// libsignal's PreKeyBundle from the fields the bundle op answers.
+function preKeyBundle(S, b) {
+  const key = (text) => (text === null ? null : S.PublicKey.deserialize(unhex(text)));
+  const args = [
+    b.registration_id,
+    b.device_id,
+    b.prekey_id,
+    key(b.prekey),
+    b.signed_prekey_id,
+    key(b.signed_prekey),
+    unhex(b.signed_prekey_signature),
+    key(b.identity_key),
+  ];
+  if (b.kyber_prekey_id !== null) {
+    args.push(
+      b.kyber_prekey_id,
+      S.KEMPublicKey.deserialize(unhex(b.kyber_prekey)),
+      unhex(b.kyber_prekey_signature),
+    );
+  }
+  return S.PreKeyBundle.new(...args);
+}
+
+// processPreKeyBundle as each library's API takes it.
+function processBundle(p, remote, bundle) {
+  const S = lib(p.lib);
+  return p.lib === 'v3'
+    ? S.processPreKeyBundle(bundle, remote, p.stores.sessions, p.stores.identities)
+    : S.processPreKeyBundle(bundle, remote, localAddress(S, p), p.stores.sessions, p.stores.identities);
+}
+
+// signalEncrypt as each library's API takes it (0.103.0 also takes the local address).
+function encryptTo(p, remote, plaintext) {
+  const S = lib(p.lib);
+  return p.lib === 'v3'
+    ? S.signalEncrypt(plaintext, remote, p.stores.sessions, p.stores.identities)
+    : S.signalEncrypt(plaintext, remote, localAddress(S, p), p.stores.sessions, p.stores.identities);
+}
+
+// signalDecryptPreKey or signalDecrypt by CiphertextMessageType (3 PreKey, 2 Whisper).
+function decryptFrom(p, remote, type, body) {
+  const S = lib(p.lib);
+  const local = p.lib === 'v3' ? [] : [localAddress(S, p)];
+  if (type === S.CiphertextMessageType.PreKey) {
+    return S.signalDecryptPreKey(
+      S.PreKeySignalMessage.deserialize(body),
+      remote,
+      ...local,
+      p.stores.sessions,
+      p.stores.identities,
+      p.stores.prekeys,
+      p.stores.signedPrekeys,
+      p.stores.kyberPrekeys,
+    );
+  }
+  if (type === S.CiphertextMessageType.Whisper) {
+    return S.signalDecrypt(
+      S.SignalMessage.deserialize(body),
+      remote,
+      ...local,
+      p.stores.sessions,
+      p.stores.identities,
+    );
+  }
+  throw new Error(`unsupported message type ${type}`);
+}
+
 const ops = {
   // {name, lib, device_id?, registration_id?, identity_private?} -> {identity_key, registration_id}
   create(req) {
@@ -157,6 +231,7 @@ const ops = {
       signedPrekeys: new Map(),
       kyberPrekeys: new Map(),
       senderKeys: new Map(),
+      kyberOneTime: new Set(),
     };
     p.stores = makeStores(S, p);
     parties.set(req.name, p);
@@ -166,7 +241,8 @@ const ops = {
     };
   },
 
-  // {name, signed_prekey_id, prekey_id?, kyber_prekey_id?} -> the bundle a server would serve
+  // {name, signed_prekey_id, prekey_id?, kyber_prekey_id?, kyber_last_resort?} -> the bundle a
+  // server would serve. The Kyber prekey is a last resort unless kyber_last_resort is false.
   async bundle(req) {
     const p = party(req.name);
     const S = lib(p.lib);
@@ -206,6 +282,7 @@ const ops = {
       const kyberSignature = p.identity.privateKey.sign(pair.getPublicKey().serialize());
       const kyberRecord = S.KyberPreKeyRecord.new(req.kyber_prekey_id, nowMs(), pair, kyberSignature);
       await p.stores.kyberPrekeys.saveKyberPreKey(req.kyber_prekey_id, kyberRecord);
+      if (req.kyber_last_resort === false) p.kyberOneTime.add(req.kyber_prekey_id);
       out.kyber_prekey_id = req.kyber_prekey_id;
       out.kyber_prekey = hex(pair.getPublicKey().serialize());
       out.kyber_prekey_signature = hex(kyberSignature);
@@ -216,92 +293,22 @@ const ops = {
   // {name, peer: {name, device_id}, bundle: <as bundle returns>} -> {}
   async process_bundle(req) {
     const p = party(req.name);
-    const S = lib(p.lib);
-    const b = req.bundle;
-    const key = (text) => (text === null ? null : S.PublicKey.deserialize(unhex(text)));
-    const args = [
-      b.registration_id,
-      b.device_id,
-      b.prekey_id,
-      key(b.prekey),
-      b.signed_prekey_id,
-      key(b.signed_prekey),
-      unhex(b.signed_prekey_signature),
-      key(b.identity_key),
-    ];
-    if (b.kyber_prekey_id !== null) {
-      args.push(
-        b.kyber_prekey_id,
-        S.KEMPublicKey.deserialize(unhex(b.kyber_prekey)),
-        unhex(b.kyber_prekey_signature),
-      );
-    }
-    const bundle = S.PreKeyBundle.new(...args);
-    const remote = address(S, req.peer);
-    if (p.lib === 'v3') {
-      await S.processPreKeyBundle(bundle, remote, p.stores.sessions, p.stores.identities);
-    } else {
-      await S.processPreKeyBundle(
-        bundle,
-        remote,
-        localAddress(S, p),
-        p.stores.sessions,
-        p.stores.identities,
-      );
-    }
+    await processBundle(p, address(lib(p.lib), req.peer), preKeyBundle(lib(p.lib), req.bundle));
     return {};
   },
 
   // {name, peer, plaintext} -> {type: CiphertextMessageType (2 Whisper, 3 PreKey), body}
   async encrypt(req) {
     const p = party(req.name);
-    const S = lib(p.lib);
-    const remote = address(S, req.peer);
-    const plaintext = unhex(req.plaintext);
-    const message =
-      p.lib === 'v3'
-        ? await S.signalEncrypt(plaintext, remote, p.stores.sessions, p.stores.identities)
-        : await S.signalEncrypt(
-            plaintext,
-            remote,
-            localAddress(S, p),
-            p.stores.sessions,
-            p.stores.identities,
-          );
+    const message = await encryptTo(p, address(lib(p.lib), req.peer), unhex(req.plaintext));
     return { type: message.type(), body: hex(message.serialize()) };
   },
 
   // {name, peer, type: 2|3, body} -> {plaintext}
   async decrypt(req) {
     const p = party(req.name);
-    const S = lib(p.lib);
-    const remote = address(S, req.peer);
-    const body = unhex(req.body);
-    const local = p.lib === 'v3' ? [] : [localAddress(S, p)];
-    let plaintext;
-    if (req.type === S.CiphertextMessageType.PreKey) {
-      plaintext = await S.signalDecryptPreKey(
-        S.PreKeySignalMessage.deserialize(body),
-        remote,
-        ...local,
-        p.stores.sessions,
-        p.stores.identities,
-        p.stores.prekeys,
-        p.stores.signedPrekeys,
-        p.stores.kyberPrekeys,
-      );
-    } else if (req.type === S.CiphertextMessageType.Whisper) {
-      plaintext = await S.signalDecrypt(
-        S.SignalMessage.deserialize(body),
-        remote,
-        ...local,
-        p.stores.sessions,
-        p.stores.identities,
-      );
-    } else {
-      throw new Error(`unsupported message type ${req.type}`);
-    }
-    return { plaintext: hex(plaintext) };
+    const remote = address(lib(p.lib), req.peer);
+    return { plaintext: hex(await decryptFrom(p, remote, req.type, unhex(req.body))) };
   },
 
   // {lib, type, body} -> the fields libsignal's deserializer reads (no session needed)
@@ -319,7 +326,9 @@ const ops = {
     }
     if (req.type === S.CiphertextMessageType.Whisper) {
       const m = S.SignalMessage.deserialize(body);
-      return { version: m.messageVersion(), counter: m.counter(), body: hex(m.body()) };
+      const out = { version: m.messageVersion(), counter: m.counter(), body: hex(m.body()) };
+      if (req.lib === 'current') out.pq_ratchet = hex(m.pqRatchet());
+      return out;
     }
     throw new Error(`unsupported message type ${req.type}`);
   },
@@ -341,6 +350,22 @@ const ops = {
     const record = await p.stores.sessions.getSession(address(S, req.peer));
     if (record === null) throw new Error('no session with that peer');
     return { local: record.localRegistrationId(), remote: record.remoteRegistrationId() };
+  },
+
+  // {name, peer} -> {record}: the serialized session record libsignal's store holds
+  session_record(req) {
+    const p = party(req.name);
+    const bytes = p.sessions.get(`${req.peer.name}.${req.peer.device_id}`);
+    if (bytes === undefined) throw new Error('no session with that peer');
+    return { record: hex(bytes) };
+  },
+
+  // {lib, workload: "setup"|"pingpong"|"burst", units, length?} -> {elapsed_ns, ops, record_bytes}
+  // libsignal talking to itself inside this process, timed around libsignal's calls only.
+  async bench(req) {
+    const run = BENCH[req.workload];
+    if (run === undefined) throw new Error(`unknown workload ${req.workload}`);
+    return run(req.lib, req.units, req.length ?? 1);
   },
 };
 
@@ -413,6 +438,110 @@ Object.assign(ops, {
     return { plaintext: hex(plaintext) };
   },
 });
+// --- In-process workloads for e2ee bench (README.md "Performance") ---
+
+const PLAINTEXT = Buffer.alloc(32); // protocol/bench/floor.py MESSAGE: 32 bytes
+let benchParties = 0;
+
+async function benchParty(libName, prefix) {
+  benchParties += 1;
+  const name = `bench-${prefix}-${benchParties}`;
+  ops.create({ name, lib: libName, device_id: 1 });
+  return party(name);
+}
+
+// A fresh bundle of `responder`: with a one-time prekey and, for 0.103.0, a one-time Kyber prekey.
+async function benchBundle(responder) {
+  const served = await ops.bundle({
+    name: responder.name,
+    signed_prekey_id: 1,
+    prekey_id: 1,
+    kyber_prekey_id: responder.lib === 'v3' ? null : 1,
+    kyber_last_resort: false,
+  });
+  return preKeyBundle(lib(responder.lib), served);
+}
+
+// Set-up as protocol/bench/session_pair.py counts it: the initiator processes the bundle and
+// encrypts the first message, the responder decrypts it; prekeys are made untimed.
+async function benchSetup(libName, units) {
+  const initiator = await benchParty(libName, 'initiator');
+  const S = lib(libName);
+  const from = localAddress(S, initiator);
+  const responders = [];
+  for (let i = 0; i < units; i += 1) {
+    const responder = await benchParty(libName, 'responder');
+    responders.push([responder, await benchBundle(responder)]);
+  }
+  const start = process.hrtime.bigint();
+  for (const [responder, bundle] of responders) {
+    const to = localAddress(S, responder);
+    await processBundle(initiator, to, bundle);
+    const first = await encryptTo(initiator, to, PLAINTEXT);
+    await decryptFrom(responder, from, first.type(), first.serialize());
+  }
+  const elapsed = process.hrtime.bigint() - start;
+  const [last] = responders[responders.length - 1];
+  return { elapsed_ns: Number(elapsed), ops: units, record_bytes: recordBytes(initiator, last) };
+}
+
+// Two parties with an acknowledged session (a first message and its answer).
+async function benchPair(libName) {
+  const S = lib(libName);
+  const sides = [await benchParty(libName, 'a'), await benchParty(libName, 'b')];
+  const to = sides.map((p) => localAddress(S, p));
+  await processBundle(sides[0], to[1], await benchBundle(sides[1]));
+  const pair = {
+    sides,
+    async send(side) {
+      const message = await encryptTo(sides[side], to[1 - side], PLAINTEXT);
+      return [message.type(), message.serialize()];
+    },
+    async receive(side, [type, body]) {
+      await decryptFrom(sides[side], to[1 - side], type, body);
+    },
+  };
+  await pair.receive(1, await pair.send(0));
+  await pair.receive(0, await pair.send(1));
+  return pair;
+}
+
+function recordBytes(p, peer) {
+  return p.sessions.get(`${peer.name}.${peer.deviceId}`).length;
+}
+
+// Strict alternation, one operation = one encrypt and its decrypt (workloads.py ping_pong).
+async function benchPingPong(libName, units) {
+  const pair = await benchPair(libName);
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < units; i += 1) {
+    const sender = i & 1;
+    await pair.receive(1 - sender, await pair.send(sender));
+  }
+  const elapsed = process.hrtime.bigint() - start;
+  return { elapsed_ns: Number(elapsed), ops: units, record_bytes: recordBytes(...pair.sides) };
+}
+
+// `length` messages on one open sending chain per fresh pair (workloads.py burst).
+async function benchBurst(libName, units, length) {
+  const pairs = [];
+  for (let i = 0; i < units; i += 1) {
+    const pair = await benchPair(libName);
+    await pair.receive(1, await pair.send(0));
+    pairs.push(pair);
+  }
+  const start = process.hrtime.bigint();
+  for (const pair of pairs) {
+    const sent = [];
+    for (let n = 0; n < length; n += 1) sent.push(await pair.send(0));
+    for (const message of sent) await pair.receive(1, message);
+  }
+  const elapsed = process.hrtime.bigint() - start;
+  const last = pairs[pairs.length - 1];
+  return { elapsed_ns: Number(elapsed), ops: units * length, record_bytes: recordBytes(...last.sides) };
+}
+
+const BENCH = { setup: benchSetup, pingpong: benchPingPong, burst: benchBurst };
 
 async function handle(line) {
   let req;
@@ -420,7 +549,9 @@ async function handle(line) {
     req = JSON.parse(line);
     const op = ops[req.op];
     if (op === undefined) throw new Error(`unknown op ${req.op}`);
-    return { ok: true, ...(await op(req)) };
+    const start = process.hrtime.bigint();
+    const answer = await op(req);
+    return { ok: true, elapsed_ns: Number(process.hrtime.bigint() - start), ...answer };
   } catch (error) {
     const name = error?.constructor?.name ?? 'Error';
     return { ok: false, error: name, code: error?.code ?? null, message: String(error?.message) };

@@ -22,8 +22,11 @@ from typing import Any, Final
 
 import pytest
 
-from protocol.bundle import BundleOneTimePrekey, PrekeyBundle
+from protocol.bundle import BundleKemPrekey, BundleOneTimePrekey, PrekeyBundle
+from protocol.encoding import KEM_TYPE
+from protocol.protobuf import Schema, read_fields
 from protocol.session import Address, SessionManager
+from protocol.spqr.messages import Message, decode_message
 from protocol.wire import MessageKind
 
 HERE: Final = Path(__file__).resolve().parent
@@ -35,6 +38,47 @@ PINNED: Final = ("package.json", "package-lock.json")
 # (spec/wire.md §3.5); the driver speaks libsignal's numbering.
 KIND_OF_TYPE: Final[dict[int, MessageKind]] = {2: "message", 3: "prekey"}
 TYPE_OF_KIND: Final = {kind: number for number, kind in KIND_OF_TYPE.items()}
+
+
+# libsignal's wire.proto, session version 4 (rust/protocol/src/proto/wire.proto):
+# PreKeySignalMessage fields 1-8 and SignalMessage fields 1-6 (5 is pq_ratchet).
+PREKEY_MESSAGE: Final[Schema] = {
+    1: "varint",
+    2: "bytes",
+    3: "bytes",
+    4: "bytes",
+    5: "varint",
+    6: "varint",
+    7: "varint",
+    8: "bytes",
+}
+SIGNAL_MESSAGE: Final[Schema] = {
+    1: "bytes",
+    2: "varint",
+    3: "varint",
+    4: "bytes",
+    5: "bytes",
+    6: "bytes",
+}
+MAC_LEN: Final = 8
+
+
+def signal_message(kind: MessageKind, body: bytes) -> bytes:
+    """The SignalMessage (version byte ‖ protobuf ‖ MAC) a v4 message carries, unwrapped."""
+    if kind == "prekey":
+        return bytes(read_fields(body[1:], PREKEY_MESSAGE)[4])
+    return body
+
+
+def pq_ratchet_field(kind: MessageKind, body: bytes) -> bytes:
+    """Field 5 (pq_ratchet) of a v4 message, read with our protobuf reader."""
+    inner = signal_message(kind, body)
+    return bytes(read_fields(inner[1:-MAC_LEN], SIGNAL_MESSAGE)[5])
+
+
+def spqr_message(kind: MessageKind, body: bytes) -> Message:
+    """The SPQR message in field 5: 0x01 ‖ varint epoch ‖ varint index ‖ type [‖ chunk]."""
+    return decode_message(pq_ratchet_field(kind, body))
 
 
 REQUIRE: Final = "E2EE_REQUIRE_LIBSIGNAL"
@@ -108,6 +152,16 @@ class Driver:
             raise LibsignalError(answer["error"], answer["message"])
         return answer
 
+    def bench(self, lib: str, workload: str, units: int, length: int = 1) -> dict[str, int]:
+        """libsignal talking to itself inside the driver: ``elapsed_ns``, ``ops``, ``record_bytes``.
+
+        ``workload`` is ``setup``, ``pingpong`` or ``burst`` (of ``length`` per
+        unit), counted as protocol/bench/workloads.py counts ours; the time is
+        taken around libsignal's calls inside the Node process.
+        """
+        answer = self.call("bench", lib=lib, workload=workload, units=units, length=length)
+        return {key: int(answer[key]) for key in ("elapsed_ns", "ops", "record_bytes")}
+
     def fresh_name(self, prefix: str) -> str:
         """A party name not used before in this process."""
         self._names += 1
@@ -134,7 +188,7 @@ def raw(encoded_key: str) -> bytes:
 
 def bundle_for_libsignal(manager: SessionManager, bundle: PrekeyBundle) -> dict[str, Any]:
     """Our device's bundle in the form libsignal's PreKeyBundle.new takes (driver op bundle)."""
-    one_time = bundle.one_time_prekey
+    one_time, kyber = bundle.one_time_prekey, bundle.kem_prekey
     return {
         "registration_id": manager.registration_id,
         "device_id": manager.address.device,
@@ -144,10 +198,24 @@ def bundle_for_libsignal(manager: SessionManager, bundle: PrekeyBundle) -> dict[
         "signed_prekey_signature": bundle.signed_prekey_signature.hex(),
         "prekey_id": None if one_time is None else one_time.prekey_id,
         "prekey": None if one_time is None else encoded(one_time.public),
-        "kyber_prekey_id": None,
-        "kyber_prekey": None,
-        "kyber_prekey_signature": None,
+        "kyber_prekey_id": None if kyber is None else kyber.prekey_id,
+        "kyber_prekey": None if kyber is None else kyber.encoded().hex(),
+        "kyber_prekey_signature": None if kyber is None else kyber.signature.hex(),
     }
+
+
+def _kem_prekey(served: dict[str, Any]) -> BundleKemPrekey | None:
+    """The Kyber prekey of a served bundle, named by its key type byte (0x08: Kyber1024)."""
+    if served["kyber_prekey_id"] is None:
+        return None
+    encoded_key = bytes.fromhex(served["kyber_prekey"])
+    kem = next(name for name, number in KEM_TYPE.items() if number == encoded_key[0])
+    return BundleKemPrekey(
+        kem,
+        served["kyber_prekey_id"],
+        encoded_key[1:],
+        bytes.fromhex(served["kyber_prekey_signature"]),
+    )
 
 
 @dataclass
@@ -170,10 +238,22 @@ class LibsignalDevice:
     def address(self) -> Address:
         return Address(self.name, 1)
 
-    def bundle(self, signed_prekey_id: int, prekey_id: int | None) -> PrekeyBundle:
-        """A fresh bundle of this device, as our PrekeyBundle."""
+    def bundle(
+        self,
+        signed_prekey_id: int,
+        prekey_id: int | None,
+        kyber_prekey_id: int | None = None,
+        *,
+        kyber_last_resort: bool = True,
+    ) -> PrekeyBundle:
+        """A fresh bundle of this device, as our PrekeyBundle (0.103.0 needs a Kyber prekey)."""
         served = self.driver.call(
-            "bundle", name=self.name, signed_prekey_id=signed_prekey_id, prekey_id=prekey_id
+            "bundle",
+            name=self.name,
+            signed_prekey_id=signed_prekey_id,
+            prekey_id=prekey_id,
+            kyber_prekey_id=kyber_prekey_id,
+            kyber_last_resort=kyber_last_resort,
         )
         one_time = None
         if served["prekey_id"] is not None:
@@ -184,6 +264,7 @@ class LibsignalDevice:
             signed_prekey=raw(served["signed_prekey"]),
             signed_prekey_signature=bytes.fromhex(served["signed_prekey_signature"]),
             one_time_prekey=one_time,
+            kem_prekey=_kem_prekey(served),
         )
 
     def process_bundle(self, peer: SessionManager, bundle: PrekeyBundle) -> None:
@@ -206,6 +287,12 @@ class LibsignalDevice:
     def peer_identity(self, peer: Address) -> bytes | None:
         known = self.driver.call("identity", name=self.name, peer=_peer(peer))["peer"]
         return None if known is None else raw(known)
+
+    def session_record(self, peer: Address) -> bytes:
+        """The serialized SessionRecord libsignal's session store holds for ``peer``."""
+        return bytes.fromhex(
+            self.driver.call("session_record", name=self.name, peer=_peer(peer))["record"]
+        )
 
     def registration_ids(self, peer: Address) -> tuple[int, int]:
         ids = self.driver.call("registration_ids", name=self.name, peer=_peer(peer))

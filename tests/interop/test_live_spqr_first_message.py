@@ -22,7 +22,7 @@ parity chunks 3-5 alone, whose MAC our authenticator then verifies.
 
 from __future__ import annotations
 
-from libsignal_peer import Driver, LibsignalDevice
+from libsignal_peer import PREKEY_MESSAGE, SIGNAL_MESSAGE, Driver, LibsignalDevice, pq_ratchet_field
 
 from protocol import kyber1024
 from protocol.primitives import (
@@ -32,7 +32,7 @@ from protocol.primitives import (
     x25519,
     x25519_public_key,
 )
-from protocol.protobuf import Fields, Schema, read_fields
+from protocol.protobuf import Fields, read_fields
 from protocol.spqr import pq_ratchet
 from protocol.spqr.chain import ChainParams, Direction
 from protocol.spqr.messages import MessageType, decode_message
@@ -40,18 +40,6 @@ from protocol.spqr.states import StateName
 from protocol.xeddsa import sign
 
 PQXDH_INFO = b"WhisperText_X25519_SHA-256_CRYSTALS-KYBER-1024"
-# PreKeySignalMessage and SignalMessage of libsignal's wire.proto (fields 1-8 and 1-6).
-PREKEY_MESSAGE: Schema = {
-    1: "varint",
-    2: "bytes",
-    3: "bytes",
-    4: "bytes",
-    5: "varint",
-    6: "varint",
-    7: "varint",
-    8: "bytes",
-}
-SIGNAL_MESSAGE: Schema = {1: "bytes", 2: "varint", 3: "varint", 4: "bytes", 5: "bytes", 6: "bytes"}
 
 
 def _ec(public: bytes) -> bytes:
@@ -126,11 +114,6 @@ class _Responder:
         return aes_cbc_pkcs7_decrypt(keys[:32], keys[64:], bytes(signal[4]))
 
 
-def _field5(body: bytes) -> bytes:
-    inner = bytes(read_fields(body[1:], PREKEY_MESSAGE)[4])
-    return bytes(read_fields(inner[1:-8], SIGNAL_MESSAGE)[5])
-
-
 def test_libsignal_first_v4_message_opens_with_our_kyber_and_spqr(libsignal: Driver) -> None:
     responder = _Responder(libsignal)
     plaintext = b"post-quantum hello"
@@ -153,12 +136,12 @@ def test_libsignal_header_decodes_from_its_parity_chunks_and_its_mac_verifies(
     responder = _Responder(libsignal)
     bodies = [responder.send(bytes([n]) * 20) for n in range(6)]
     root, auth_key, sender_identity, _ = responder.handshake(bodies[0])
-    chunks = [decode_message(_field5(body)).chunk for body in bodies]
+    chunks = [decode_message(pq_ratchet_field("prekey", body)).chunk for body in bodies]
     assert [c.index for c in chunks if c is not None] == [0, 1, 2, 3, 4, 5]
     for delivered in (range(3), range(3, 6)):  # the systematic chunks, then only parity
         spqr = pq_ratchet.initial_state(auth_key, Direction.B2A, ChainParams())
         for n in delivered:
-            spqr, spqr_key = pq_ratchet.recv(spqr, _field5(bodies[n]))
+            spqr, spqr_key = pq_ratchet.recv(spqr, pq_ratchet_field("prekey", bodies[n]))
             assert spqr_key is not None
             assert responder.open(bodies[n], spqr_key, root, sender_identity) == bytes([n]) * 20
         # the header decoded and its MAC verified under our authenticator
