@@ -29,6 +29,7 @@ from protocol.bundle import (
     BundleOneTimePrekey,
     PrekeyBundle,
     make_bundle,
+    pack,
 )
 from protocol.encoding import KEM_TYPE, encode_ec
 from protocol.initial_data import InitialData
@@ -237,11 +238,49 @@ RESPONDER_DETECTS: Final = {
     "IdentityKeyMismatch": "UNTRUSTED_IDENTITY",
     "TorsionTwinEphemeral": "INVALID_PUBLIC_KEY",
 }
+# Negatives added after schema v1, in groups of their own after the first groups so
+# that every earlier tcId (and so every earlier key and message) stays as it was.
+LATER_INITIATOR_DETECTS: Final = {
+    "UnsupportedBundleVersion": (
+        "encoded",
+        "UNSUPPORTED_VERSION",
+        "the bundle's version 1 (byte 1, a fixint) written as 2",
+    ),
+    "NonCanonicalBundle": (
+        "encoded",
+        "MALFORMED_MESSAGE",
+        "the bundle's version 1 written as uint8 cc 01 instead of the fixint 01",
+    ),
+    "BadEncodeKemType": (
+        "encoded",
+        "INVALID_PUBLIC_KEY",
+        "the EncodeKEM type byte of PQPK_B (0b) replaced by ff, a type no KEM has",
+    ),
+    "MissingKemPart": (
+        "encoded",
+        "MALFORMED_MESSAGE",
+        "the KEM part [IdKEM, EncodeKEM(PQPK_B), Sig] replaced by nil: a PQXDH bundle "
+        "without a KEM prekey does not fit the profile",
+    ),
+}
+LATER_RESPONDER_DETECTS: Final = {
+    "UnknownSpkId": "UNKNOWN_PREKEY",
+    "UnknownKemPrekeyId": "UNKNOWN_PREKEY",
+    "UnsupportedInitialDataVersion": "UNSUPPORTED_VERSION",
+    "ReusedOneTimeKemPrekey": "UNKNOWN_PREKEY",
+}
+_INITIATOR: Final = {**INITIATOR_DETECTS, **LATER_INITIATOR_DETECTS}
+_RESPONDER: Final = {**RESPONDER_DETECTS, **LATER_RESPONDER_DETECTS}
+# A replay of the accepted message: it fails because the first delivery consumed a prekey.
+_REPLAYS: Final = ("ReusedOpk", "ReusedOneTimeKemPrekey")
 
 
 def _mutate_bundle(name: str, bundle: Mapping[str, Any], libsignal_sig: bytes) -> dict[str, Any]:
-    """The one changed bundle field of an initiator-detected negative: its new value."""
-    field, _, description = INITIATOR_DETECTS[name]
+    """The one changed bundle field of an initiator-detected negative."""
+    field, _, description = _INITIATOR[name]
+    if field == "encoded":
+        operation = _encoded_bundle_change(name, bundle)
+        return {"field": "bundle.encoded", "op": "replace", **operation, "description": description}
     if name == "LowOrderSpk":
         value = LOW_ORDER_POINT
     elif name == "LibsignalSpkSignature":
@@ -257,6 +296,28 @@ def _mutate_bundle(name: str, bundle: Mapping[str, Any], libsignal_sig: bytes) -
     }
 
 
+def _encoded_bundle_change(name: str, bundle: Mapping[str, Any]) -> dict[str, Any]:
+    """The replaced range of ``bundle.encoded`` (spec/x3dh.md §3.2: a msgpack array)."""
+    encoded = from_hex(bundle["encoded"])
+    if name == "UnsupportedBundleVersion":
+        return {"offset": 1, "length": 1, "value": "02"}
+    if name == "NonCanonicalBundle":
+        return {"offset": 1, "length": 1, "value": "cc01"}
+    type_byte = encoded.index(from_hex(bundle["pqspk_pub"])) - 1
+    if name == "BadEncodeKemType":
+        return {"offset": type_byte, "length": 1, "value": "ff"}
+    kem_part = pack(
+        [
+            bundle["pqspk_id"],
+            encoded[type_byte : type_byte + 1] + from_hex(bundle["pqspk_pub"]),
+            from_hex(bundle["pqspk_sig"]),
+        ]
+    )
+    if not encoded.endswith(kem_part):
+        raise VectorMismatch("the KEM part is not the bundle's last item")
+    return {"offset": len(encoded) - len(kem_part), "length": len(kem_part), "value": "c0"}
+
+
 def _message_mutation(name: str, message: InitialData, other_identity: bytes) -> dict[str, Any]:
     """The one change of a responder-detected negative to a field of the initial message."""
     last = len(message.kem_ciphertext or b"") - 1
@@ -270,6 +331,21 @@ def _message_mutation(name: str, message: InitialData, other_identity: bytes) ->
             "ephemeral_key",
             {"op": "replace", "value": _order_two_twin(message.ephemeral_key).hex()},
             "EK_A (raw u), replaced by its torsion twin 1/u mod p (EK_A plus the point of order 2)",
+        ),
+        "UnknownSpkId": (
+            "signed_prekey_id",
+            {"op": "add", "addend": 1},
+            "an SPK id the responder never had",
+        ),
+        "UnknownKemPrekeyId": (
+            "kem_prekey_id",
+            {"op": "add", "addend": 1},
+            "a KEM prekey id the responder never had",
+        ),
+        "UnsupportedInitialDataVersion": (
+            "",
+            {"op": "replace", "offset": 1, "length": 1, "value": "02"},
+            "the initial data's version 1 (byte 1, a fixint) written as 2",
         ),
         "UnknownOpkId": (
             "one_time_prekey_id",
@@ -294,7 +370,8 @@ def _message_mutation(name: str, message: InitialData, other_identity: bytes) ->
         ),
     }
     field, operation, description = changes[name]
-    return {"field": f"initial_message.{field}", **operation, "description": description}
+    name = f"initial_message.{field}" if field else "initial_message"
+    return {"field": name, **operation, "description": description}
 
 
 def _order_two_twin(u: bytes) -> bytes:
@@ -309,6 +386,8 @@ def apply_message_mutation(message: InitialData, mutation: Mapping[str, Any]) ->
     the mutated key is spliced into the encoding, because InitialData refuses
     to hold an invalid key. Other fields go through the encoder.
     """
+    if mutation["field"] == "initial_message":  # the encoding itself
+        return mutate(message.to_bytes(), mutation)
     field = str(mutation["field"]).removeprefix("initial_message.")
     if field not in _MESSAGE_FIELDS:
         raise VectorMismatch(f"unknown mutation field {mutation['field']!r}")
@@ -343,6 +422,7 @@ class Case:
     comment: str
     shape: Shape
     negative: str | None = None
+    replayed: bool = False  # a valid test whose initial message is delivered twice
 
 
 def _cases(profile: Profile) -> list[Case]:
@@ -366,12 +446,40 @@ def _cases(profile: Profile) -> list[Case]:
     return positives + [Case(f"negative: {name}", full, name) for name in names]
 
 
+def _later_cases(profile: Profile) -> list[Case]:
+    """The cases added after schema v1, one group per profile after the first groups."""
+    kem = profile.kem is not None
+    full = Shape(True, kem, kem_last_resort=False)
+    names = ["UnsupportedBundleVersion", "NonCanonicalBundle"]
+    names += ["UnknownSpkId", "UnsupportedInitialDataVersion"]
+    if kem:
+        names += ["BadEncodeKemType", "MissingKemPart", "UnknownKemPrekeyId"]
+    cases = [Case(f"negative: {name}", full, name) for name in names]
+    if kem:  # a last-resort KEM prekey serves again; a one-time one does not
+        cases += [
+            Case(
+                "no OPK, the last-resort KEM prekey: the initial message delivered twice is "
+                "accepted twice by the handshake (a session refuses it as a duplicate)",
+                Shape(False, True),
+                replayed=True,
+            ),
+            Case(
+                "negative: ReusedOneTimeKemPrekey",
+                Shape(False, True, kem_last_resort=False),
+                "ReusedOneTimeKemPrekey",
+            ),
+        ]
+    return cases
+
+
 def _events(case: Case, original: bytes, mutated: bytes | None) -> list[dict[str, str]]:
     ok = {"initial_message": original.hex(), "result": "ok"}
-    if case.negative is None or case.negative in INITIATOR_DETECTS or mutated is None:
+    if case.replayed:
+        return [ok, ok]
+    if case.negative is None or case.negative in _INITIATOR or mutated is None:
         return [ok]
-    failed = {"initial_message": mutated.hex(), "result": RESPONDER_DETECTS[case.negative]}
-    return [ok, failed] if case.negative == "ReusedOpk" else [failed, ok]
+    failed = {"initial_message": mutated.hex(), "result": _RESPONDER[case.negative]}
+    return [ok, failed] if case.negative in _REPLAYS else [failed, ok]
 
 
 def _generate_test(
@@ -390,7 +498,7 @@ def _generate_test(
     test: dict[str, Any] = {
         "tcId": tc_id,
         "comment": case.comment,
-        "flags": [case.negative or _positive_flag(case.shape)],
+        "flags": [case.negative or _positive_flag(case)],
         "result": "valid" if case.negative is None else "invalid",
         "inputs": _inputs(keys, initiator, ek),
         "entropy": {
@@ -436,7 +544,10 @@ def _test_drbg(family: str, tc_id: int, profile: Profile, case: Case) -> DrbgRan
     return drbg_for(family, seed)
 
 
-def _positive_flag(shape: Shape) -> str:
+def _positive_flag(case: Case) -> str:
+    shape = case.shape
+    if case.replayed:
+        return "LastResortKemPrekeyReplayed"
     if shape.libsignal_signature:
         return "LibsignalSpk"
     if shape.kem and not shape.kem_last_resort:
@@ -454,14 +565,14 @@ def _add_negative(
     if case.negative is None:
         test["events"] = _events(case, original, None)
         return
-    if case.negative in INITIATOR_DETECTS:
+    if case.negative in _INITIATOR:
         test["mutation"] = _mutate_bundle(case.negative, test["bundle"], libsignal_sig)
         test["events"] = _events(case, original, None)
-        test["error"] = INITIATOR_DETECTS[case.negative][1]
+        test["error"] = _INITIATOR[case.negative][1]
         test["detected_by"] = "initiator"
         return
     other = IdentityKeyPair.from_private(seed).public
-    if case.negative == "ReusedOpk":  # a replay: no mutation, the same bytes again
+    if case.negative in _REPLAYS:  # a replay: no mutation, the same bytes again
         mutated = original
     else:
         test["mutation"] = _message_mutation(case.negative, message, other)
@@ -469,16 +580,18 @@ def _add_negative(
     if case.negative == "IdentityKeyMismatch":
         test["inputs"]["responder"]["expected_initiator_ik"] = message.identity_key.hex()
     test["events"] = _events(case, original, mutated)
-    test["error"] = RESPONDER_DETECTS[case.negative]
+    test["error"] = _RESPONDER[case.negative]
     test["detected_by"] = "responder"
 
 
 def _group(
-    family: str, profile: Profile, ids: Iterator[int], encapsulator: kem_pins.Encapsulator
+    family: str,
+    profile: Profile,
+    cases: list[Case],
+    ids: Iterator[int],
+    encapsulator: kem_pins.Encapsulator,
 ) -> dict[str, Any]:
-    tests = [
-        _generate_test(family, profile, case, next(ids), encapsulator) for case in _cases(profile)
-    ]
+    tests = [_generate_test(family, profile, case, next(ids), encapsulator) for case in cases]
     for test in tests:
         verify_test(SCHEMA, _group_fields(profile), test)  # the generator checks its own output
     return {**_group_fields(profile), "tests": tests}
@@ -519,7 +632,11 @@ def _generate(encapsulator: kem_pins.Encapsulator) -> list[VectorFile]:
     files = []
     for family, name, algorithm, profiles in FILES:
         ids = test_ids()
-        groups = [_group(family, profile, ids, encapsulator) for profile in profiles]
+        groups = [
+            _group(family, profile, cases(profile), ids, encapsulator)
+            for cases in (_cases, _later_cases)
+            for profile in profiles
+        ]
         document = envelope(
             algorithm=algorithm, schema=SCHEMA, header=HEADER, notes=NOTES, groups=groups
         )
@@ -588,8 +705,14 @@ def _expect_initiator_refuses(
     mutation = test["mutation"]
     field = str(mutation["field"]).removeprefix("bundle.")
     fields = {**test["bundle"], field: mutate(from_hex(test["bundle"][field]), mutation).hex()}
+
+    def mutated_bundle() -> PrekeyBundle:
+        if field == "encoded":  # what an initiator decodes from the server
+            return PrekeyBundle.from_bytes(from_hex(fields["encoded"]))
+        return bundle_from_json(fields, profile)
+
     before = rng.remaining
-    _, code = outcome(lambda: initiate(profile, initiator, bundle_from_json(fields, profile), rng))
+    _, code = outcome(lambda: initiate(profile, initiator, mutated_bundle(), rng))
     if code != test["error"] or rng.remaining != before:
         raise VectorMismatch(f"mutated bundle gave {code}, expected {test['error']}")
 

@@ -126,7 +126,7 @@ _TEST_SCHEMA: Final = {
         {
             "mutation": obj(
                 {
-                    "field": {"type": "string", "pattern": "^(bundle|initial_message)\\."},
+                    "field": {"type": "string", "pattern": "^(bundle\\.|initial_message)"},
                     "op": {"enum": ["xor", "truncate", "replace", "add"]},
                     "description": {"type": "string"},
                 },
@@ -251,6 +251,44 @@ NOTES: Final = {
     "IdentityKeyMismatch": {
         "bugType": "AUTH_BYPASS",
         "description": "IK_A is not the identity the responder expects from this peer.",
+    },
+    "UnsupportedBundleVersion": {
+        "bugType": "MALFORMED_INPUT",
+        "description": "A bundle of another version is UNSUPPORTED_VERSION.",
+    },
+    "NonCanonicalBundle": {
+        "bugType": "MALFORMED_INPUT",
+        "description": "A bundle whose msgpack is not canonical (vectors/README.md §2) is refused.",
+    },
+    "BadEncodeKemType": {
+        "bugType": "MALFORMED_INPUT",
+        "description": "An EncodeKEM type byte of no KEM is INVALID_PUBLIC_KEY.",
+    },
+    "MissingKemPart": {
+        "bugType": "DEFINED",
+        "description": "A KEM part that does not fit the profile (none, for PQXDH) is refused: "
+        "no silent fallback to X3DH.",
+    },
+    "UnknownSpkId": {
+        "bugType": "FUNCTIONALITY",
+        "description": "An initial message naming a signed prekey the responder lacks.",
+    },
+    "UnknownKemPrekeyId": {
+        "bugType": "FUNCTIONALITY",
+        "description": "An initial message naming a KEM prekey the responder lacks.",
+    },
+    "UnsupportedInitialDataVersion": {
+        "bugType": "MALFORMED_INPUT",
+        "description": "Initial data of another version is UNSUPPORTED_VERSION.",
+    },
+    "ReusedOneTimeKemPrekey": {
+        "bugType": "AUTH_BYPASS",
+        "description": "A one-time KEM prekey serves one initial message; the replay fails.",
+    },
+    "LastResortKemPrekeyReplayed": {
+        "bugType": "FUNCTIONALITY",
+        "description": "A last-resort KEM prekey is not consumed: the handshake accepts the "
+        "same initial message again (the session layer catches the duplicate).",
     },
     "TorsionTwinEphemeral": {
         "bugType": "REPLAY",
