@@ -35,7 +35,7 @@ from protocol.ratchet import (
     ratchet_encrypt,
 )
 from protocol.wire import decode_message, encode_message, encode_signal_message
-from tests.test_ratchet_support import Pair, make_pair
+from tests.ratchet_pair import Pair, make_pair
 
 ALL = list(PROFILES.values())
 SPEC_RULES = [PQ_DEFAULT, CLASSIC]

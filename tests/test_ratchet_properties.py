@@ -25,7 +25,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from protocol.errors import AuthFailed, DuplicateMessage, ProtocolError
 from protocol.profiles import PROFILES, Profile, with_limits
 from protocol.ratchet import RatchetState, ratchet_decrypt, ratchet_encrypt
-from tests.test_ratchet_support import Pair, make_pair
+from tests.ratchet_pair import Pair, make_pair
 
 SIDES = ("initiator", "responder")
 

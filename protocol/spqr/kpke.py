@@ -14,7 +14,7 @@ Note that key generation and decapsulation are pyca's (ML-KEM from the seed);
 ``decrypt`` (K-PKE.Decrypt, Algorithm 15) and ``decaps_internal``
 (ML-KEM.Decaps_internal, Algorithm 18) exist only so published known answers
 that give an expanded decapsulation key, which pyca cannot load, can be
-checked (tests/test_kpke_kat.py). The arithmetic is plain Python integers and
+checked (tests/spqr/test_kpke_kat.py). The arithmetic is plain Python integers and
 is not constant time: this is a reference for reading and for vectors.
 """
 

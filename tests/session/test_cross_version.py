@@ -21,7 +21,7 @@ from protocol.randomness import DrbgRandom
 from protocol.session import Address, SessionManager
 from protocol.store import MemoryStore
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 
 def _fixture(profile: str) -> dict[str, Any]:

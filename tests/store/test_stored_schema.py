@@ -4,7 +4,7 @@ Every record the library stores, every field, its stored name, type and
 order, is listed in spec/storage.md §3; the first test reads that table and
 compares it with what the code writes, so a change of a Python class that
 would change the stored bytes fails here (and the format-1 fixtures of
-tests/test_cross_version.py fail with it). The others prove the rules that
+tests/session/test_cross_version.py fail with it). The others prove the rules that
 let the code change without changing the format: an added field, a renamed
 field or class, a key type in place of ``bytes``.
 """
@@ -35,7 +35,7 @@ from protocol.store.format import (
     stores_as_bytes,
 )
 
-SPEC = Path(__file__).parents[1] / "spec" / "storage.md"
+SPEC = Path(__file__).parents[2] / "spec" / "storage.md"
 TOP_LEVEL = (DeviceRecord, TrustedIdentity, SessionRecord, SignedPrekey, OneTimePrekey, KemPrekey)
 
 

@@ -13,7 +13,7 @@ from protocol.errors import ProtocolError
 from protocol.vectors import spqr
 from protocol.vectors.common import VectorMismatch
 
-_DOC: dict[str, Any] = json.loads((Path(__file__).parents[1] / "vectors" / spqr.FILE).read_text())
+_DOC: dict[str, Any] = json.loads((Path(__file__).parents[2] / "vectors" / spqr.FILE).read_text())
 
 # One output per group whose change the verifier must notice: (group type, test index, key path).
 _TAMPER = [

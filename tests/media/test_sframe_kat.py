@@ -30,7 +30,7 @@ from protocol.media.sframe import (
 )
 
 KAT: dict[str, Any] = json.loads(
-    (Path(__file__).parent / "kat" / "rfc9605_sframe.json").read_text()
+    (Path(__file__).parents[1] / "kat" / "rfc9605_sframe.json").read_text()
 )
 POST_RFC = KAT["post_rfc_aes256_ctr_hmac"]
 AEAD_VECTORS = KAT["aes_ctr_hmac"] + POST_RFC["aes_256_ctr_hmac"]

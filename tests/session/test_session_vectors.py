@@ -12,7 +12,7 @@ from protocol.vectors import INDEX, verify_file
 from protocol.vectors.common import dump
 from protocol.vectors.session import SCHEMAS, generate
 
-VECTORS = Path(__file__).parent.parent / "vectors"
+VECTORS = Path(__file__).parents[2] / "vectors"
 FILES = {vector.name: vector for vector in generate()}
 
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from protocol.spqr import kpke
 
-_KAT = json.loads((Path(__file__).parent / "kat" / "acvp_mlkem_encapdecap.json").read_text())
+_KAT = json.loads((Path(__file__).parents[1] / "kat" / "acvp_mlkem_encapdecap.json").read_text())
 _PARAMS = {"ML-KEM-768": kpke.ML_KEM_768, "ML-KEM-1024": kpke.ML_KEM_1024}
 
 

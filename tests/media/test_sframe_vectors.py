@@ -14,7 +14,7 @@ from protocol.vectors import INDEX, verify_file
 from protocol.vectors.common import dump
 from protocol.vectors.sframe import FILE, SCHEMA, SCHEMAS, generate
 
-VECTORS = Path(__file__).resolve().parent.parent / "vectors"
+VECTORS = Path(__file__).resolve().parents[2] / "vectors"
 ENTRY: dict[str, Any] = next(
     entry for entry in json.loads((VECTORS / INDEX).read_text())["files"] if entry["file"] == FILE
 )

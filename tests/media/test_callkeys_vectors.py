@@ -16,7 +16,7 @@ from protocol.vectors.callkeys_scenarios import generate
 from protocol.vectors.callkeys_transcript import FILE, SCHEMA
 from protocol.vectors.common import VectorMismatch, dump
 
-VECTORS = Path(__file__).resolve().parent.parent / "vectors"
+VECTORS = Path(__file__).resolve().parents[2] / "vectors"
 ENTRY: dict[str, Any] = next(
     entry for entry in json.loads((VECTORS / INDEX).read_text())["files"] if entry["file"] == FILE
 )

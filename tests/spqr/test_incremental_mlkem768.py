@@ -23,7 +23,7 @@ from protocol.randomness import DrbgRandom, ScriptedRandom
 from protocol.spqr import incremental_mlkem768 as im
 from protocol.spqr import kpke
 
-_KAT = json.loads((Path(__file__).parent / "kat" / "acvp_mlkem_encapdecap.json").read_text())
+_KAT = json.loads((Path(__file__).parents[1] / "kat" / "acvp_mlkem_encapdecap.json").read_text())
 _ENCAPS_768 = [
     test
     for group in _KAT["testGroups"]
