@@ -27,7 +27,6 @@ that libsignal reads what it writes and the other way round.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
@@ -60,6 +59,7 @@ from protocol.vectors.common import (
     from_hex,
     mutate,
     obj,
+    test_ids,
     to_hex,
 )
 
@@ -363,7 +363,7 @@ SCHEMAS: Final[dict[str, dict[str, Any]]] = {SCHEMA: _schema()}
 
 def generate() -> list[VectorFile]:
     """The sender_keys family's one file (identical on every run)."""
-    ids = itertools.count(1)
+    ids = test_ids()
     groups = [
         {"type": "SenderKeyChain", "tests": chain_tests(ids)},
         {"type": "SenderKeyTranscript", "tests": transcript_tests(ids)},

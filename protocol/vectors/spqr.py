@@ -19,7 +19,6 @@ Signal: they pin this implementation, for others to compare against.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -30,6 +29,7 @@ from protocol.vectors.common import (
     envelope,
     file_schema,
     obj,
+    test_ids,
 )
 
 FILE: Final = "spqr_test.json"
@@ -80,7 +80,7 @@ SCHEMAS: Final[dict[str, dict[str, Any]]] = {SCHEMA: _schema()}
 
 def generate() -> list[VectorFile]:
     """The spqr family's one file (identical on every run)."""
-    ids = itertools.count(1)
+    ids = test_ids()
     limits = spqr_chain.TRANSCRIPT_PARAMS
     groups: list[dict[str, Any]] = [
         {"type": "Kyber1024Wrap", "tests": spqr_kem.kyber_tests(ids)},
