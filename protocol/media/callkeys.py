@@ -34,6 +34,7 @@ from protocol.media.sender import (
     KeyDelivery,
     PersistHook,
     SenderState,
+    persist_checkpoint,
     sender_encrypt,
     sender_join,
     sender_leave,
@@ -93,13 +94,27 @@ class CallSender:
         return frame
 
     def join(self, devices: Iterable[str], rng: Random = SYSTEM_RANDOM) -> list[KeyDelivery]:
-        """Devices join: ratchet one step; returns the keys for the joiners."""
-        self._state, deliveries = sender_join(self._state, devices, self._clock(), rng)
+        """Devices join: ratchet one step; returns the keys for the joiners.
+
+        The new state is persisted before the keys are handed out (F7,
+        spec/media.md §5.4): a sender restored later never hands another key
+        for a step a member already has.
+        """
+        state, deliveries = sender_join(self._state, devices, self._clock(), rng)
+        persist_checkpoint(state, self._persist, "join")
+        self._state = state
         return deliveries
 
     def leave(self, devices: Iterable[str], rng: Random = SYSTEM_RANDOM) -> list[KeyDelivery]:
-        """Devices leave: a new generation for those who remain, used after the delay."""
-        self._state, deliveries = sender_leave(self._state, devices, self._clock(), rng)
+        """Devices leave: a new generation for those who remain, used after the delay.
+
+        The new state is persisted before the keys are handed out (F7,
+        spec/media.md §5.4): a sender restored later still uses the new
+        generation, and never draws another key for it.
+        """
+        state, deliveries = sender_leave(self._state, devices, self._clock(), rng)
+        persist_checkpoint(state, self._persist, "leave")
+        self._state = state
         return deliveries
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, NamedTuple
 
-from protocol.errors import InvalidArgument, LimitExceeded
+from protocol.errors import InvalidArgument, LimitExceeded, ProtocolError, StateCorrupt
 from protocol.media.limits import DEFAULT_MEDIA_LIMITS, DEFAULT_R, MediaLimits
 from protocol.media.messages import MediaKey, check_call_id, check_device_id, encode_media_key
 from protocol.media.sframe import (
@@ -261,6 +261,20 @@ def checkpoint(state: SenderState) -> SenderState:
     return state.with_current(current.with_counters(current.reserved_ctr, current.reserved_ctr))
 
 
+def persist_checkpoint(state: SenderState, persist: PersistHook | None, what: str) -> None:
+    """Hand ``persist`` the checkpoint of ``state`` before anything uses it (spec/media.md §5.4).
+
+    Whatever the store raises becomes LIMIT_EXCEEDED, and the caller keeps
+    its old state: no frame is produced and no key delivered.
+    """
+    if persist is None:
+        return
+    try:
+        persist(checkpoint(state))
+    except Exception as exc:
+        raise LimitExceeded(f"the {what} could not be persisted") from exc
+
+
 def _reserve(state: SenderState, persist: PersistHook | None) -> SenderState:
     """Extend the counter reservation and persist it before its first counter is used."""
     current = state.current
@@ -268,11 +282,7 @@ def _reserve(state: SenderState, persist: PersistHook | None) -> SenderState:
         return state
     limit = min(current.next_ctr + state.limits.reservation_block, MAX_CTR + 1)
     reserved = state.with_current(current.with_counters(current.next_ctr, limit))
-    if persist is not None:
-        try:
-            persist(checkpoint(reserved))
-        except Exception as exc:  # whatever the store raises, no frame is produced
-            raise LimitExceeded("the counter reservation could not be persisted") from exc
+    persist_checkpoint(reserved, persist, "counter reservation")
     return reserved
 
 
@@ -295,3 +305,78 @@ def sender_encrypt(
     frame = encrypt_frame(current.frame_key, current.next_ctr, metadata, plaintext)
     advanced = current.with_counters(current.next_ctr + 1, current.reserved_ctr)
     return ready.with_current(advanced), frame
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class SenderRecord:
+    """A ``SenderState`` in the store's versioned format (spec/storage.md §3.1).
+
+    The current key is stored as its (generation, step, base key, counters);
+    its ``FrameKey`` is derived again on load. Members are sorted.
+    """
+
+    call_id: bytes
+    device: str
+    suite: int
+    r: int
+    members: tuple[str, ...]
+    generation: int
+    step: int
+    base_key: Annotated[bytes, SECRET]
+    next_ctr: int
+    reserved_ctr: int
+    pending: PendingKey | None
+    limits: MediaLimits
+
+    def __repr__(self) -> str:
+        return f"SenderRecord(device={self.device!r}, generation={self.generation}, ...)"
+
+
+def sender_record(state: SenderState) -> SenderRecord:
+    """The storable form of ``state`` (store it with ``dump_state``)."""
+    current = state.current
+    return SenderRecord(
+        state.call_id,
+        state.device,
+        int(state.suite),
+        state.r,
+        tuple(sorted(state.members)),
+        current.generation,
+        current.step,
+        current.base_key,
+        current.next_ctr,
+        current.reserved_ctr,
+        state.pending,
+        state.limits,
+    )
+
+
+def restore_sender(record: SenderRecord) -> SenderState:
+    """The ``SenderState`` a stored record holds; STATE_CORRUPT if it could not be one."""
+    try:
+        suite = CipherSuite(record.suite)
+        key = MediaKey(
+            record.call_id,
+            record.device,
+            suite,
+            record.r,
+            record.generation,
+            record.step,
+            record.base_key,
+        )  # checks suite, R, generation, step and key length
+        current = _send_key(suite, record.r, key.generation, key.step, key.base_key)
+        members = frozenset(check_device_id(member) for member in record.members)
+    except (ValueError, ProtocolError):
+        raise StateCorrupt("the stored call sender is not a valid sender state") from None
+    if not 0 <= record.next_ctr <= record.reserved_ctr <= MAX_CTR + 1:
+        raise StateCorrupt("the stored call sender's counters are out of order")
+    return SenderState(
+        record.call_id,
+        record.device,
+        suite,
+        record.r,
+        members,
+        current.with_counters(record.next_ctr, record.reserved_ctr),
+        record.pending,
+        record.limits,
+    )

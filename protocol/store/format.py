@@ -144,7 +144,7 @@ def _encode(value: object) -> object:
             for f in stored_fields(type(value))
             if not (f.added and getattr(value, f.attribute) == f.default)
         }
-    if isinstance(value, bytes | str | int | None):  # bool is an int
+    if isinstance(value, bytes | str | int | float | None):  # bool is an int
         return value
     if isinstance(value, tuple | list):
         return [_encode(item) for item in value]
@@ -240,7 +240,7 @@ def _construct(cls: type[T], build: typing.Callable[[], T]) -> T:
         raise _corrupt(f"{cls.__name__} refused its fields ({type(exc).__name__})") from None
 
 
-_SCALARS: Final[tuple[type, ...]] = (bytes, str, type(None))
+_SCALARS: Final[tuple[type, ...]] = (bytes, str, float, type(None))
 
 
 def _decode_scalar(raw: object, hint: type) -> object:
@@ -248,6 +248,8 @@ def _decode_scalar(raw: object, hint: type) -> object:
         ok = isinstance(raw, int) and not isinstance(raw, bool)
     elif hint is bool:
         ok = isinstance(raw, bool)
+    elif hint is float:  # as in typing, an int is a valid float (a delay of 5 seconds)
+        ok = isinstance(raw, int | float) and not isinstance(raw, bool)
     else:
         ok = isinstance(raw, hint)
     if not ok:
