@@ -360,7 +360,8 @@ const ops = {
     return { record: hex(bytes) };
   },
 
-  // {lib, workload: "setup"|"pingpong"|"burst", units, length?} -> {elapsed_ns, ops, record_bytes}
+  // {lib, workload: "setup"|"pingpong"|"burst", units, length?}
+  //   -> {elapsed_ns, cpu_ns, ops, record_bytes}
   // libsignal talking to itself inside this process, timed around libsignal's calls only.
   async bench(req) {
     const run = BENCH[req.workload];
@@ -440,6 +441,15 @@ Object.assign(ops, {
 });
 // --- In-process workloads for e2ee bench (README.md "Performance") ---
 
+// clock() starts a measurement; clock(start) ends it: wall time and this process's CPU time
+// (user + system, as Python's time.process_time that protocol/bench/timing.py uses).
+function clock(start) {
+  const now = { wall: process.hrtime.bigint(), cpu: process.cpuUsage() };
+  if (start === undefined) return now;
+  const cpu = process.cpuUsage(start.cpu);
+  return { elapsed_ns: Number(now.wall - start.wall), cpu_ns: (cpu.user + cpu.system) * 1000 };
+}
+
 const PLAINTEXT = Buffer.alloc(32); // protocol/bench/floor.py MESSAGE: 32 bytes
 let benchParties = 0;
 
@@ -473,16 +483,15 @@ async function benchSetup(libName, units) {
     const responder = await benchParty(libName, 'responder');
     responders.push([responder, await benchBundle(responder)]);
   }
-  const start = process.hrtime.bigint();
+  const start = clock();
   for (const [responder, bundle] of responders) {
     const to = localAddress(S, responder);
     await processBundle(initiator, to, bundle);
     const first = await encryptTo(initiator, to, PLAINTEXT);
     await decryptFrom(responder, from, first.type(), first.serialize());
   }
-  const elapsed = process.hrtime.bigint() - start;
   const [last] = responders[responders.length - 1];
-  return { elapsed_ns: Number(elapsed), ops: units, record_bytes: recordBytes(initiator, last) };
+  return { ...clock(start), ops: units, record_bytes: recordBytes(initiator, last) };
 }
 
 // Two parties with an acknowledged session (a first message and its answer).
@@ -513,13 +522,12 @@ function recordBytes(p, peer) {
 // Strict alternation, one operation = one encrypt and its decrypt (workloads.py ping_pong).
 async function benchPingPong(libName, units) {
   const pair = await benchPair(libName);
-  const start = process.hrtime.bigint();
+  const start = clock();
   for (let i = 0; i < units; i += 1) {
     const sender = i & 1;
     await pair.receive(1 - sender, await pair.send(sender));
   }
-  const elapsed = process.hrtime.bigint() - start;
-  return { elapsed_ns: Number(elapsed), ops: units, record_bytes: recordBytes(...pair.sides) };
+  return { ...clock(start), ops: units, record_bytes: recordBytes(...pair.sides) };
 }
 
 // `length` messages on one open sending chain per fresh pair (workloads.py burst).
@@ -530,15 +538,14 @@ async function benchBurst(libName, units, length) {
     await pair.receive(1, await pair.send(0));
     pairs.push(pair);
   }
-  const start = process.hrtime.bigint();
+  const start = clock();
   for (const pair of pairs) {
     const sent = [];
     for (let n = 0; n < length; n += 1) sent.push(await pair.send(0));
     for (const message of sent) await pair.receive(1, message);
   }
-  const elapsed = process.hrtime.bigint() - start;
   const last = pairs[pairs.length - 1];
-  return { elapsed_ns: Number(elapsed), ops: units * length, record_bytes: recordBytes(...last.sides) };
+  return { ...clock(start), ops: units * length, record_bytes: recordBytes(...last.sides) };
 }
 
 const BENCH = { setup: benchSetup, pingpong: benchPingPong, burst: benchBurst };

@@ -153,14 +153,14 @@ class Driver:
         return answer
 
     def bench(self, lib: str, workload: str, units: int, length: int = 1) -> dict[str, int]:
-        """libsignal talking to itself inside the driver: ``elapsed_ns``, ``ops``, ``record_bytes``.
+        """libsignal talking to itself in the driver: times (ns), ``ops`` and record bytes.
 
         ``workload`` is ``setup``, ``pingpong`` or ``burst`` (of ``length`` per
         unit), counted as protocol/bench/workloads.py counts ours; the time is
         taken around libsignal's calls inside the Node process.
         """
         answer = self.call("bench", lib=lib, workload=workload, units=units, length=length)
-        return {key: int(answer[key]) for key in ("elapsed_ns", "ops", "record_bytes")}
+        return {key: int(answer[key]) for key in ("elapsed_ns", "cpu_ns", "ops", "record_bytes")}
 
     def fresh_name(self, prefix: str) -> str:
         """A party name not used before in this process."""
