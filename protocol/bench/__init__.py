@@ -11,6 +11,8 @@ and one run this measures, as medians over shuffled rounds (``timing.py``):
   where installed (the ``bench`` extra);
 * memory (``memory.py``): serialized session sizes and retained memory
   over many messages;
+* ``signal-v4`` and ``signal-v3`` beside libsignal 0.103.0 and 0.28.0
+  (``libsignal.py``), libsignal timed inside the live tests' Node driver;
 
 and reports each against its target (``rows.py``) without asserting it.
 """
@@ -21,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final
 
-from protocol.bench import memory, ours, peers
+from protocol.bench import libsignal, memory, ours, peers
 from protocol.bench.fanout import fanout_workloads
 from protocol.bench.floor import MESSAGE
 from protocol.bench.plot import Series, write_svg
@@ -171,5 +173,8 @@ def run(config: BenchConfig = FULL, progress: Progress = silent) -> Report:
     ]
     settings = asdict(config) | {"message_bytes": len(MESSAGE), "machine": machine()}
     figures = memory.figures(config.memory_messages, config.skipped_keys, config.with_peers)
+    beside = libsignal.rows(
+        config.burst_length, config.repeats, config.target_s, config.seed, config.with_peers
+    )
     progress(total, total)
-    return Report(settings, rows, _peer_results(rows, peer_rows, results), figures)
+    return Report(settings, rows, _peer_results(rows, peer_rows, results), figures, beside)

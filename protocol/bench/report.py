@@ -11,12 +11,13 @@ import os
 import platform
 import sys
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import cryptography
 from cryptography.hazmat.backends.openssl.backend import backend as openssl_backend
 
+from protocol.bench.libsignal import LibsignalRow
 from protocol.bench.peers import NOT_INSTALLED
 from protocol.bench.rows import (
     AHEAD,
@@ -72,6 +73,7 @@ class Report:
     rows: list[RowResult]
     peers: list[PeerResult]
     memory: list[MemoryFigure]
+    libsignal: list[LibsignalRow] = field(default_factory=list)
 
 
 def machine() -> dict[str, str]:
@@ -253,6 +255,27 @@ def _memory_table(report: Report) -> str:
     return _table(["memory", "bytes", "target", "note"], lines, notes)
 
 
+def _libsignal_table(report: Report) -> str:
+    """Ours beside libsignal in the same run; a status says once why a column is empty."""
+    notes = _Notes()
+
+    def cell(value: float | str, unit: str) -> str:
+        if isinstance(value, str):
+            return notes.cell(value)
+        return f"{value:,.0f} B" if unit == "bytes" else f"{value:,.1f}"
+
+    lines = [
+        [
+            row.title,
+            cell(row.ours, row.unit),
+            cell(row.libsignal, row.unit),
+            "" if row.ratio is None else f"{row.ratio:.2f}x",
+        ]
+        for row in report.libsignal
+    ]
+    return _table(["beside libsignal (µs per op)", "ours", "libsignal", "ours/lib"], lines, notes)
+
+
 def render_text(report: Report) -> str:
     """The three tables as plain text, each at most ``WIDTH`` columns wide."""
     config = report.config
@@ -268,6 +291,8 @@ def render_text(report: Report) -> str:
     if absent:
         parts.append(_absent_line(absent))
     parts.append(_memory_table(report))
+    if report.libsignal:
+        parts.append(_libsignal_table(report))
     parts.append("machine: " + ", ".join(f"{k} {v}" for k, v in config["machine"].items()))
     return "\n\n".join(parts)
 
@@ -320,5 +345,15 @@ def to_json(report: Report) -> dict[str, Any]:
                 "verdict": memory_verdict(figure) or None,
             }
             for figure in report.memory
+        ],
+        "libsignal": [
+            {
+                "title": row.title,
+                "unit": row.unit,
+                "ours": row.ours,
+                "libsignal": row.libsignal,
+                "ratio": None if row.ratio is None else round(row.ratio, 4),
+            }
+            for row in report.libsignal
         ],
     }

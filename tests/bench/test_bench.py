@@ -203,3 +203,36 @@ def test_text_fits_100_columns_with_every_peer_measured_or_explained(report: Rep
     assert max(len(line) for line in text.splitlines()) <= 100
     assert "[1] n/a: Olm keeps 40 skipped keys per chain" in text
     assert "Syndace/ours" in text and "ours/vodozemac" in text
+
+
+def test_signal_v4_rows_beside_libsignal_are_measured_or_say_why(report: Report) -> None:
+    """Ours always measured; libsignal measured in its driver, or one status for the column."""
+    titles = [row.title for row in report.libsignal]
+    for kind in ("setup", "pingpong", "burst"):
+        assert f"{kind}, signal-v4 / libsignal 0.103.0" in titles
+        assert f"{kind}, signal-v3 / libsignal 0.28.0" in titles
+    assert any(title.startswith("SPQR alone per epoch of") for title in titles)
+    assert any(title.startswith("incremental ML-KEM-768") for title in titles)
+    for row in report.libsignal:
+        assert isinstance(row.ours, float | int) and row.ours > 0, row.title
+        if isinstance(row.libsignal, str):
+            assert row.libsignal.startswith(("not run", "n/a")), row.libsignal
+        else:
+            assert row.libsignal > 0 and row.ratio is not None
+    text = render_text(report)
+    assert "beside libsignal" in text
+    assert json.loads(json.dumps(to_json(report)))["libsignal"][0]["title"] == titles[0]
+
+
+def test_without_node_the_libsignal_column_says_so_once(
+    report: Report, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from protocol.bench import libsignal
+
+    monkeypatch.setattr(libsignal.shutil, "which", lambda _: None)
+    rows = libsignal.rows(3, 1, 0.0, 0, with_libsignal=True)
+    statuses = {row.libsignal for row in rows if isinstance(row.libsignal, str)}
+    assert "not run: node is not on the PATH" in statuses
+    assert all(isinstance(row.ours, float | int) for row in rows)
+    text = render_text(replace(report, libsignal=rows))
+    assert text.count("node is not on the PATH") == 1
