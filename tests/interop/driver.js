@@ -450,7 +450,7 @@ function clock(start) {
   return { elapsed_ns: Number(now.wall - start.wall), cpu_ns: (cpu.user + cpu.system) * 1000 };
 }
 
-const PLAINTEXT = Buffer.alloc(32); // protocol/bench/floor.py MESSAGE: 32 bytes
+const PLAINTEXT = Buffer.alloc(100); // protocol/bench/floor.py MESSAGE: 100 bytes
 let benchParties = 0;
 
 async function benchParty(libName, prefix) {
