@@ -35,11 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from protocol import profiles
 from protocol.bench.floor import MESSAGE
 from protocol.bench.session_pair import SessionPair
 from protocol.bench.timing import Measurement, Run, Workload, measure
 from protocol.bench.workloads import burst, ping_pong
-from protocol.profiles import PROFILES, SIGNAL_V4, Profile
+from protocol.profiles import PROFILES, Profile
 from protocol.randomness import SYSTEM_RANDOM
 from protocol.session import Address, SessionManager
 from protocol.spqr import incremental_mlkem768, pq_ratchet
@@ -51,7 +52,15 @@ _ROOT: Final = Path(__file__).resolve().parents[2]
 DRIVER: Final = _ROOT / "tests" / "interop" / "driver.js"
 NODE_MODULES: Final = _ROOT / ".cache" / "libsignal-driver" / "node_modules"
 LIBS: Final = {"signal-v4": ("current", "0.103.0"), "signal-v3": ("v3", "0.28.0")}
-_PROFILES: Final = {"signal-v4": SIGNAL_V4, "signal-v3": PROFILES["signal-v3"]}
+# Note that signal-v4 is named here as soon as protocol/profiles.py defines it.
+_PROFILES: Final[dict[str, Profile]] = {
+    name: profile
+    for name, profile in (
+        ("signal-v4", getattr(profiles, "SIGNAL_V4", None)),
+        ("signal-v3", PROFILES["signal-v3"]),
+    )
+    if profile is not None
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +235,7 @@ def rows(
     burst_length: int, repeats: int, target_s: float, seed: int, with_libsignal: bool
 ) -> list[LibsignalRow]:
     """Every row of the table, ours measured with timing.measure, libsignal in the driver."""
-    ours = {name: _ours(_PROFILES[name], burst_length) for name in LIBS}
+    ours = {name: _ours(profile, burst_length) for name, profile in _PROFILES.items()}
     spqr, per_epoch = _spqr_alone()
     mlkem = _mlkem_internals()
     groups = [[w] for by_kind in ours.values() for w in by_kind.values()] + [[spqr], [mlkem]]
@@ -235,7 +244,8 @@ def rows(
     node = None if status is not None else _Node()
     out: list[LibsignalRow] = []
     try:
-        for name, (lib, version) in LIBS.items():
+        for name in ours:
+            lib, version = LIBS[name]
             for kind, workload in ours[name].items():
                 theirs: float | str = status or ""
                 record: int | str = status or ""
