@@ -154,6 +154,15 @@ class CallReceiver:
         self._clock = clock
         self._buffer: deque[tuple[str, bytes, bytes]] = deque(maxlen=limits.max_buffered_frames)
 
+    @classmethod
+    def restore(cls, state: ReceiverState, *, clock: Clock) -> CallReceiver:
+        """A receiver resuming from a stored state (``receiver.restore_receiver``); no buffer."""
+        receiver = cls(
+            state.call_id, state.device, state.members, clock=clock, r=state.r, limits=state.limits
+        )
+        receiver._state = state
+        return receiver
+
     @property
     def state(self) -> ReceiverState:
         return self._state

@@ -16,6 +16,7 @@ the frame.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Annotated, NamedTuple
 
 from protocol.errors import (
@@ -24,6 +25,8 @@ from protocol.errors import (
     LimitExceeded,
     MalformedMessage,
     NotInCall,
+    ProtocolError,
+    StateCorrupt,
     UnknownKeyId,
 )
 from protocol.media.limits import DEFAULT_MEDIA_LIMITS, DEFAULT_R, MAX_R, MIN_R, MediaLimits
@@ -266,3 +269,123 @@ def decrypt_frame(
     gen = GenerationKeys(generation, gen.suite, gen.latest_step, gen.latest_base_key, steps, first)
     updated = _live((*gens[:at], gen, *gens[at + 1 :]), now, state.limits.grace_period)
     return state.with_sender(sender, updated), plaintext
+
+
+# --- The stored form (spec/storage.md §3, spec/media.md §6) -------------------------------
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class StepRecord:
+    """A ``StepKey`` in the store's versioned format: the frame key's bytes and the window."""
+
+    step: int
+    key: Annotated[bytes, SECRET]
+    salt: Annotated[bytes, SECRET]
+    window_size: int
+    highest: int | None
+    seen: int
+
+    @property
+    def key_salt(self) -> tuple[bytes, bytes]:
+        return self.key, self.salt
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class GenerationRecord:
+    """A ``GenerationKeys`` in the store's versioned format."""
+
+    generation: int
+    suite: int
+    latest_step: int
+    latest_base_key: Annotated[bytes, SECRET]
+    steps: tuple[StepRecord, ...]
+    first_frame_at: float | None
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ReceiverRecord:
+    """A ``ReceiverState`` in the store's versioned format; senders sorted by device."""
+
+    call_id: bytes
+    device: str
+    r: int
+    members: tuple[str, ...]
+    senders: tuple[tuple[str, tuple[GenerationRecord, ...]], ...]
+    limits: MediaLimits
+
+    def __repr__(self) -> str:
+        return f"ReceiverRecord(device={self.device!r}, senders={len(self.senders)})"
+
+
+def receiver_record(state: ReceiverState) -> ReceiverRecord:
+    """The storable form of ``state`` (store it with ``dump_state``)."""
+
+    def step_record(key: StepKey) -> StepRecord:
+        window = key.window
+        return StepRecord(
+            key.step,
+            key.frame_key.key,
+            key.frame_key.salt,
+            window.size,
+            window.highest,
+            window.seen,
+        )
+
+    def generation_record(gen: GenerationKeys) -> GenerationRecord:
+        steps = tuple(step_record(key) for key in gen.steps)
+        return GenerationRecord(
+            gen.generation,
+            int(gen.suite),
+            gen.latest_step,
+            gen.latest_base_key,
+            steps,
+            gen.first_frame_at,
+        )
+
+    senders = tuple(
+        (device, tuple(generation_record(gen) for gen in gens))
+        for device, gens in sorted(state.senders.items())
+    )
+    return ReceiverRecord(
+        state.call_id, state.device, state.r, tuple(sorted(state.members)), senders, state.limits
+    )
+
+
+def restore_receiver(record: ReceiverRecord) -> ReceiverState:
+    """The ``ReceiverState`` a stored record holds; STATE_CORRUPT if it could not be one."""
+
+    def generation(device: str, gen: GenerationRecord) -> GenerationKeys:
+        suite = CipherSuite(gen.suite)
+        steps = tuple(
+            StepKey(
+                step.step,
+                FrameKey(
+                    suite, sender_key_kid(gen.generation, step.step, record.r), step.key, step.salt
+                ),
+                ReplayWindow(step.window_size, step.highest, step.seen),
+            )
+            for step in gen.steps
+        )
+        MediaKey(  # checks the generation, step and base key against the suite and R
+            record.call_id,
+            device,
+            suite,
+            record.r,
+            gen.generation,
+            gen.latest_step,
+            gen.latest_base_key,
+        )
+        return GenerationKeys(
+            gen.generation, suite, gen.latest_step, gen.latest_base_key, steps, gen.first_frame_at
+        )
+
+    try:
+        check_call_id(record.call_id)
+        senders = {
+            check_device_id(device): tuple(generation(device, gen) for gen in gens)
+            for device, gens in record.senders
+        }
+        members = frozenset(check_device_id(member) for member in record.members)
+    except (ValueError, ProtocolError):
+        raise StateCorrupt("the stored call receiver is not a valid receiver state") from None
+    return ReceiverState(record.call_id, record.device, record.r, members, senders, record.limits)

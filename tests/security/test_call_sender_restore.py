@@ -7,7 +7,7 @@ restored after a leave went on with the removed member's generation, and
 repeating the leave drew another key for the generation the others already
 held. Now a membership change is persisted before its keys are handed out,
 and the checkpoint stores through the store's versioned format
-(``SenderRecord``).
+(``SenderRecord``), as a receiver's state does (``ReceiverRecord``).
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from typing import Final
 
 import pytest
 
-from protocol.errors import LimitExceeded
-from protocol.media.callkeys import CallSender
+from protocol.errors import FrameReplay, LimitExceeded
+from protocol.media.callkeys import CallReceiver, CallSender
 from protocol.media.messages import decode_media_key
+from protocol.media.receiver import ReceiverRecord, receiver_record, restore_receiver
 from protocol.media.sender import SenderRecord, SenderState, restore_sender, sender_record
 from protocol.media.sframe import decode_header, sender_key_kid
 from protocol.randomness import DrbgRandom
@@ -111,3 +112,25 @@ def test_a_membership_change_that_cannot_be_persisted_changes_nothing() -> None:
     with pytest.raises(LimitExceeded):
         sender.join(["erin"], DrbgRandom(b"join"))
     assert sender_record(sender.state) == before
+
+
+def test_a_receiver_restored_from_its_stored_record_keeps_keys_and_replay_window() -> None:
+    clock = Clock()
+    sender, started = CallSender.start(
+        CALL, "alice", ["bob", "carol"], clock=clock, rng=DrbgRandom(b"gen0")
+    )
+    receiver = CallReceiver(CALL, "bob", ["alice", "carol"], clock=clock)
+    for delivery in started + sender.leave(["carol"], DrbgRandom(b"gen1")):
+        if delivery.device == "bob":
+            receiver.install("alice", delivery.message)
+    seen = sender.encrypt(b"seen before the restart")
+    assert receiver.decrypt("alice", seen) == b"seen before the restart"
+    stored = dump_state(receiver_record(receiver.state))
+    restored = CallReceiver.restore(
+        restore_receiver(load_state(ReceiverRecord, stored)), clock=clock
+    )
+    assert receiver_record(restored.state) == receiver_record(receiver.state)
+    with pytest.raises(FrameReplay):
+        restored.decrypt("alice", seen)
+    clock.now += sender.state.limits.rotation_delay
+    assert restored.decrypt("alice", sender.encrypt(b"next generation")) == b"next generation"
