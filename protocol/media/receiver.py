@@ -289,6 +289,9 @@ class StepRecord:
     def key_salt(self) -> tuple[bytes, bytes]:
         return self.key, self.salt
 
+    def __repr__(self) -> str:
+        return f"StepRecord(step={self.step}, key=<redacted>, salt=<redacted>)"
+
 
 @dataclass(frozen=True, slots=True, repr=False)
 class GenerationRecord:
@@ -300,6 +303,9 @@ class GenerationRecord:
     latest_base_key: Annotated[bytes, SECRET]
     steps: tuple[StepRecord, ...]
     first_frame_at: float | None
+
+    def __repr__(self) -> str:
+        return f"GenerationRecord(generation={self.generation}, base_key=<redacted>, ...)"
 
 
 @dataclass(frozen=True, slots=True, repr=False)
