@@ -32,6 +32,7 @@ FAMILIES: tuple[str, ...] = (
     "callkeys",
     "spqr",
     "sender_keys",
+    "fingerprint",
 )
 
 INDEX = "index.json"
