@@ -30,7 +30,8 @@ class KeyAgreement:
     kdf_info: bytes
     # The KEM of PQXDH; None for X3DH.
     kem: KemName | None
-    # Length of SK taken from HKDF (spec: 32; libsignal v3: 64 = root ‖ chain).
+    # Length of SK taken from HKDF (spec: 32; libsignal v3: 64 = root ‖ chain;
+    # libsignal v4: 96 = root ‖ chain ‖ SPQR authentication key).
     sk_len: int
     # Accept libsignal's XEdDSA variant (Edwards sign bit in bit 7 of s[63]) on
     # verify, in addition to spec signatures (signal-specs §4.1). Signing always
@@ -46,8 +47,8 @@ class KeyAgreement:
             raise InvalidArgument(f"unknown KEM {self.kem!r}")
         if not isinstance(self.kdf_info, bytes) or not self.kdf_info:
             raise InvalidArgument("KDF(KM) needs a non-empty info string")
-        if self.sk_len not in (32, 64):
-            raise InvalidArgument("SK is 32 bytes, or 64 under libsignal's split")
+        if self.sk_len not in (32, 64, 96):
+            raise InvalidArgument("SK is 32 bytes, or 64 (v3) or 96 (v4) under libsignal's split")
 
 
 X3DH: Final = KeyAgreement(
@@ -75,5 +76,16 @@ LIBSIGNAL_X3DH: Final = KeyAgreement(
     kdf_info=b"WhisperText",
     kem=None,
     sk_len=64,
+    xeddsa_accept_libsignal_sign_bit=True,
+)
+
+# libsignal v4 (b056faa rust/protocol/src/pqxdh.rs ``HandshakeKeys::derive``):
+# PQXDH with Kyber1024 (key type 0x08), HKDF(salt = none, info below) -> 96
+# bytes = root key 32 ‖ chain key 32 ‖ SPQR authentication key 32 (spec/pqxdh.md §8).
+LIBSIGNAL_PQXDH_KYBER1024: Final = KeyAgreement(
+    handshake="pqxdh",
+    kdf_info=b"WhisperText_X25519_SHA-256_CRYSTALS-KYBER-1024",
+    kem="Kyber1024",
+    sk_len=96,
     xeddsa_accept_libsignal_sign_bit=True,
 )

@@ -48,6 +48,7 @@ MAX_ENCODED_LEN: Final = 4096
 _KEM_BY_TYPE: Final[dict[int, KemName]] = {
     KEM_TYPE["ML-KEM-768"]: "ML-KEM-768",
     KEM_TYPE["ML-KEM-1024"]: "ML-KEM-1024",
+    KEM_TYPE["Kyber1024"]: "Kyber1024",
 }
 
 

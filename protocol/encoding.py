@@ -20,7 +20,9 @@ CURVE25519_TYPE: Final = 0x05
 # KEM type bytes. 0x0A is libsignal's FIPS 203 ML-KEM-1024 id; libsignal has
 # no ML-KEM-768 id (0x07 is round-3 Kyber768), so we use 0x0B, which no
 # libsignal type byte uses.
-KEM_TYPE: Final[dict[str, int]] = {"ML-KEM-768": 0x0B, "ML-KEM-1024": 0x0A}
+# libsignal kem::KeyType: Kyber1024 0x08 (the only one libsignal 0.103 accepts),
+# ML-KEM-1024 0x0A; ML-KEM-768 0x0B is this project's own.
+KEM_TYPE: Final[dict[str, int]] = {"ML-KEM-768": 0x0B, "ML-KEM-1024": 0x0A, "Kyber1024": 0x08}
 
 
 def encode_ec(public: bytes) -> bytes:

@@ -18,9 +18,11 @@ profile writes and reads. A framing part provides (spec/profiles.md §1.2):
 * ``carries_registration_id``: whether prekey messages carry libsignal's
   registration id.
 
-Room for libsignal v4: a ``ProtobufFraming`` with version byte 0x44 and
-the extra SignalMessage field 5 (pq_ratchet) is one more instance of the
-same part (reference/libsignal-current.md §5).
+* ``carries_pq_ratchet``: whether every message carries libsignal v4's
+  SPQR message (SignalMessage field 5, ``Header.pq_ratchet``).
+
+libsignal v4 is one more ``ProtobufFraming``: version byte 0x44, SignalMessage
+field 5 (pq_ratchet) and PreKeySignalMessage fields 7-8 (spec/wire.md §4).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class MsgpackFraming:
     mac_len: ClassVar[int] = 0
     plain_headers_only: ClassVar[bool] = False
     carries_registration_id: ClassVar[bool] = False
+    carries_pq_ratchet: ClassVar[bool] = False
 
     def is_prekey_message(self, data: bytes) -> bool:
         """The envelope's second byte names the kind (spec/wire.md §2.1)."""
@@ -75,28 +78,42 @@ class ProtobufFraming:
     carries_registration_id: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
-        if self.version != wire.SIGNAL_VERSION:
+        if self.version not in (wire.SIGNAL_VERSION, wire.SIGNAL_V4_VERSION):
             raise InvalidArgument(f"protobuf framing version {self.version:#04x} is not written")
+
+    @property
+    def carries_pq_ratchet(self) -> bool:
+        """v4 (0x44) messages carry SignalMessage field 5; v3 ones do not."""
+        return self.version == wire.SIGNAL_V4_VERSION
 
     def is_prekey_message(self, data: bytes) -> bool:
         """Whether it reads as a PreKeySignalMessage, in any field order (spec/wire.md §3.5)."""
         return wire.is_signal_prekey(data)
 
     def frame(self, header: Header, block: bytes, ciphertext: bytes) -> bytes:
-        """version ‖ SignalMessage{ratchet_key, counter, previous_counter, ciphertext}."""
+        """version ‖ SignalMessage{ratchet_key, counter, previous_counter, ciphertext[, 5]}."""
+        if self.carries_pq_ratchet:
+            return wire.encode_signal_v4_message(header, ciphertext)
         return wire.encode_signal_message(header, ciphertext)
 
     def decode_message(self, profile: Profile, data: bytes) -> RatchetMessage:
+        if self.carries_pq_ratchet:
+            return wire.decode_signal_v4_message(profile, data)
         return wire.decode_signal_message(profile, data)
 
     def encode_prekey(self, profile: Profile, message: PrekeyMessage) -> bytes:
+        if self.carries_pq_ratchet:
+            return wire.encode_signal_v4_prekey(message)
         return wire.encode_signal_prekey(message)
 
     def decode_prekey(self, profile: Profile, data: bytes) -> PrekeyMessage:
+        if self.carries_pq_ratchet:
+            return wire.decode_signal_v4_prekey(profile, data)
         return wire.decode_signal_prekey(profile, data)
 
 
 MSGPACK: Final = MsgpackFraming()
 LIBSIGNAL_V3: Final = ProtobufFraming(name="signal-v3", version=wire.SIGNAL_VERSION)
+LIBSIGNAL_V4: Final = ProtobufFraming(name="signal-v4", version=wire.SIGNAL_V4_VERSION)
 
 Framing = MsgpackFraming | ProtobufFraming

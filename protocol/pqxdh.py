@@ -12,6 +12,7 @@ ML-KEM-1024 works the same), never a constant of this module.
 
 from __future__ import annotations
 
+from protocol import kyber1024
 from protocol.errors import UnknownPrekey
 from protocol.prekeys import KemPrekey
 from protocol.primitives import (
@@ -38,6 +39,8 @@ def encapsulate(
     responder's decapsulation proves the pair genuine (spec/pqxdh.md §7).
     """
     if replay is None:
+        if kem == "Kyber1024":
+            return kyber1024.encapsulate(public)
         return kem_encapsulate(kem, public)
     ciphertext, shared = replay
     require_bytes(ciphertext, KEM_CIPHERTEXT_LEN[kem], f"{kem} ciphertext")
@@ -55,4 +58,6 @@ def decapsulate(kem: KemName, prekey: KemPrekey, ciphertext: bytes) -> bytes:
     """
     if prekey.kem != kem:
         raise UnknownPrekey(f"the KEM prekey with that id is not an {kem} key")
+    if kem == "Kyber1024":
+        return kyber1024.decapsulate(prekey.seed, ciphertext)
     return kem_decapsulate(kem, prekey.seed, ciphertext)

@@ -235,19 +235,27 @@ def aes_ctr(key: bytes, counter_block: bytes, data: bytes) -> bytes:
 
 # --- ML-KEM (FIPS 203) ------------------------------------------------------------
 
-KemName = Literal["ML-KEM-768", "ML-KEM-1024"]
+KemName = Literal["ML-KEM-768", "ML-KEM-1024", "Kyber1024"]
+"""The KEMs of the profiles. Note that "Kyber1024" (libsignal v4's round-3 Kyber)
+has ML-KEM-1024's keys and ciphertexts, generated here from the same seed, but
+another shared secret: its encapsulation and decapsulation go through
+``protocol.kyber1024``, never through ``kem_encapsulate``/``kem_decapsulate``."""
 
 KEM_SEED_LEN: Final = 64  # d ‖ z (FIPS 203 ML-KEM.KeyGen_internal)
 KEM_SS_LEN: Final = 32
-KEM_PUBLIC_LEN: Final[dict[str, int]] = {"ML-KEM-768": 1184, "ML-KEM-1024": 1568}
-KEM_CIPHERTEXT_LEN: Final[dict[str, int]] = {"ML-KEM-768": 1088, "ML-KEM-1024": 1568}
+KEM_PUBLIC_LEN: Final[dict[str, int]] = {"ML-KEM-768": 1184, "ML-KEM-1024": 1568, "Kyber1024": 1568}
+KEM_CIPHERTEXT_LEN: Final[dict[str, int]] = {
+    "ML-KEM-768": 1088,
+    "ML-KEM-1024": 1568,
+    "Kyber1024": 1568,
+}
 
 
 def _kem_private(kem: KemName, seed: bytes) -> mlkem.MLKEM768PrivateKey | mlkem.MLKEM1024PrivateKey:
     require_bytes(seed, KEM_SEED_LEN, "ML-KEM seed")
     if kem == "ML-KEM-768":
         return mlkem.MLKEM768PrivateKey.from_seed_bytes(seed)
-    if kem == "ML-KEM-1024":
+    if kem in ("ML-KEM-1024", "Kyber1024"):  # Kyber1024 keys are ML-KEM-1024 keys (kyber1024.py)
         return mlkem.MLKEM1024PrivateKey.from_seed_bytes(seed)
     raise InvalidArgument(f"unknown KEM {kem!r}")
 
@@ -263,8 +271,8 @@ def kem_encapsulate(kem: KemName, public: bytes) -> tuple[bytes, bytes]:
     pyca draws the encapsulation randomness m itself and offers no way to
     inject it, so vectors record the resulting (ct, ss) pair instead.
     """
-    if kem not in KEM_PUBLIC_LEN:
-        raise InvalidArgument(f"unknown KEM {kem!r}")
+    if kem not in KEM_PUBLIC_LEN or kem == "Kyber1024":
+        raise InvalidArgument(f"no ML-KEM encapsulation for {kem!r}")
     if not isinstance(public, bytes) or len(public) != KEM_PUBLIC_LEN[kem]:
         raise InvalidPublicKey(f"{kem} public key must be {KEM_PUBLIC_LEN[kem]} bytes")
     try:
@@ -281,6 +289,8 @@ def kem_encapsulate(kem: KemName, public: bytes) -> tuple[bytes, bytes]:
 
 def kem_decapsulate(kem: KemName, seed: bytes, ciphertext: bytes) -> bytes:
     """ML-KEM.Decaps; a wrong ciphertext yields an unrelated secret (implicit rejection)."""
+    if kem == "Kyber1024":
+        raise InvalidArgument("Kyber1024 decapsulates through protocol.kyber1024")
     private = _kem_private(kem, seed)
     if not isinstance(ciphertext, bytes) or len(ciphertext) != KEM_CIPHERTEXT_LEN[kem]:
         raise MalformedMessage(f"{kem} ciphertext must be {KEM_CIPHERTEXT_LEN[kem]} bytes")

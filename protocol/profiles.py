@@ -9,7 +9,9 @@ each in the module named after it:
 * message keys and cipher (``cipher.py``): AES-256-GCM, or libsignal's
   AES-256-CBC + HMAC-SHA256/8;
 * header protection (``headers.py``): plaintext or encrypted headers;
-* framing (``framing.py``): msgpack, or libsignal's protobuf.
+* framing (``framing.py``): msgpack, or libsignal's protobuf;
+* ``spqr``: whether SPQR runs beside the Double Ratchet (libsignal v4's
+  triple ratchet, ``triple_ratchet.py``; spec/spqr.md §13).
 
 No label, KDF info string or limit appears outside the parts, and no module
 above them tests which part a profile has: it calls the part. A profile
@@ -24,13 +26,29 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Final
 
-from protocol.agreement import LIBSIGNAL_X3DH, PQXDH_ML_KEM_768, X3DH, KeyAgreement
+from protocol.agreement import (
+    LIBSIGNAL_PQXDH_KYBER1024,
+    LIBSIGNAL_X3DH,
+    PQXDH_ML_KEM_768,
+    X3DH,
+    KeyAgreement,
+)
 from protocol.chains import ChainRules
 from protocol.cipher import AesCbcHmacCipher, AesGcmCipher, MessageCipher
 from protocol.errors import InvalidArgument
-from protocol.framing import LIBSIGNAL_V3, MSGPACK, Framing, MsgpackFraming, ProtobufFraming
+from protocol.framing import (
+    LIBSIGNAL_V3,
+    LIBSIGNAL_V4,
+    MSGPACK,
+    Framing,
+    MsgpackFraming,
+    ProtobufFraming,
+)
 from protocol.headers import EncryptedHeaders, HeaderProtection, PlainHeaders
 from protocol.primitives import KemName
+
+SPQR_AUTH_KEY_LEN: Final = 32
+"""The SPQR authentication key at the end of libsignal v4's SK (pqxdh.rs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +64,10 @@ class Profile:
     # Largest plaintext accepted by encrypt and largest wire message by decode
     # (spec/ratchet.md §6.4).
     max_message_size: int
+    # The Sparse Post-Quantum Ratchet beside the Double Ratchet (libsignal v4):
+    # SK carries its authentication key after the chains' part, every message
+    # its field 5, and its message key salts the message-key derivation.
+    spqr: bool = False
 
     def __post_init__(self) -> None:
         for reason in _misfits(self):
@@ -79,11 +101,16 @@ def _misfits(profile: Profile) -> list[str]:
     reasons = []
     if not isinstance(profile.name, str) or not profile.name:
         reasons.append("a profile needs a name")
-    if profile.agreement.sk_len != profile.chains.sk_len:
+    spqr_key_len = SPQR_AUTH_KEY_LEN if profile.spqr is True else 0
+    if profile.agreement.sk_len != profile.chains.sk_len + spqr_key_len:
         reasons.append(
             f"the key agreement gives a {profile.agreement.sk_len}-byte SK and the "
-            f"initial chains take {profile.chains.sk_len} bytes"
+            f"initial chains and SPQR take {profile.chains.sk_len + spqr_key_len} bytes"
         )
+    if type(profile.spqr) is not bool:
+        reasons.append("spqr is True or False")
+    elif profile.spqr != profile.framing.carries_pq_ratchet:
+        reasons.append("SPQR runs exactly when the framing carries its field (pq_ratchet)")
     if profile.framing.mac_len != profile.cipher.mac_len:
         reasons.append(
             f"the cipher appends a {profile.cipher.mac_len}-byte MAC and the framing "
@@ -164,7 +191,31 @@ SIGNAL_V3: Final = Profile(
     max_message_size=256 * 1024,
 )
 
+# libsignal v4 sessions (libsignal b056faa, 0.103.0): PQXDH with Kyber1024 and
+# a 96-byte split (pqxdh.rs), the v3 chains, message keys salted by the SPQR
+# message key (ratchet/keys.rs ``MessageKeyGenerator::generate_keys``), wire
+# version 0x44 with SignalMessage field 5 (protocol.rs), SPQR beside the
+# Double Ratchet (triple_ratchet.rs).
+SIGNAL_V4: Final = Profile(
+    name="signal-v4",
+    agreement=LIBSIGNAL_PQXDH_KYBER1024,
+    chains=LIBSIGNAL_CHAINS,
+    cipher=AesCbcHmacCipher(message_keys_info=b"WhisperMessageKeys"),
+    headers=PlainHeaders(),
+    framing=LIBSIGNAL_V4,
+    max_message_size=256 * 1024,
+    spqr=True,
+)
+
 PROFILES: Final[dict[str, Profile]] = {p.name: p for p in (PQ_DEFAULT, CLASSIC, SIGNAL_V3)}
+"""The Double Ratchet profiles that every vector family, bench row and audit part covers.
+
+Note that ``signal-v4`` is not among them yet: its transcripts are vectors of
+their own (session_signal-v4), and the accumulated and ratchet families,
+whose bytes depend on this table, keep the three. ``ALL_PROFILES`` and
+``get_profile`` know every profile (spec/profiles.md §2)."""
+
+ALL_PROFILES: Final[dict[str, Profile]] = {**PROFILES, SIGNAL_V4.name: SIGNAL_V4}
 
 DEFAULT_PROFILE: Final = PQ_DEFAULT
 
@@ -192,8 +243,8 @@ def with_limits(
 
 
 def get_profile(name: str) -> Profile:
-    """Look a profile up by its name (``pq-default``, ``classic``, ``signal-v3``)."""
+    """Look a profile up by its name (``pq-default``, ``classic``, ``signal-v3``, ``signal-v4``)."""
     try:
-        return PROFILES[name]
+        return ALL_PROFILES[name]
     except KeyError:
         raise InvalidArgument(f"unknown profile {name!r}") from None

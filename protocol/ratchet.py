@@ -318,11 +318,15 @@ def ratchet_encrypt(
     rng: Random = SYSTEM_RANDOM,
     *,
     message_key_salt: bytes | None = None,
+    pq_ratchet: bytes = b"",
 ) -> tuple[RatchetState, bytes]:
     """Implements RatchetEncrypt / RatchetEncryptHE (DR §3.4, §4); returns the wire message.
 
     ``message_key_salt`` is the optional per-message input of the message-key
-    derivation (spec/ratchet.md §2.2).
+    derivation (spec/ratchet.md §2.2); ``pq_ratchet`` an opaque field the
+    framing carries beside the header and under the MAC (libsignal v4's
+    SignalMessage field 5; empty elsewhere). Both come from the caller, here
+    the triple ratchet (``triple_ratchet.py``).
     """
     profile = state.profile
     profile.cipher.check_ad(ad)
@@ -334,7 +338,7 @@ def ratchet_encrypt(
         raise LimitExceeded("the sending chain has used every message number")
     s = _Draft(state)
     s.cks, mk = kdf_ck(profile, state.cks)
-    header = Header(state.dhs.public, state.pn, state.ns)
+    header = Header(state.dhs.public, state.pn, state.ns, pq_ratchet)
     block = profile.headers.protect(header, state.hks, rng)
     keys = profile.cipher.message_keys(mk, message_key_salt)
     message = profile.cipher.seal(

@@ -34,6 +34,7 @@ import msgpack
 
 from protocol.encoding import (
     CURVE25519_TYPE,
+    KEM_TYPE,
     decode_ec,
     encode_ec,
     unpack_msgpack,
@@ -65,11 +66,17 @@ U32_LIMIT: Final = 2**32
 
 @dataclass(frozen=True, slots=True)
 class Header:
-    """HEADER(dh_pair, pn, n) (Double Ratchet §3.1): the sender's ratchet key and counters."""
+    """HEADER(dh_pair, pn, n) (Double Ratchet §3.1): the sender's ratchet key and counters.
+
+    ``pq_ratchet`` is libsignal v4's SignalMessage field 5, the SPQR message
+    that travels beside the header and under its MAC (spec/wire.md §4); it is
+    empty in every other profile, and only the v4 framing writes it.
+    """
 
     dh: bytes
     pn: int
     n: int
+    pq_ratchet: bytes = b""
 
 
 def encode_header(header: Header) -> bytes:
@@ -388,6 +395,120 @@ def decode_signal_prekey(profile: Profile, data: bytes) -> PrekeyMessage:
     )
     message = PrekeyMessage(initial, uint32_field(fields, 5), bytes_field(fields, 4))
     decode_signal_message(profile, message.message)
+    return message
+
+
+# --- libsignal v4 protobuf framing (spec/wire.md §4) ---------------------------------------
+
+SIGNAL_V4_VERSION: Final = 0x44
+"""(session version 4 << 4) | current version 4, libsignal protocol.rs; the only v4 byte."""
+SIGNAL_V4_SESSION_VERSION: Final = 4
+ADDRESSES_LEN: Final = 36
+"""SignalMessage field 6: sender then recipient, each a 17-byte service id and a device byte."""
+
+# SignalMessage {1 ratchet_key, 2 counter, 3 previous_counter, 4 ciphertext,
+# 5 pq_ratchet, 6 addresses} (libsignal wire.proto)
+SIGNAL_V4_MESSAGE: Final[Schema] = {**SIGNAL_MESSAGE, 5: "bytes", 6: "bytes"}
+# PreKeySignalMessage adds {7 kyber_pre_key_id, 8 kyber_ciphertext}
+PREKEY_SIGNAL_V4_MESSAGE: Final[Schema] = {**PREKEY_SIGNAL_MESSAGE, 7: "varint", 8: "bytes"}
+
+
+def _signal_v4_framed(data: object, limit: int) -> bytes:
+    """Check a v4 version byte: high nibble 4, as libsignal reads it (protocol.rs).
+
+    Note that libsignal accepts a low nibble other than 4 (it checks only the
+    high one) and so do we; the byte is MACed as received.
+    """
+    if not isinstance(data, bytes) or not data:
+        raise MalformedMessage("message is empty")
+    if data[0] >> 4 != SIGNAL_V4_SESSION_VERSION:
+        raise UnsupportedVersion(f"message version byte {data[0]:#04x} is not a v4 byte")
+    if len(data) > limit:
+        raise MalformedMessage("message exceeds the size limit")
+    return data
+
+
+def encode_signal_v4_message(header: Header, ciphertext: bytes) -> bytes:
+    """0x44 ‖ SignalMessage{1-5} without the MAC; field 5 (pq_ratchet) always written.
+
+    Note that field 6 (addresses) is never written: libsignal writes it only
+    when both names are service ids, and our addresses are not (spec/wire.md §4.2).
+    """
+    if not header.pq_ratchet:
+        raise MalformedMessage("a v4 message carries its SPQR message in field 5")
+    fields: Fields = {
+        1: bytes([CURVE25519_TYPE]) + header.dh,
+        2: header.n,
+        3: header.pn,
+        4: ciphertext,
+        5: header.pq_ratchet,
+    }
+    return bytes([SIGNAL_V4_VERSION]) + write_fields(fields)
+
+
+def decode_signal_v4_message(profile: Profile, data: bytes) -> RatchetMessage:
+    """Strictly decode 0x4_ ‖ SignalMessage ‖ MAC, fields in any order (spec/wire.md §4.2).
+
+    Field 5 is required (SPQR is mandatory, libsignal ``min_version: V1``);
+    field 6, when present, must be 36 bytes and is covered by the MAC.
+    """
+    data = _signal_v4_framed(data, profile.max_message_size)
+    if len(data) < 1 + SIGNAL_MAC_LEN:
+        raise MalformedMessage("message shorter than its MAC")
+    body, mac = data[:-SIGNAL_MAC_LEN], data[-SIGNAL_MAC_LEN:]
+    fields = read_fields(body[1:], SIGNAL_V4_MESSAGE)
+    require_fields(fields, (1, 2, 3, 4, 5))
+    if 6 in fields and len(bytes_field(fields, 6)) != ADDRESSES_LEN:
+        raise MalformedMessage("the addresses field is 36 bytes")
+    header = Header(
+        _key(bytes_field(fields, 1)),
+        uint32_field(fields, 3),
+        uint32_field(fields, 2),
+        bytes_field(fields, 5),
+    )
+    return RatchetMessage(header, body, bytes_field(fields, 4), mac)
+
+
+def encode_signal_v4_prekey(message: PrekeyMessage) -> bytes:
+    """0x44 ‖ PreKeySignalMessage{1?, 2-8} in field-number order (spec/wire.md §4.3)."""
+    assert message.registration_id is not None
+    initial = message.initial
+    assert initial.kem_prekey_id is not None and initial.kem_ciphertext is not None
+    fields: Fields = {
+        2: encode_ec(initial.ephemeral_key),
+        3: encode_ec(initial.identity_key),
+        4: message.message,
+        5: message.registration_id,
+        6: initial.signed_prekey_id,
+        7: initial.kem_prekey_id,
+        8: bytes([KEM_TYPE["Kyber1024"]]) + initial.kem_ciphertext,
+    }
+    if initial.one_time_prekey_id is not None:
+        fields[1] = initial.one_time_prekey_id
+    return bytes([SIGNAL_V4_VERSION]) + write_fields(fields)
+
+
+def decode_signal_v4_prekey(profile: Profile, data: bytes) -> PrekeyMessage:
+    """Strictly decode a v4 PreKeySignalMessage and its inner message (spec/wire.md §4.3).
+
+    Fields 7 and 8 (the Kyber prekey id and 0x08 ‖ ciphertext) are required.
+    """
+    data = _signal_v4_framed(data, profile.max_message_size + PREKEY_OVERHEAD)
+    fields = read_fields(data[1:], PREKEY_SIGNAL_V4_MESSAGE)
+    require_fields(fields, (2, 3, 4, 5, 6, 7, 8))
+    kyber = bytes_field(fields, 8)
+    if len(kyber) != 1 + KEM_CIPHERTEXT_LEN["Kyber1024"] or kyber[0] != KEM_TYPE["Kyber1024"]:
+        raise MalformedMessage("the Kyber ciphertext is 0x08 ‖ 1568 bytes")
+    initial = InitialData(
+        identity_key=_key(bytes_field(fields, 3)),
+        ephemeral_key=_key(bytes_field(fields, 2)),
+        signed_prekey_id=uint32_field(fields, 6),
+        one_time_prekey_id=uint32_field(fields, 1) if 1 in fields else None,
+        kem_prekey_id=uint32_field(fields, 7),
+        kem_ciphertext=kyber[1:],
+    )
+    message = PrekeyMessage(initial, uint32_field(fields, 5), bytes_field(fields, 4))
+    decode_signal_v4_message(profile, message.message)
     return message
 
 

@@ -7,10 +7,10 @@ import re
 from pathlib import Path
 
 from protocol.errors import ALL_ERRORS
-from protocol.profiles import PROFILES
+from protocol.profiles import ALL_PROFILES as PROFILES
 
 SPEC = (Path(__file__).resolve().parent.parent / "spec" / "profiles.md").read_text()
-COLUMNS = ("pq-default", "classic", "signal-v3")
+COLUMNS = ("pq-default", "classic", "signal-v3", "signal-v4")
 
 
 def rows(first_cell: str) -> dict[str, list[str]]:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from protocol import pqxdh, ratchet, wire, x3dh
+from protocol import pqxdh, triple_ratchet, wire, x3dh
 from protocol.bundle import PrekeyBundle
 from protocol.errors import InvalidArgument, NoSession, StateCorrupt
 from protocol.prekeys import (
@@ -264,8 +264,12 @@ class SessionManager:
                 self._rng,
                 kem_encapsulation=kem_encapsulation,
             )
-            state = ratchet.init_initiator(
-                device.profile, result.sk, bundle.signed_prekey, self._rng
+            state = triple_ratchet.init_initiator(
+                device.profile,
+                result.sk,
+                bundle.signed_prekey,
+                self._rng,
+                self_session=peer == device.address,
             )
             handshake = initial_handshake(device, result.message)
             session = SessionState(
@@ -276,7 +280,8 @@ class SessionManager:
                 handshake_digest=handshake_digest(device.profile, handshake),
                 pending=handshake,
                 ad=result.ad,
-                ratchet=state,
+                ratchet=state.ratchet,
+                pq=state.pq,
             )
             record = self._records.load(txn, SESSIONS, peer.key, SessionRecord)
             self._records.put(
@@ -321,14 +326,12 @@ class SessionManager:
                 txn, SESSIONS, peer.key, SessionRecord, NoSession("no session with that peer")
             )
             current = record.current
-            state, message = ratchet.ratchet_encrypt(
-                current.ratchet, plaintext, current.ad, self._rng
+            state, message = triple_ratchet.encrypt(
+                current.triple, plaintext, current.ad, self._rng
             )
+            current_after = dataclasses.replace(current, ratchet=state.ratchet, pq=state.pq)
             self._records.put(
-                txn,
-                SESSIONS,
-                peer.key,
-                dataclasses.replace(record, current=dataclasses.replace(current, ratchet=state)),
+                txn, SESSIONS, peer.key, dataclasses.replace(record, current=current_after)
             )
         if current.pending is None:
             return message
@@ -393,6 +396,9 @@ class SessionManager:
             device.profile, device.identity, prekey_lifecycle.StoredPrekeys(txn), message.initial
         )
         prekey_lifecycle.consume(txn, result.consumed)
+        state = triple_ratchet.init_responder(
+            device.profile, result.sk, result.signed_prekey, self_session=sender == device.address
+        )
         session = SessionState(
             profile=device.profile,
             role="responder",
@@ -401,7 +407,8 @@ class SessionManager:
             handshake_digest=handshake_digest(device.profile, message),
             pending=None,
             ad=result.ad,
-            ratchet=ratchet.init_responder(device.profile, result.sk, result.signed_prekey),
+            ratchet=state.ratchet,
+            pq=state.pq,
         )
         record = SessionRecord(session) if record is None else record.replaced_by(session)
         return record, 0, message.message

@@ -9,13 +9,15 @@ its records.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from protocol import ratchet, wire
+from protocol import ratchet, triple_ratchet, wire
 from protocol.errors import InvalidArgument, StateCorrupt
 from protocol.prekeys import IdentityKeyPair
 from protocol.profiles import Profile
+from protocol.spqr.pq_ratchet import PqRatchet
+from protocol.store.format import ADDED
 
 MAX_ARCHIVED_SESSIONS: Final = 4
 """Replaced sessions kept to decrypt late messages; libsignal keeps 40 (consts.rs)."""
@@ -117,10 +119,18 @@ class SessionState:
     pending: wire.PrekeyMessage | None
     ad: bytes
     ratchet: ratchet.RatchetState
+    # SPQR's state beside the Double Ratchet (signal-v4 only; None otherwise,
+    # and then not stored, so no other profile's record changes).
+    pq: PqRatchet | None = field(default=None, metadata=ADDED)
 
     @property
     def answered(self) -> bool:
         return self.pending is None
+
+    @property
+    def triple(self) -> triple_ratchet.TripleRatchetState:
+        """The Double Ratchet and SPQR states as the triple ratchet takes them."""
+        return triple_ratchet.TripleRatchetState(self.ratchet, self.pq)
 
     def __repr__(self) -> str:
         ephemeral_key = self.ephemeral_key.hex()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from protocol import ratchet, wire, x3dh
+from protocol import triple_ratchet, wire, x3dh
 from protocol.curve25519 import same_up_to_torsion
 from protocol.errors import AuthFailed, DuplicateMessage, ProtocolError
 from protocol.primitives import constant_time_equal, sha256
@@ -67,9 +67,9 @@ def decrypt_first(
     errors: list[ProtocolError] = []
     for index, state in candidates:
         try:
-            new_ratchet, plaintext = ratchet.ratchet_decrypt(state.ratchet, data, state.ad, rng)
+            new, plaintext = triple_ratchet.decrypt(state.triple, data, state.ad, rng)
         except ProtocolError as exc:
             errors.append(exc)
             continue
-        return index, dataclasses.replace(state, ratchet=new_ratchet), plaintext
+        return index, dataclasses.replace(state, ratchet=new.ratchet, pq=new.pq), plaintext
     raise next((e for e in errors if not isinstance(e, AuthFailed)), errors[0])

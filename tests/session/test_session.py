@@ -21,7 +21,7 @@ from protocol.errors import (
     UntrustedIdentity,
 )
 from protocol.fingerprint import safety_number
-from protocol.profiles import CLASSIC, PQ_DEFAULT, PROFILES, SIGNAL_V3, Profile
+from protocol.profiles import ALL_PROFILES, CLASSIC, PQ_DEFAULT, PROFILES, SIGNAL_V3, Profile
 from protocol.randomness import DrbgRandom
 from protocol.session import Address, SessionManager
 from protocol.session.prekey_lifecycle import SIGNED_PREKEY_GRACE_SECONDS
@@ -38,7 +38,7 @@ ALICE = Address("alice", 1)
 ALICE_2 = Address("alice", 2)
 BOB = Address("bob", 1)
 TABLES = ("device", SIGNED_PREKEYS, ONE_TIME_PREKEYS, KEM_PREKEYS, SESSIONS, IDENTITIES)
-PROFILE_NAMES = sorted(PROFILES)
+PROFILE_NAMES = sorted(ALL_PROFILES)
 
 
 def device(
@@ -65,7 +65,7 @@ def pair(profile: Profile) -> tuple[SessionManager, SessionManager]:
 
 @pytest.fixture(params=PROFILE_NAMES)
 def profile(request: pytest.FixtureRequest) -> Profile:
-    return PROFILES[request.param]
+    return ALL_PROFILES[request.param]
 
 
 def is_prekey(profile: Profile, data: bytes) -> bool:
