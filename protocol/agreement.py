@@ -81,7 +81,7 @@ LIBSIGNAL_X3DH: Final = KeyAgreement(
 
 # libsignal v4 (b056faa rust/protocol/src/pqxdh.rs ``HandshakeKeys::derive``):
 # PQXDH with Kyber1024 (key type 0x08), HKDF(salt = none, info below) -> 96
-# bytes = root key 32 ‖ chain key 32 ‖ SPQR authentication key 32 (spec/pqxdh.md §8).
+# bytes = root key 32 ‖ chain key 32 ‖ SPQR authentication key 32 (spec/pqxdh.md §9).
 LIBSIGNAL_PQXDH_KYBER1024: Final = KeyAgreement(
     handshake="pqxdh",
     kdf_info=b"WhisperText_X25519_SHA-256_CRYSTALS-KYBER-1024",
