@@ -231,3 +231,14 @@ def test_a_v3_prekey_message_is_refused_by_a_v4_device() -> None:
     with pytest.raises(UnsupportedVersion):
         bob.decrypt(ALICE, x3dh_message, kind="prekey")
     assert bob.session_record(ALICE) is None
+
+
+def test_the_committed_v4_transcript_completes_five_spqr_epochs() -> None:
+    """vectors/session_signal-v4_test.json tcId 6 is what its comment says it is."""
+    import json
+
+    path = Path(__file__).resolve().parents[1] / "vectors" / "session_signal-v4_test.json"
+    tests = json.loads(path.read_text())["testGroups"][0]["tests"]
+    long_run = next(t for t in tests if t["tcId"] == 6)
+    epochs = [epoch_of(bytes.fromhex(m["bytes"])) for m in long_run["messages"]]
+    assert len(epochs) == 480 and max(epochs) >= 6

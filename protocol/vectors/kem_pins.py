@@ -1,4 +1,4 @@
-"""Recorded ML-KEM encapsulations for deterministic vectors (spec/pqxdh.md §7.2).
+"""Recorded ML-KEM and Kyber1024 encapsulations for deterministic vectors (spec/pqxdh.md §7.2).
 
 pyca draws ML-KEM's encapsulation randomness m itself and cannot take it as
 input, so a fresh encapsulation would change the vectors on every run. A
@@ -16,8 +16,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Final
 
+from protocol import pqxdh
 from protocol.prekeys import KemPrekey
-from protocol.primitives import kem_decapsulate, kem_encapsulate, sha256
+from protocol.primitives import sha256
 from protocol.vectors.common import VectorMismatch, dump, from_hex
 
 Encapsulator = Callable[[str, KemPrekey], tuple[bytes, bytes]]
@@ -39,7 +40,7 @@ def _load(path: Path) -> dict[str, dict[str, str]]:
 def _genuine(pin: Mapping[str, str] | None, prekey: KemPrekey) -> bool:
     if pin is None or pin.get("ek_sha256") != sha256(prekey.public).hex():
         return False
-    shared = kem_decapsulate(prekey.kem, prekey.seed, from_hex(pin["kem_ct"]))
+    shared = pqxdh.decapsulate(prekey.kem, prekey, from_hex(pin["kem_ct"]))
     return shared == from_hex(pin["kem_ss"])
 
 
@@ -68,7 +69,7 @@ def record(path: Path, generate: Callable[[Encapsulator], object]) -> int:
     def encapsulate(key: str, prekey: KemPrekey) -> tuple[bytes, bytes]:
         nonlocal fresh
         if not _genuine(pins.get(key), prekey):
-            ciphertext, shared = kem_encapsulate(prekey.kem, prekey.public)
+            ciphertext, shared = pqxdh.encapsulate(prekey.kem, prekey.public)
             pins[key] = {
                 "ek_sha256": sha256(prekey.public).hex(),
                 "kem_ct": ciphertext.hex(),

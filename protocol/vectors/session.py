@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from protocol import wire
+from protocol import pqxdh, wire
 from protocol.prekeys import KemPrekey
-from protocol.primitives import kem_decapsulate
-from protocol.profiles import PROFILES, Profile, get_profile
+from protocol.profiles import PROFILES, SIGNAL_V4, Profile, get_profile
 from protocol.protobuf import read_fields, write_field
 from protocol.randomness import Random, RecordingRandom, ScriptedRandom
 from protocol.ratchet import ratchet_decrypt, ratchet_encrypt
@@ -70,9 +69,11 @@ NOW: Final = 0
 _ADDRESS = obj({"user": {"type": "string"}, "device": {"type": "integer", "minimum": 0}})
 _OFFSET: Final = {"type": "integer", "minimum": 0}
 _MESSAGE_MUTATION = obj(
-    {"field": {"const": "bytes"}, "op": {"enum": ["xor", "truncate"]}},
-    {"offset": _OFFSET, "mask": HEX_BYTES, "length": _OFFSET},
+    {"field": {"const": "bytes"}, "op": {"enum": ["xor", "truncate", "replace"]}},
+    {"offset": _OFFSET, "mask": HEX_BYTES, "length": _OFFSET, "value": HEX_BYTES},
 )
+# The profiles with session transcripts: every Double Ratchet profile and signal-v4.
+SESSION_PROFILES: Final = (*PROFILES.values(), SIGNAL_V4)
 _STATE_MUTATION = obj(
     {"field": {"const": "bytes"}, "op": {"enum": ["xor", "truncate", "replace"]}},
     {"offset": _OFFSET, "mask": HEX_BYTES, "length": _OFFSET, "value": HEX_BYTES},
@@ -107,7 +108,7 @@ _SESSION_TEST = obj(
 )
 _SESSION_GROUP = {
     "type": {"const": "SessionTranscript"},
-    "profile": {"enum": sorted(PROFILES)},
+    "profile": {"enum": sorted(p.name for p in SESSION_PROFILES)},
     "handshake": {"enum": ["X3DH", "PQXDH"]},
     "kem": {"anyOf": [{"type": "null"}, {"type": "string"}]},
     "aead": {"type": "string"},
@@ -173,6 +174,20 @@ NOTES: Final = {
     "UnknownStateVersion": {
         "bugType": "MALFORMED_INPUT",
         "description": "A stored state of another format version is UNSUPPORTED_VERSION.",
+    },
+}
+# The signal-v4 file's notes: NOTES and its own flags.
+V4_NOTES: Final = {
+    **NOTES,
+    "TamperedPqRatchet": {
+        "bugType": "AUTH_BYPASS",
+        "description": "signal-v4: a changed byte of SignalMessage field 5 (pq_ratchet, the SPQR "
+        "message) must fail, SPQR's state included unchanged; the genuine message then works.",
+    },
+    "StrippedSpqr": {
+        "bugType": "MALFORMED_INPUT",
+        "description": "signal-v4: a message whose field 5 was removed is refused (SPQR is "
+        "mandatory); the genuine message then works.",
     },
 }
 
@@ -247,6 +262,39 @@ SIGNAL_CASES: Final = (
         {"a0w": ("a0", "version34")},
     ),
 )
+# Cases of signal-v4 only (spec/spqr.md §13): five SPQR epochs of strict
+# alternation (an epoch completes about every 87 messages), then the SPQR
+# field tampered with and stripped, each followed by the genuine message.
+_V4_ROUNDS: Final = 240
+V4_CASES: Final = (
+    Case(
+        None,
+        "480 strictly alternating messages: SPQR epochs advance to 6 (five completed)",
+        tuple(
+            line
+            for n in range(_V4_ROUNDS)
+            for line in (
+                f"send initiator a{n}",
+                f"recv responder a{n}",
+                f"send responder b{n}",
+                f"recv initiator b{n}",
+            )
+        ),
+        {},
+    ),
+    Case(
+        "TamperedPqRatchet",
+        "the last byte of field 5 (an SPQR chunk) of a normal message flipped",
+        (*_BASE[:6], "send initiator a2", "recv responder a2p", "recv responder a2"),
+        {"a2p": ("a2", "pq_ratchet")},
+    ),
+    Case(
+        "StrippedSpqr",
+        "field 5 removed from a normal message (the MAC left as sent)",
+        (*_BASE[:6], "send initiator a2", "recv responder a2s", "recv responder a2"),
+        {"a2s": ("a2", "strip_spqr")},
+    ),
+)
 # The result each mutation must produce (spec/session.md §5); a repeated
 # delivery of an unchanged message is DUPLICATE_MESSAGE.
 _EXPECTED: Final = {
@@ -255,6 +303,8 @@ _EXPECTED: Final = {
     "truncate": "MALFORMED_MESSAGE",
     "reorder": "ok",
     "version34": "ok",
+    "pq_ratchet": "AUTH_FAILED",
+    "strip_spqr": "MALFORMED_MESSAGE",
 }
 # libsignal-protocol-javascript's PreKeyWhisperMessage declaration order.
 JAVASCRIPT_FIELD_ORDER: Final = (5, 1, 6, 2, 3, 4)
@@ -268,6 +318,19 @@ def _mutation(profile: Profile, data: bytes, kind: str) -> dict[str, Any]:
         return {"field": "bytes", "op": "xor", "offset": 0, "mask": "7f"}
     if kind == "version34":
         return {"field": "bytes", "op": "xor", "offset": 0, "mask": "07"}
+    if kind in ("pq_ratchet", "strip_spqr"):
+        pq = read_fields(data[1 : -wire.SIGNAL_MAC_LEN], wire.SIGNAL_V4_MESSAGE)[5]
+        field = write_field(5, pq)
+        start = data.index(field)
+        if kind == "pq_ratchet":
+            return {"field": "bytes", "op": "xor", "offset": start + len(field) - 1, "mask": "01"}
+        return {
+            "field": "bytes",
+            "op": "replace",
+            "offset": start,
+            "length": len(field),
+            "value": "",
+        }
     if kind == "reorder":
         fields = read_fields(data[1:], wire.PREKEY_SIGNAL_MESSAGE)
         order = [n for n in JAVASCRIPT_FIELD_ORDER if n in fields]
@@ -402,6 +465,7 @@ def _is_prekey(profile: Profile, data: bytes) -> bool:
 
 def _session_group(profile: Profile, encapsulator: Encapsulator) -> dict[str, Any]:
     cases = CASES + (SIGNAL_CASES if profile.framing.name == "signal-v3" else ())
+    cases += V4_CASES if profile.spqr else ()
     ids = test_ids()
     tests = [_session_test(profile, case, next(ids), encapsulator) for case in cases]
     return {**_session_group_fields(profile), "tests": tests}
@@ -569,10 +633,14 @@ STATE_HEADER: Final = (
 
 def _generate(encapsulator: Encapsulator) -> list[VectorFile]:
     files = []
-    for profile in PROFILES.values():
+    for profile in SESSION_PROFILES:
         group = _session_group(profile, encapsulator)
         document = envelope(
-            algorithm="Session", schema=SESSION_SCHEMA, header=HEADER, notes=NOTES, groups=[group]
+            algorithm="Session",
+            schema=SESSION_SCHEMA,
+            header=HEADER,
+            notes=V4_NOTES if profile.spqr else NOTES,
+            groups=[group],
         )
         files.append(VectorFile(f"session_{profile.name}_test.json", SESSION_SCHEMA, document))
     ids = test_ids()
@@ -619,7 +687,7 @@ def _recorded_pair(test: Mapping[str, Any]) -> Encapsulator:
         if pair is None:
             raise VectorMismatch("a KEM profile needs kem_encapsulation")
         ciphertext, shared = from_hex(pair["kem_ct"]), from_hex(pair["kem_ss"])
-        if kem_decapsulate(prekey.kem, prekey.seed, ciphertext) != shared:
+        if pqxdh.decapsulate(prekey.kem, prekey, ciphertext) != shared:
             raise VectorMismatch("kem_ct does not decapsulate to kem_ss")
         return ciphertext, shared
 
