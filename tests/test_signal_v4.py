@@ -242,3 +242,29 @@ def test_the_committed_v4_transcript_completes_five_spqr_epochs() -> None:
     long_run = next(t for t in tests if t["tcId"] == 6)
     epochs = [epoch_of(bytes.fromhex(m["bytes"])) for m in long_run["messages"]]
     assert len(epochs) == 480 and max(epochs) >= 6
+
+
+def test_a_last_resort_kyber_prekey_serves_each_handshake_once_as_libsignal_marks_it() -> None:
+    """libsignal's markKyberPreKeyUsed(kyber id, signed prekey id, base key) (spec/pqxdh.md §9)."""
+    from protocol.session.records import KEM_PREKEY_USES, SESSIONS
+
+    alice, bob = pair(opks=0)
+    first = alice.encrypt(BOB, b"first")
+    assert bob.decrypt(ALICE, first) == b"first"
+    assert len(bob._store.keys(KEM_PREKEY_USES)) == 1
+    with bob._store.transaction() as txn:  # the session leaves the record (archived out)
+        txn.delete(SESSIONS, ALICE.key)
+    before = bob._store.keys(SESSIONS)
+    with pytest.raises(DuplicateMessage):
+        bob.decrypt(ALICE, first)
+    assert bob._store.keys(SESSIONS) == before
+    # another handshake (another base key) with the same last-resort key is served
+    alice.initiate(BOB, bob.prekey_bundles()[0])
+    assert bob.decrypt(ALICE, alice.encrypt(BOB, b"second")) == b"second"
+    assert len(bob._store.keys(KEM_PREKEY_USES)) == 2
+    # the marks go when their last-resort key is deleted after the grace period
+    from protocol.session.prekey_lifecycle import SIGNED_PREKEY_GRACE_SECONDS
+
+    bob.rotate_signed_prekey(now=1)
+    bob.expire_signed_prekeys(now=2 + SIGNED_PREKEY_GRACE_SECONDS)
+    assert bob._store.keys(KEM_PREKEY_USES) == []

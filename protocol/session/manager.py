@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from protocol import pqxdh, triple_ratchet, wire, x3dh
 from protocol.bundle import PrekeyBundle
-from protocol.errors import InvalidArgument, NoSession, StateCorrupt
+from protocol.errors import DuplicateMessage, InvalidArgument, NoSession, StateCorrupt
 from protocol.prekeys import (
     IdentityKeyPair,
     OneTimePrekey,
@@ -45,12 +45,14 @@ from protocol.randomness import SYSTEM_RANDOM, Random
 from protocol.session import identity_trust, prekey_lifecycle
 from protocol.session.records import (
     DEVICE,
+    KEM_PREKEY_USES,
     KEM_PREKEYS,
     ONE_TIME_PREKEYS,
     SELF,
     SESSIONS,
     Address,
     DeviceRecord,
+    KemPrekeyUse,
     SessionRecord,
     SessionState,
 )
@@ -392,10 +394,20 @@ class SessionManager:
             index = find_handshake(record, message)
             if index is not None:
                 return record, index, message.message
+        initial = message.initial
+        use = None
+        if initial.kem_prekey_id is not None:
+            use = KemPrekeyUse(
+                initial.kem_prekey_id, initial.signed_prekey_id, initial.ephemeral_key
+            )
+            if txn.get(KEM_PREKEY_USES, use.key) is not None:
+                raise DuplicateMessage("this handshake already used the last-resort KEM prekey")
         result = x3dh.respond(
-            device.profile, device.identity, prekey_lifecycle.StoredPrekeys(txn), message.initial
+            device.profile, device.identity, prekey_lifecycle.StoredPrekeys(txn), initial
         )
         prekey_lifecycle.consume(txn, result.consumed)
+        if use is not None and result.consumed.kem_prekey_id is None:  # a last-resort key
+            put_record(txn, KEM_PREKEY_USES, use.key, use)
         state = triple_ratchet.init_responder(
             device.profile, result.sk, result.signed_prekey, self_session=sender == device.address
         )

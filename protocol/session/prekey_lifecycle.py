@@ -26,6 +26,7 @@ from protocol.prekeys import (
 from protocol.profiles import Profile
 from protocol.randomness import Random
 from protocol.session.records import (
+    KEM_PREKEY_USES,
     KEM_PREKEYS,
     ONE_TIME_PREKEYS,
     SIGNED_PREKEYS,
@@ -197,6 +198,9 @@ def expire_previous(txn: Transaction, device: DeviceRecord, now: int) -> DeviceR
     txn.delete(SIGNED_PREKEYS, str(previous))
     for old in _last_resort_ids(txn)[:-1]:
         txn.delete(KEM_PREKEYS, str(old))
+        for key in txn.keys(KEM_PREKEY_USES):  # its marks go with it
+            if key.startswith(f"{old}:"):
+                txn.delete(KEM_PREKEY_USES, key)
     return dataclasses.replace(device, previous_signed_prekey_id=None)
 
 

@@ -37,6 +37,8 @@ DEVICE: Final = "device"
 SIGNED_PREKEYS: Final = "signed_prekey"
 ONE_TIME_PREKEYS: Final = "one_time_prekey"
 KEM_PREKEYS: Final = "kem_prekey"
+KEM_PREKEY_USES: Final = "kem_prekey_use"
+"""Last-resort KEM prekeys used, keyed ``kem id:signed prekey id:base key`` (libsignal's mark)."""
 SESSIONS: Final = "session"
 IDENTITIES: Final = "identity"
 SELF: Final = "self"
@@ -88,6 +90,26 @@ class DeviceRecord:
 
     def __repr__(self) -> str:
         return f"DeviceRecord({self.address!r}, {self.profile!r}, identity=<{self.identity!r}>)"
+
+
+@dataclass(frozen=True, slots=True)
+class KemPrekeyUse:
+    """A last-resort KEM prekey used by one handshake, as libsignal marks a Kyber prekey used.
+
+    libsignal's ``markKyberPreKeyUsed(kyber id, signed prekey id, base key)``
+    (session.rs ``process_prekey_impl``): a last-resort key serves many
+    handshakes, but the same one (same signed prekey and base key) only once,
+    even after its session left the record (spec/session.md §4.2).
+    """
+
+    kem_prekey_id: int
+    signed_prekey_id: int
+    base_key: bytes
+
+    @property
+    def key(self) -> str:
+        """The store key: ``kem id:signed prekey id:base key hex``."""
+        return f"{self.kem_prekey_id}:{self.signed_prekey_id}:{self.base_key.hex()}"
 
 
 @dataclass(frozen=True, slots=True)

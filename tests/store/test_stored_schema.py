@@ -24,7 +24,7 @@ import pytest
 from protocol.errors import StateCorrupt
 from protocol.prekeys import KemPrekey, OneTimePrekey, SignedPrekey
 from protocol.profiles import Profile
-from protocol.session.records import DeviceRecord, SessionRecord, TrustedIdentity
+from protocol.session.records import DeviceRecord, KemPrekeyUse, SessionRecord, TrustedIdentity
 from protocol.store.format import (
     ADDED,
     dump_state,
@@ -36,7 +36,15 @@ from protocol.store.format import (
 )
 
 SPEC = Path(__file__).parents[2] / "spec" / "storage.md"
-TOP_LEVEL = (DeviceRecord, TrustedIdentity, SessionRecord, SignedPrekey, OneTimePrekey, KemPrekey)
+TOP_LEVEL = (
+    DeviceRecord,
+    TrustedIdentity,
+    SessionRecord,
+    SignedPrekey,
+    OneTimePrekey,
+    KemPrekey,
+    KemPrekeyUse,
+)
 
 
 def _type_name(hint: Any, nested: list[type]) -> str:
