@@ -8,9 +8,12 @@ live tests in tests/interop talk to libsignal itself.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protocol import wire
 from protocol.errors import (
@@ -268,3 +271,33 @@ def test_a_last_resort_kyber_prekey_serves_each_handshake_once_as_libsignal_mark
     bob.rotate_signed_prekey(now=1)
     bob.expire_signed_prekeys(now=2 + SIGNED_PREKEY_GRACE_SECONDS)
     assert bob._store.keys(KEM_PREKEY_USES) == []
+
+
+_GOOD: list[bytes] = []
+
+
+def _good_messages() -> list[bytes]:
+    """A v4 prekey message and a normal message, made once."""
+    if not _GOOD:
+        alice, bob = pair()
+        first = alice.encrypt(BOB, b"fuzz")
+        bob.decrypt(ALICE, first)
+        _GOOD.extend([first, bob.encrypt(ALICE, b"answer")])
+    return _GOOD
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=400), which=st.integers(0, 1), cut=st.integers(0, 2000))
+def test_v4_decoders_raise_only_protocol_errors(data: bytes, which: int, cut: int) -> None:
+    """Arbitrary bytes, and a genuine message cut and given another tail, through both codecs.
+
+    Any other exception type fails the test; what decodes is what was written.
+    """
+    good = _good_messages()[which]
+    for candidate in (data, good[: cut % len(good)] + data, bytes([0x44]) + data):
+        with contextlib.suppress(ProtocolError):
+            message = wire.decode_message(SIGNAL_V4, candidate)
+            assert message.header is not None and message.header.pq_ratchet
+        with contextlib.suppress(ProtocolError):
+            prekey = wire.decode_prekey_message(SIGNAL_V4, candidate)
+            assert prekey.initial.kem_ciphertext is not None
