@@ -35,7 +35,13 @@ from protocol.prekeys import (
     SignedPrekey,
     check_prekey_id,
 )
-from protocol.primitives import KEM_PUBLIC_LEN, KemName, check_x25519_public, require_bytes
+from protocol.primitives import (
+    KEM_PUBLIC_LEN,
+    KemName,
+    check_kem_public,
+    check_x25519_public,
+    require_bytes,
+)
 from protocol.xeddsa import verify as xeddsa_verify
 
 if TYPE_CHECKING:
@@ -77,7 +83,7 @@ class BundleKemPrekey:
         if self.kem not in KEM_PUBLIC_LEN:
             raise InvalidArgument(f"unknown KEM {self.kem!r}")
         check_prekey_id(self.prekey_id)
-        encode_kem(self.kem, self.public)  # refuses a wrong length
+        check_kem_public(self.kem, self.public)  # FIPS 203 §7.2: length and modulus
         require_bytes(self.signature, SIGNATURE_LEN, "KEM-prekey signature")
 
     def encoded(self) -> bytes:

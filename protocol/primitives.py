@@ -271,20 +271,32 @@ def kem_encapsulate(kem: KemName, public: bytes) -> tuple[bytes, bytes]:
     pyca draws the encapsulation randomness m itself and offers no way to
     inject it, so vectors record the resulting (ct, ss) pair instead.
     """
-    if kem not in KEM_PUBLIC_LEN or kem == "Kyber1024":
-        raise InvalidArgument(f"no ML-KEM encapsulation for {kem!r}")
+    if kem == "Kyber1024":
+        raise InvalidArgument("Kyber1024 encapsulates through protocol.kyber1024")
+    shared, ciphertext = check_kem_public(kem, public).encapsulate()
+    return ciphertext, shared
+
+
+def check_kem_public(
+    kem: KemName, public: bytes
+) -> mlkem.MLKEM768PublicKey | mlkem.MLKEM1024PublicKey:
+    """pyca's key object for an encapsulation key that passes FIPS 203 §7.2's checks.
+
+    The length check and the modulus check (every coefficient below q, i.e.
+    ByteEncode12(ByteDecode12(ek)) = ek) are pyca's, run when it loads the key;
+    either failing is INVALID_PUBLIC_KEY. A Kyber1024 key has ML-KEM-1024's
+    format (kyber1024.py), so it is checked as one.
+    """
+    if kem not in KEM_PUBLIC_LEN:
+        raise InvalidArgument(f"unknown KEM {kem!r}")
     if not isinstance(public, bytes) or len(public) != KEM_PUBLIC_LEN[kem]:
         raise InvalidPublicKey(f"{kem} public key must be {KEM_PUBLIC_LEN[kem]} bytes")
     try:
-        key = (
-            mlkem.MLKEM768PublicKey.from_public_bytes(public)
-            if kem == "ML-KEM-768"
-            else mlkem.MLKEM1024PublicKey.from_public_bytes(public)
-        )
+        if kem == "ML-KEM-768":
+            return mlkem.MLKEM768PublicKey.from_public_bytes(public)
+        return mlkem.MLKEM1024PublicKey.from_public_bytes(public)
     except ValueError:  # FIPS 203 §7.2 modulus check failed
         raise InvalidPublicKey(f"{kem} public key is not canonical") from None
-    shared, ciphertext = key.encapsulate()
-    return ciphertext, shared
 
 
 def kem_decapsulate(kem: KemName, seed: bytes, ciphertext: bytes) -> bytes:

@@ -262,6 +262,12 @@ LATER_INITIATOR_DETECTS: Final = {
         "the KEM part [IdKEM, EncodeKEM(PQPK_B), Sig] replaced by nil: a PQXDH bundle "
         "without a KEM prekey does not fit the profile",
     ),
+    "InvalidKemPrekey": (
+        "encoded",
+        "INVALID_PUBLIC_KEY",
+        "the first two bytes of PQPK_B replaced by ff ff: its first coefficient 0xfff is not "
+        "below q, so the FIPS 203 §7.2 modulus check fails (checked before the signature)",
+    ),
 }
 LATER_RESPONDER_DETECTS: Final = {
     "UnknownSpkId": "UNKNOWN_PREKEY",
@@ -306,6 +312,8 @@ def _encoded_bundle_change(name: str, bundle: Mapping[str, Any]) -> dict[str, An
     type_byte = encoded.index(from_hex(bundle["pqspk_pub"])) - 1
     if name == "BadEncodeKemType":
         return {"offset": type_byte, "length": 1, "value": "ff"}
+    if name == "InvalidKemPrekey":
+        return {"offset": type_byte + 1, "length": 2, "value": "ffff"}
     kem_part = pack(
         [
             bundle["pqspk_id"],
@@ -468,6 +476,7 @@ def _later_cases(profile: Profile) -> list[Case]:
                 Shape(False, True, kem_last_resort=False),
                 "ReusedOneTimeKemPrekey",
             ),
+            Case("negative: InvalidKemPrekey", full, "InvalidKemPrekey"),
         ]
     return cases
 

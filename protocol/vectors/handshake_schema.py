@@ -264,6 +264,11 @@ NOTES: Final = {
         "bugType": "MALFORMED_INPUT",
         "description": "An EncodeKEM type byte of no KEM is INVALID_PUBLIC_KEY.",
     },
+    "InvalidKemPrekey": {
+        "bugType": "WEAK_KEY",
+        "description": "An ML-KEM encapsulation key failing FIPS 203 §7.2's modulus check is "
+        "INVALID_PUBLIC_KEY, before its signature is checked and before encapsulation.",
+    },
     "MissingKemPart": {
         "bugType": "DEFINED",
         "description": "A KEM part that does not fit the profile (none, for PQXDH) is refused: "
