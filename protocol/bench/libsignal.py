@@ -35,12 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from protocol import profiles
 from protocol.bench.floor import MESSAGE
 from protocol.bench.session_pair import SessionPair
 from protocol.bench.timing import Measurement, Run, Workload, measure
 from protocol.bench.workloads import burst, ping_pong
-from protocol.profiles import PROFILES, Profile
+from protocol.profiles import PROFILES, SIGNAL_V4, Profile
 from protocol.randomness import SYSTEM_RANDOM
 from protocol.session import Address, SessionManager
 from protocol.spqr import incremental_mlkem768, pq_ratchet
@@ -52,15 +51,7 @@ _ROOT: Final = Path(__file__).resolve().parents[2]
 DRIVER: Final = _ROOT / "tests" / "interop" / "driver.js"
 NODE_MODULES: Final = _ROOT / ".cache" / "libsignal-driver" / "node_modules"
 LIBS: Final = {"signal-v4": ("current", "0.103.0"), "signal-v3": ("v3", "0.28.0")}
-# Note that signal-v4 is named here as soon as protocol/profiles.py defines it.
-_PROFILES: Final[dict[str, Profile]] = {
-    name: profile
-    for name, profile in (
-        ("signal-v4", getattr(profiles, "SIGNAL_V4", None)),
-        ("signal-v3", PROFILES["signal-v3"]),
-    )
-    if profile is not None
-}
+_PROFILES: Final[dict[str, Profile]] = {"signal-v4": SIGNAL_V4, "signal-v3": PROFILES["signal-v3"]}
 
 
 @dataclass(frozen=True, slots=True)

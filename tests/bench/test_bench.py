@@ -208,11 +208,8 @@ def test_text_fits_100_columns_with_every_peer_measured_or_explained(report: Rep
 def test_signal_v4_rows_beside_libsignal_are_measured_or_say_why(report: Report) -> None:
     """Ours always measured; libsignal measured in its driver, or one status for the column."""
     titles = [row.title for row in report.libsignal]
-    compared = [("signal-v3", "0.28.0")]
-    if hasattr(protocol.profiles, "SIGNAL_V4"):
-        compared.append(("signal-v4", "0.103.0"))
     for kind in ("setup", "pingpong", "burst"):
-        for name, version in compared:
+        for name, version in (("signal-v3", "0.28.0"), ("signal-v4", "0.103.0")):
             assert f"{kind}, {name} / libsignal {version}" in titles
     assert any(title.startswith("SPQR alone per epoch of") for title in titles)
     assert any(title.startswith("incremental ML-KEM-768") for title in titles)

@@ -27,17 +27,14 @@ from libsignal_peer import (
     spqr_message,
 )
 
-from protocol import profiles
 from protocol.errors import DuplicateMessage, ProtocolError
+from protocol.profiles import SIGNAL_V4
 from protocol.protobuf import Schema, read_fields, write_fields
 from protocol.session import Address, SessionManager
 from protocol.store import MemoryStore, SqliteStore, Store
 from protocol.wire import MessageKind
 
 Sent = tuple[MessageKind, bytes]
-
-SIGNAL_V4 = getattr(profiles, "SIGNAL_V4", None)
-pytestmark = pytest.mark.skipif(SIGNAL_V4 is None, reason="no signal-v4 profile in this build")
 
 
 class Conversation:
