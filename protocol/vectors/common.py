@@ -269,6 +269,17 @@ def file_schema(
     }
 
 
+def typed_groups_schema(title: str, groups: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """A file schema whose groups differ by ``type``, each with its own test schema."""
+    variants = [
+        obj({"type": {"const": name}, "tests": {"type": "array", "items": test_schema}})
+        for name, test_schema in groups.items()
+    ]
+    schema = file_schema(title, {"type": {"type": "string"}}, {})
+    schema["properties"]["testGroups"]["items"] = {"oneOf": variants}
+    return schema
+
+
 TEST_ENVELOPE: dict[str, Any] = {
     "tcId": {"type": "integer", "minimum": 1},
     "comment": {"type": "string"},

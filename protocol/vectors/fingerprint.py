@@ -37,13 +37,13 @@ from protocol.vectors.common import (
     drbg_for,
     envelope,
     expect_equal,
-    file_schema,
     from_hex,
     mutate,
     obj,
     outcome,
     test_ids,
     to_hex,
+    typed_groups_schema,
 )
 
 FAMILY: Final = "fingerprint"
@@ -213,17 +213,9 @@ def verify_compare(group: Mapping[str, Any], test: Mapping[str, Any]) -> None:
     )
 
 
-def _schema() -> dict[str, Any]:
-    variants = [
-        obj({"type": {"const": name}, "tests": {"type": "array", "items": test_schema}})
-        for name, test_schema in _GROUPS.items()
-    ]
-    schema = file_schema("libsignal fingerprint vectors", {"type": {"type": "string"}}, {})
-    schema["properties"]["testGroups"]["items"] = {"oneOf": variants}
-    return schema
-
-
-SCHEMAS: Final[dict[str, dict[str, Any]]] = {SCHEMA: _schema()}
+SCHEMAS: Final[dict[str, dict[str, Any]]] = {
+    SCHEMA: typed_groups_schema("libsignal fingerprint vectors", _GROUPS)
+}
 
 
 def generate() -> list[VectorFile]:

@@ -55,12 +55,12 @@ from protocol.vectors.common import (
     entropy_list,
     envelope,
     expect_equal,
-    file_schema,
     from_hex,
     mutate,
     obj,
     test_ids,
     to_hex,
+    typed_groups_schema,
 )
 
 FAMILY: Final = "sender_keys"
@@ -348,17 +348,9 @@ def verify_transcript(group: Mapping[str, Any], test: Mapping[str, Any]) -> None
 # --- The family ------------------------------------------------------------------------------
 
 
-def _schema() -> dict[str, Any]:
-    variants = [
-        obj({"type": {"const": name}, "tests": {"type": "array", "items": test_schema}})
-        for name, test_schema in _GROUPS.items()
-    ]
-    schema = file_schema("libsignal sender-key vectors", {"type": {"type": "string"}}, {})
-    schema["properties"]["testGroups"]["items"] = {"oneOf": variants}
-    return schema
-
-
-SCHEMAS: Final[dict[str, dict[str, Any]]] = {SCHEMA: _schema()}
+SCHEMAS: Final[dict[str, dict[str, Any]]] = {
+    SCHEMA: typed_groups_schema("libsignal sender-key vectors", _GROUPS)
+}
 
 
 def generate() -> list[VectorFile]:
