@@ -12,6 +12,7 @@ import sys
 from typing import Any, Final
 
 from protocol.arguments import output_file, output_folder
+from protocol.profiles import ALL_PROFILES, PQ_DEFAULT, get_profile
 
 # Every frame is kept for the entitlement check: ten minutes is about 60,000.
 MAX_SECONDS: Final = 600.0
@@ -53,6 +54,7 @@ def _demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
         media=media,
+        profile=get_profile(args.profile),
     )
     report = asyncio.run(run_demo(options))
     text = summary(report, options)
@@ -80,6 +82,12 @@ def register(commands: Any) -> None:
         "--secrets-out",
         type=output_file,
         help="write every key and plaintext here for the audit (mode 0600; keep it private)",
+    )
+    demo.add_argument(
+        "--profile",
+        choices=sorted(ALL_PROFILES),
+        default=PQ_DEFAULT.name,
+        help="the devices' session profile (default pq-default)",
     )
     demo.add_argument(
         "--seed", type=bytes.fromhex, help="hex seed: deterministic keys (never for real use)"

@@ -45,7 +45,7 @@ from protocol.demo.call import (
 from protocol.demo.entitlement import Entitlement, check_not_entitled
 from protocol.demo.media import FPS, CallMedia
 from protocol.errors import InvalidArgument
-from protocol.profiles import PQ_DEFAULT
+from protocol.profiles import PQ_DEFAULT, Profile
 from protocol.randomness import SYSTEM_RANDOM, DrbgRandom, Random, RecordingRandom
 from protocol.relay.harness import running_relay
 from protocol.relay.schema import Address
@@ -70,6 +70,7 @@ class DemoOptions:
     seed: bytes | None = None
     progress: Callable[[str], None] = lambda line: None
     media: CallMedia | None = None  # the frames (default: synthetic; ``--video``: real video)
+    profile: Profile = PQ_DEFAULT  # every device's session profile
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +131,7 @@ async def _create_devices(
         device = await Device.create(
             relay.port,
             address,
-            PQ_DEFAULT,
+            options.profile,
             rng,
             now=0,
             prekeys=DEMO_PREKEYS,

@@ -26,7 +26,8 @@ def summary(report: DemoReport, options: DemoOptions) -> str:
     lines += [
         "* frames handed to a member not entitled to them; each must fail",
         "bob.2, the fifth device, is in the messages only: bob is in the call on bob.1",
-        f"messages: {counts.text_ok} of {counts.text_sent} text messages and "
+        f"messages over {options.profile.name} sessions: {counts.text_ok} of "
+        f"{counts.text_sent} text messages and "
         f"{counts.keys_ok} of {counts.keys_sent} MediaKey messages (call keys) decrypted",
         "frames in the rotation delay after the leave (not forwarded to the leaver): "
         f"{report.entitlement.delay_window_frames}",

@@ -61,6 +61,15 @@ def test_every_forwarded_frame_decrypts_and_the_joiner_and_leaver_are_refused(
     assert report.stats.media_dropped == 0
 
 
+@pytest.mark.parametrize("profile", ["signal-v4", "signal-v3", "classic"])
+def test_the_demo_runs_over_every_profile(profile: str) -> None:
+    """Messages, MediaKeys and the call over each profile's sessions, through the relay."""
+    result = run("demo", "--seconds", "1.2", "--profile", profile, "--seed", "07")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "RESULT: OK" in result.stdout
+    assert f"messages over {profile} sessions: 36 of 36 text messages" in result.stdout
+
+
 def test_a_sender_that_does_not_rotate_on_leave_is_caught(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
