@@ -99,7 +99,7 @@ def test_demo_removes_its_capture_unless_asked_and_writes_secrets_for_the_owner_
     assert "capture: removed (keep one with --capture FILE" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary folder left
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
-    lines = [line for line in out.splitlines() if line.startswith("messages:")]
+    lines = [line for line in out.splitlines() if line.startswith("messages")]
     assert len(lines) == 1 and "text messages" in lines[0] and "MediaKey" in lines[0]
     assert "bob.2, the fifth device" in out
     assert "media time: 0.3 s" in out and "wall time:" in out
