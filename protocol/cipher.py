@@ -64,6 +64,11 @@ class Frame(Protocol):
     def frame(self, header: Header, block: bytes, ciphertext: bytes) -> bytes: ...
 
 
+def _check_info(info: bytes) -> None:
+    if not isinstance(info, bytes) or not info:
+        raise InvalidArgument("message keys need an info string")
+
+
 def _check_salt(salt: bytes | None) -> None:
     if salt is not None and (not isinstance(salt, bytes) or len(salt) != PER_MESSAGE_INPUT_LEN):
         raise InvalidArgument(f"a per-message input is {PER_MESSAGE_INPUT_LEN} bytes")
@@ -79,8 +84,7 @@ class AesGcmCipher:
     mac_len: ClassVar[int] = 0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.message_keys_info, bytes) or not self.message_keys_info:
-            raise InvalidArgument("message keys need an info string")
+        _check_info(self.message_keys_info)
 
     def message_keys(self, mk: bytes, salt: bytes | None = None) -> MessageKeys:
         """44 bytes = key ‖ nonce. Each mk encrypts exactly one message, so a
@@ -125,8 +129,7 @@ class AesCbcHmacCipher:
     mac_len: ClassVar[int] = 8
 
     def __post_init__(self) -> None:
-        if not isinstance(self.message_keys_info, bytes) or not self.message_keys_info:
-            raise InvalidArgument("message keys need an info string")
+        _check_info(self.message_keys_info)
 
     def message_keys(self, mk: bytes, salt: bytes | None = None) -> MessageKeys:
         """80 bytes = cipher key ‖ MAC key ‖ IV (libsignal ``MessageKeys::derive_keys``)."""
