@@ -11,59 +11,85 @@ responder refuses a base key that is not canonical and torsion-free
 profile (x3dh.respond), and compare base keys up to torsion
 (``same_up_to_torsion``) so that a twin of a known handshake is recognized.
 
-pyca exposes no scalar multiplication by an unclamped scalar, so this module
-holds the Montgomery ladder of RFC 7748 §5 for unclamped scalars (q, the
-order of the base point, and the cofactor 8). Both work on public values
-only and need not run in constant time.
+Both checks are pyca X25519 calls with scalars chosen so that clamping
+(RFC 7748 §5: clear bits 0-2 and 255, set bit 254) leaves them unchanged,
+so that X25519(k, u) is exactly u([k]P) for the point P, on the curve or on
+its quadratic twist, whose u-coordinate is u. Write q for the prime order
+of the base point (``xeddsa.Q``): the curve's group is cyclic of order 8q,
+and the twist's of order 4q' with q' = 2^253 − 55484635554744707071703875581767296995
+prime (SafeCurves, "twist"). Every point of the curve is P = P0 + T with
+[q]P0 = O and T in E[8]; every point of the twist is P0' + T' with
+[q']P0' = O and [4]T' = O.
+
+* ``is_torsion_free(u)``, [q]P = O: take k' = 5q − 1, which is a multiple
+  of 8 with bit 254 set and bit 255 clear, so clamping keeps it. On the
+  curve [k']P = [k']P0 = [−1]P0, and u([k']P) = u(P) iff P = ±P0 iff T = O
+  (T = −2·P0 would put −2·P0 in both E[8] and the order-q subgroup, so
+  P0 = O and P = T is of low order, refused before any call). On the twist,
+  [k']P = [k' mod q']P0' (4 | k'), and k' ≢ ±1 mod q', so u([k']P) = u(P)
+  only if P0' = O: the twist's points all fail, as [q]P ≠ O for them.
+* ``same_up_to_torsion(u1, u2)``, u([8]P1) = u([8]P2): take k = 2^254 =
+  8·2^251, clamped as it is, with 2^251 invertible modulo q and q' (both
+  prime and larger). [8]P lies in the order-q subgroup on the curve (order-q'
+  on the twist), where multiplying by 2^251 is a bijection that commutes
+  with negation, so u([k]P1) = u([k]P2) iff [8]P1 = ±[8]P2 iff u([8]P1) =
+  u([8]P2). A curve point and a twist point never compare equal (their
+  multiples keep their u on the curve or twist, and neither is O).
+
+Each number above is checked in tests/test_curve25519.py, and both
+functions are compared there with RFC 7748's Montgomery ladder run on
+unclamped scalars (the definition: [q]P and [8]P), on the eight twins of
+random keys, on random curve and twist points, and on the low-order points.
+Everything here is public, so nothing needs to run in constant time.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from protocol.primitives import P25519, check_x25519_public
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+from protocol.primitives import check_x25519_public
 from protocol.xeddsa import Q  # the order of the base point
 
-_A24: Final = 121665  # (A − 2) / 4 for A = 486662 (RFC 7748 §5)
+TORSION_FREE_SCALAR: Final = 5 * Q - 1
+"""k' = 5q − 1: a multiple of 8 that clamping leaves unchanged, ≡ −1 mod q."""
+COFACTOR_SCALAR: Final = 2**254
+"""k = 8·2^251: clamped as it is, 2^251 invertible modulo q and q'."""
 
-# A projective u-coordinate (X : Z); u = X/Z, and Z = 0 is the point at infinity.
-_Projective = tuple[int, int]
+# Note that pyca builds a private-key object with one scalar multiplication
+# (it derives the public key); the scalars are constants, so each object is
+# built once, here, as X25519KeyPair caches its own.
+_TORSION_FREE_KEY: Final = X25519PrivateKey.from_private_bytes(
+    TORSION_FREE_SCALAR.to_bytes(32, "little")
+)
+_COFACTOR_KEY: Final = X25519PrivateKey.from_private_bytes(COFACTOR_SCALAR.to_bytes(32, "little"))
 
 
-def _ladder(k: int, u: int) -> _Projective:
-    """[k]P as (X : Z) by the Montgomery ladder of RFC 7748 §5, without clamping k.
+def _multiply(key: X25519PrivateKey, u: bytes) -> bytes | None:
+    """u([k]P) by pyca's X25519 for a scalar k that clamping keeps; None for the identity.
 
-    Note that RFC 7748 normalizes X/Z at the end; the caller here needs only to
-    know whether Z is 0, so the projective pair is returned as it is.
+    pyca refuses an all-zero output (the identity, or the point (0, 0)), which
+    here only a point of low order gives; ``check_x25519_public`` has refused
+    those already, so None is a second line, not a path honest keys take.
     """
-    x2, z2, x3, z3 = 1, 0, u, 1
-    swap = 0
-    for t in range(k.bit_length() - 1, -1, -1):
-        k_t = (k >> t) & 1
-        if swap ^ k_t:
-            x2, x3, z2, z3 = x3, x2, z3, z2
-        swap = k_t
-        a, b = x2 + z2, x2 - z2
-        aa, bb = a * a % P25519, b * b % P25519
-        e = aa - bb
-        c, d = x3 + z3, x3 - z3
-        da, cb = d * a % P25519, c * b % P25519
-        x3 = (da + cb) * (da + cb) % P25519
-        z3 = u * ((da - cb) * (da - cb) % P25519) % P25519
-        x2, z2 = aa * bb % P25519, e * (aa + _A24 * e) % P25519
-    return (x3, z3) if swap else (x2, z2)
+    try:
+        return key.exchange(X25519PublicKey.from_public_bytes(u))
+    except ValueError:
+        return None
 
 
 def is_torsion_free(u: bytes) -> bool:
     """True if ``u`` is a valid X25519 public key of a point of order q: [q]P is the identity.
 
-    A key on the quadratic twist is refused too: its order does not divide q.
-    Honest keys always pass, since every X25519 public key is a multiple of
-    the base point, whose order is q.
+    Computed as X25519(5q − 1, u) = u (module docstring). A key on the
+    quadratic twist is refused too: its order does not divide q. Honest keys
+    always pass, since every X25519 public key is a multiple of the base
+    point, whose order is q. Raises INVALID_PUBLIC_KEY for a key that
+    ``check_x25519_public`` refuses (wrong length, non-canonical, low order).
     """
     check_x25519_public(u)
-    _, z = _ladder(Q, int.from_bytes(u, "little"))
-    return z == 0
+    return _multiply(_TORSION_FREE_KEY, u) == u
 
 
 def same_up_to_torsion(u1: bytes, u2: bytes) -> bool:
@@ -71,10 +97,10 @@ def same_up_to_torsion(u1: bytes, u2: bytes) -> bool:
 
     [8](P + T) = [8]P for every T in E[8], and u([8]P1) = u([8]P2) only if
     P1 = ±P2 + T for some such T, so this is exactly the twin relation.
-    Compared projectively (X1·Z2 = X2·Z1), without an inversion.
+    Computed as X25519(2^254, u1) = X25519(2^254, u2) (module docstring).
     """
-    x1, z1 = _ladder(8, int.from_bytes(check_x25519_public(u1), "little"))
-    x2, z2 = _ladder(8, int.from_bytes(check_x25519_public(u2), "little"))
-    if z1 == 0 or z2 == 0:  # a key of small order: refused as a public key, twin of nothing
+    image1 = _multiply(_COFACTOR_KEY, check_x25519_public(u1))
+    image2 = _multiply(_COFACTOR_KEY, check_x25519_public(u2))
+    if image1 is None or image2 is None:  # a key of small order: twin of nothing
         return False
-    return x1 * z2 % P25519 == x2 * z1 % P25519
+    return image1 == image2

@@ -3,8 +3,8 @@
 Every primitive here is pyca's; this module only fixes lengths, turns pyca's
 exceptions into ``ProtocolError`` codes, and adds the public-key checks the
 protocols require. Hand-written curve arithmetic is in ``xeddsa.py`` (pyca has
-no Edwards point operations) and ``curve25519.py`` (pyca clamps every X25519
-scalar).
+no Edwards point operations); ``curve25519.py`` checks base keys for torsion
+with X25519 calls whose scalars clamping leaves unchanged.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ pyca offers no Edwards point operations and cannot sign with a given
 scalar, so this module holds the project's hand-written Edwards arithmetic:
 edwards25519 in extended coordinates (RFC 8032 §5.1.4), point decoding
 (RFC 8032 §5.1.3) and fixed-window scalar multiplication. (The torsion check
-of base keys is a Montgomery ladder, in ``curve25519.py``.)
+of base keys, in ``curve25519.py``, is made of pyca X25519 calls.)
 SHA-512 is pyca's.
 
 Python integers are not constant-time (spec/xeddsa.md §6). The code keeps a

@@ -163,6 +163,8 @@ def primitive_steps(profile: Profile) -> dict[str, Step]:
     steps: dict[str, Step] = {
         "keygen": _x25519_keygen,
         "dh": _x25519_dh,
+        # curve25519.is_torsion_free: X25519(5q − 1, EK_A), a key object built once.
+        "torsion_check": _x25519_dh,
         "hmac": _hmac,
         "verify": _ed25519_verify(),
         "encaps": encapsulate,

@@ -18,13 +18,14 @@ def handshake_sequence(profile: Profile) -> list[str]:
 
     verify_bundle: one XEdDSA verify per signature (SPK, and PQSPK for PQXDH).
     initiate: the ephemeral key, DH1-DH3 and DH4, ML-KEM encapsulation, KDF.
-    respond: DH1-DH4, ML-KEM decapsulation, KDF.
+    respond: the torsion check of EK_A (one X25519 call with a cached key
+    object, ``curve25519.is_torsion_free``), DH1-DH4, ML-KEM decapsulation, KDF.
     Then the ratchet's first message (``_first_message_sequence``).
     """
     kem = profile.kem is not None
     initiator = ["verify", *(["verify"] if kem else []), "keygen", "dh", "dh", "dh", "dh"]
     initiator += [*(["encaps"] if kem else []), "kdf_sk"]
-    responder = ["dh", "dh", "dh", "dh", *(["decaps"] if kem else []), "kdf_sk"]
+    responder = ["torsion_check", "dh", "dh", "dh", "dh", *(["decaps"] if kem else []), "kdf_sk"]
     return initiator + responder + _first_message_sequence(profile)
 
 

@@ -17,7 +17,7 @@ from typing import Final
 import pytest
 from security_harness import snapshot
 
-from protocol import wire, xeddsa
+from protocol import wire
 from protocol.curve25519 import is_torsion_free, same_up_to_torsion
 from protocol.errors import DuplicateMessage, InvalidPublicKey, ProtocolError
 from protocol.primitives import (
@@ -31,31 +31,10 @@ from protocol.profiles import PROFILES
 from protocol.randomness import DrbgRandom
 from protocol.session import Address, SessionManager
 from protocol.store import MemoryStore
+from tests.curve25519_reference import ORDER_8_U, torsion_twins
 
-# The u-coordinate of a point of order 8 (RFC 7748 §6.1's small-order list; LOW_ORDER_U).
-ORDER_8_U: Final = 325606250916557431795983626356110631294008115727848805560023387167927233504
 INITIATOR: Final = Address("initiator", 1)
 RESPONDER: Final = Address("responder", 1)
-
-
-def _edwards(u: int) -> xeddsa.Point:
-    y = xeddsa.u_to_y(u)
-    x = xeddsa._recover_x(y, 0)
-    assert x is not None
-    return (x, y, 1, x * y % xeddsa.P)
-
-
-def torsion_twins(u: bytes) -> list[bytes]:
-    """The u-coordinates of P + [i]T8 for i = 0..7, computed on the Edwards curve."""
-    point, t8 = _edwards(int.from_bytes(u, "little")), _edwards(ORDER_8_U)
-    twins, torsion = [], xeddsa._IDENTITY
-    for _ in range(8):
-        _x, y, z, _t = xeddsa._add(point, torsion)
-        y_affine = y * pow(z, -1, P25519) % P25519
-        twin = (1 + y_affine) * pow(1 - y_affine, -1, P25519) % P25519
-        twins.append(twin.to_bytes(32, "little"))
-        torsion = xeddsa._add(torsion, t8)
-    return twins
 
 
 def test_the_eight_twins_are_valid_keys_with_one_shared_secret() -> None:
