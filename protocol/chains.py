@@ -16,12 +16,16 @@ initial keys from SK (spec/ratchet.md §1.1), the PN rule (spec/ratchet.md
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Literal
 
 from protocol.errors import InvalidArgument
 from protocol.primitives import hkdf_sha256, hmac_sha256, require_bytes
+from protocol.ratchet_keys import KEY_LEN, ChainKey, HeaderKey, MessageKey, RootKey
 
-KEY_LEN: Final = 32
+# Note that KDF_CK's outputs are typed without the key types' length check:
+# an HMAC-SHA256 output is always 32 bytes, and KDF_CK runs twice per message
+# (spec/ratchet.md §2.3), where the check cost a Python call per key.
+_typed = bytes.__new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,31 +79,33 @@ class ChainRules:
 
     def initial_keys(
         self, sk: bytes, with_header_keys: bool
-    ) -> tuple[bytes, bytes | None, bytes | None, bytes | None]:
+    ) -> tuple[RootKey, ChainKey | None, HeaderKey | None, HeaderKey | None]:
         """(RK, first chain key, shared_hka, shared_nhkb) from SK (spec/ratchet.md §1.1)."""
         require_bytes(sk, self.sk_len, "SK")
         if self.initial_chains == "libsignal":
-            return sk[:32], sk[32:64], None, None
+            return RootKey(sk[:32]), ChainKey(sk[32:64]), None, None
         if with_header_keys:
             out = hkdf_sha256(sk, None, self.initial_keys_info, 3 * KEY_LEN)
-            return out[:32], None, out[32:64], out[64:]
-        return hkdf_sha256(sk, None, self.initial_keys_info, KEY_LEN), None, None, None
+            return RootKey(out[:32]), None, HeaderKey(out[32:64]), HeaderKey(out[64:])
+        return RootKey(hkdf_sha256(sk, None, self.initial_keys_info, KEY_LEN)), None, None, None
 
     def kdf_rk(
         self, rk: bytes, dh_out: bytes, with_header_key: bool
-    ) -> tuple[bytes, bytes, bytes | None]:
+    ) -> tuple[RootKey, ChainKey, HeaderKey | None]:
         """KDF_RK / KDF_RK_HE: HKDF-SHA256(salt=rk, ikm=dh_out, info) -> (rk', ck, nhk or None)."""
-        length = 3 * KEY_LEN if with_header_key else 2 * KEY_LEN
-        out = hkdf_sha256(dh_out, rk, self.kdf_rk_info, length)
-        return out[:32], out[32:64], out[64:] or None
+        if with_header_key:
+            out = hkdf_sha256(dh_out, rk, self.kdf_rk_info, 3 * KEY_LEN)
+            return RootKey(out[:32]), ChainKey(out[32:64]), HeaderKey(out[64:])
+        out = hkdf_sha256(dh_out, rk, self.kdf_rk_info, 2 * KEY_LEN)
+        return RootKey(out[:32]), ChainKey(out[32:]), None
 
-    def kdf_ck(self, ck: bytes) -> tuple[bytes, bytes]:
+    def kdf_ck(self, ck: bytes) -> tuple[ChainKey, MessageKey]:
         """KDF_CK: (ck', mk) = (HMAC-SHA256(ck, 0x02), HMAC-SHA256(ck, 0x01))."""
-        return hmac_sha256(ck, self.kdf_ck_chain_constant), hmac_sha256(
-            ck, self.kdf_ck_message_constant
+        return _typed(ChainKey, hmac_sha256(ck, self.kdf_ck_chain_constant)), _typed(
+            MessageKey, hmac_sha256(ck, self.kdf_ck_message_constant)
         )
 
-    def advance(self, ck: bytes, steps: int, keep: int) -> tuple[bytes, list[bytes]]:
+    def advance(self, ck: bytes, steps: int, keep: int) -> tuple[ChainKey, list[MessageKey]]:
         """KDF_CK applied ``steps`` times: the last chain key and the last ``keep`` message keys.
 
         Note that the message keys of the earlier steps are not computed: the
@@ -113,9 +119,9 @@ class ChainRules:
             ck = hmac_sha256(ck, chain)
         kept = []
         for _ in range(keep):
-            kept.append(hmac_sha256(ck, message))
+            kept.append(_typed(MessageKey, hmac_sha256(ck, message)))
             ck = hmac_sha256(ck, chain)
-        return ck, kept
+        return _typed(ChainKey, ck), kept
 
     def previous_counter(self, ns: int) -> int:
         """PN for the next sending chain's headers: Ns, or under libsignal rules Ns - 1 (min 0)."""

@@ -24,7 +24,7 @@ HKDF's default, HashLen zero bytes, which is what every profile uses today.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Final, Protocol
+from typing import TYPE_CHECKING, Annotated, ClassVar, Final, Protocol
 
 from protocol.errors import AuthFailed, InvalidArgument
 from protocol.primitives import (
@@ -36,6 +36,7 @@ from protocol.primitives import (
     hkdf_sha256,
     hmac_sha256,
 )
+from protocol.secrecy import SECRET
 
 if TYPE_CHECKING:
     from protocol.wire import Header, RatchetMessage
@@ -48,11 +49,16 @@ PER_MESSAGE_INPUT_LEN: Final = 32
 
 @dataclass(frozen=True, slots=True)
 class MessageKeys:
-    """ENCRYPT's expanded keys: AES key, MAC key (CBC only, else empty), nonce or IV."""
+    """ENCRYPT's expanded keys: AES key, MAC key (CBC only, else empty), nonce or IV.
 
-    enc_key: bytes
-    auth_key: bytes
-    nonce: bytes
+    libsignal's ``MessageKeys`` (cipher key, MAC key, IV); a secret type, so a
+    field that holds one is secret wherever it is (protocol/secrecy.py).
+    """
+
+    __secret__: ClassVar[bool] = True
+    enc_key: Annotated[bytes, SECRET]
+    auth_key: Annotated[bytes, SECRET]
+    nonce: Annotated[bytes, SECRET]
 
     def __repr__(self) -> str:
         return "MessageKeys(<redacted>)"

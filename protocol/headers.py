@@ -23,6 +23,7 @@ from typing import ClassVar, Final, Literal
 from protocol.errors import AuthFailed, InvalidArgument
 from protocol.primitives import aes_gcm_decrypt, aes_gcm_encrypt, hkdf_expand_sha256
 from protocol.randomness import Random
+from protocol.ratchet_keys import HeaderKey
 from protocol.wire import HEADER_LEN, Header, RatchetMessage, decode_header, encode_header
 
 KEY_LEN: Final = 32
@@ -43,14 +44,14 @@ class PlainHeaders:
     block_len: ClassVar[int] = HEADER_LEN
     header_keys_info: ClassVar[bytes] = b""  # no header keys
 
-    def protect(self, header: Header, hks: bytes | None, rng: Random) -> bytes:
+    def protect(self, header: Header, hks: HeaderKey | None, rng: Random) -> bytes:
         """The 40-byte header encoding dh ‖ pn ‖ n (spec/wire.md §1)."""
         return encode_header(header)
 
     def read(self, block: bytes) -> Header | None:
         return decode_header(block)
 
-    def chain_id(self, dh: bytes | None, hk: bytes | None) -> bytes | None:
+    def chain_id(self, dh: bytes | None, hk: HeaderKey | None) -> bytes | None:
         """A chain is named by the sender's ratchet public key."""
         return dh
 
@@ -58,7 +59,7 @@ class PlainHeaders:
         self,
         message: RatchetMessage,
         current: bytes | None,
-        next_hk: bytes | None,
+        next_hk: HeaderKey | None,
         old: Sequence[bytes],
     ) -> tuple[Header, bytes, Source]:
         """The chain the header's ratchet key names: current, an old one, or a new one."""
@@ -110,7 +111,7 @@ class EncryptedHeaders:
         except AuthFailed:
             return None
 
-    def protect(self, header: Header, hks: bytes | None, rng: Random) -> bytes:
+    def protect(self, header: Header, hks: HeaderKey | None, rng: Random) -> bytes:
         """HENCRYPT(HKs, header) (DR §4 RatchetEncryptHE)."""
         assert hks is not None  # set whenever CKs is
         return self.hencrypt(hks, encode_header(header), rng)
@@ -119,7 +120,7 @@ class EncryptedHeaders:
         """Nothing: the header is opened by trial decryption (``locate``)."""
         return None
 
-    def chain_id(self, dh: bytes | None, hk: bytes | None) -> bytes | None:
+    def chain_id(self, dh: bytes | None, hk: HeaderKey | None) -> bytes | None:
         """A chain is named by its header key (DR §4 stores skipped keys under HKr)."""
         return hk
 
@@ -127,7 +128,7 @@ class EncryptedHeaders:
         self,
         message: RatchetMessage,
         current: bytes | None,
-        next_hk: bytes | None,
+        next_hk: HeaderKey | None,
         old: Sequence[bytes],
     ) -> tuple[Header, bytes, Source]:
         """DecryptHeader with trial decryption (spec/header-encryption.md §3).

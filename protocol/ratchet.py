@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import islice
-from typing import Annotated, Final, Literal, cast
+from typing import Final, Literal, cast
 
 from protocol.cipher import MessageKeys
 from protocol.errors import (
@@ -49,7 +49,7 @@ from protocol.headers import EncryptedHeaders, Source
 from protocol.primitives import X25519KeyPair, check_x25519_public
 from protocol.profiles import Profile
 from protocol.randomness import SYSTEM_RANDOM, Random
-from protocol.secrecy import SECRET
+from protocol.ratchet_keys import ChainKey, HeaderKey, MessageKey, RootKey
 from protocol.wire import U32_LIMIT, Header, RatchetMessage, decode_message
 
 Role = Literal["initiator", "responder"]
@@ -71,7 +71,7 @@ class ReceivingChain:
     """
 
     chain_id: bytes
-    ck: Annotated[bytes | None, SECRET]
+    ck: ChainKey | None
     n: int
 
     def __repr__(self) -> str:
@@ -90,17 +90,17 @@ class RatchetState:
     role: Role
     dhs: X25519KeyPair
     dhr: bytes | None
-    rk: Annotated[bytes, SECRET]
-    cks: Annotated[bytes | None, SECRET]
-    ckr: Annotated[bytes | None, SECRET]
+    rk: RootKey
+    cks: ChainKey | None
+    ckr: ChainKey | None
     ns: int
     nr: int
     pn: int
-    mkskipped: Annotated[dict[SkippedKeyId, bytes], SECRET]
-    hks: Annotated[bytes | None, SECRET]
-    hkr: Annotated[bytes | None, SECRET]
-    nhks: Annotated[bytes | None, SECRET]
-    nhkr: Annotated[bytes | None, SECRET]
+    mkskipped: dict[SkippedKeyId, MessageKey]
+    hks: HeaderKey | None
+    hkr: HeaderKey | None
+    nhks: HeaderKey | None
+    nhkr: HeaderKey | None
     old_chains: tuple[ReceivingChain, ...]
     # The most recent evictions from mkskipped, oldest first (spec/ratchet.md §6.2).
     evicted: dict[SkippedKeyId, None]
@@ -166,7 +166,7 @@ class _Draft:
         self.evicted = state.evicted
         self._owned = False
 
-    def own_skipped(self) -> dict[SkippedKeyId, bytes]:
+    def own_skipped(self) -> dict[SkippedKeyId, MessageKey]:
         """``mkskipped``, copied on first use so the old state's dict is never changed."""
         if not self._owned:
             self.mkskipped = dict(self.mkskipped)
@@ -203,12 +203,14 @@ def generate_dh(rng: Random) -> X25519KeyPair:
     return X25519KeyPair.from_private(rng.draw("ratchet_key", KEY_LEN))
 
 
-def kdf_rk(profile: Profile, rk: bytes, dh_out: bytes) -> tuple[bytes, bytes, bytes | None]:
+def kdf_rk(
+    profile: Profile, rk: bytes, dh_out: bytes
+) -> tuple[RootKey, ChainKey, HeaderKey | None]:
     """KDF_RK / KDF_RK_HE (DR §3.1, §4) of the profile: (rk', ck, nhk or None)."""
     return profile.chains.kdf_rk(rk, dh_out, profile.headers.encrypted)
 
 
-def kdf_ck(profile: Profile, ck: bytes) -> tuple[bytes, bytes]:
+def kdf_ck(profile: Profile, ck: bytes) -> tuple[ChainKey, MessageKey]:
     """KDF_CK (DR §3.1, §5.2) of the profile: (ck', mk)."""
     return profile.chains.kdf_ck(ck)
 
@@ -398,7 +400,7 @@ def _find_chain(state: RatchetState, message: RatchetMessage) -> tuple[Header, b
     return headers.locate(message, current, state.nhkr, old)
 
 
-def _try_skipped_message_keys(s: _Draft, chain_id: bytes, n: int) -> bytes | None:
+def _try_skipped_message_keys(s: _Draft, chain_id: bytes, n: int) -> MessageKey | None:
     """TrySkippedMessageKeys (DR §3.5): take and delete the stored key of (chain, n).
 
     A key evicted from the store (spec/ratchet.md §6.2) is MESSAGE_KEY_EVICTED.
@@ -411,7 +413,7 @@ def _try_skipped_message_keys(s: _Draft, chain_id: bytes, n: int) -> bytes | Non
     return None
 
 
-def _next_message_key(s: _Draft, chain_id: bytes, source: Source, n: int) -> bytes:
+def _next_message_key(s: _Draft, chain_id: bytes, source: Source, n: int) -> MessageKey:
     """SkipMessageKeys(state, n), then (CK, mk) = KDF_CK(CK) and N = n + 1 (DR §3.5).
 
     On the current receiving chain, or (spec/ratchet.md §4.1) on an old one.
@@ -437,7 +439,9 @@ def _next_message_key(s: _Draft, chain_id: bytes, source: Source, n: int) -> byt
     return mk
 
 
-def _skip_message_keys(s: _Draft, chain_id: bytes, ck: bytes, start: int, until: int) -> bytes:
+def _skip_message_keys(
+    s: _Draft, chain_id: bytes, ck: ChainKey, start: int, until: int
+) -> ChainKey:
     """SkipMessageKeys (DR §3.5): store the keys of messages start..until-1; returns the chain key.
 
     Refuses to skip more than max_skip keys; beyond max_stored_skipped stored

@@ -19,6 +19,7 @@ from protocol.primitives import X25519KeyPair
 from protocol.profiles import Profile
 from protocol.randomness import SYSTEM_RANDOM
 from protocol.ratchet import RatchetState, ratchet_decrypt
+from protocol.ratchet_keys import HeaderKey
 from protocol.wire import Header
 
 
@@ -33,7 +34,7 @@ def forged_message(state: RatchetState, ad: bytes) -> bytes:
     rules = profile.chains
     pn = state.nr + rules.max_skip if rules.pn_ends_chain else 0
     header = Header(X25519KeyPair.from_private(os.urandom(32)).public, pn, rules.max_skip)
-    block = profile.headers.protect(header, os.urandom(32), SYSTEM_RANDOM)
+    block = profile.headers.protect(header, HeaderKey(os.urandom(32)), SYSTEM_RANDOM)
     keys = profile.cipher.message_keys(os.urandom(32))
     sender_is_initiator = state.role != "initiator"
     return profile.cipher.seal(

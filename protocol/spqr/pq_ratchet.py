@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from protocol.randomness import Random
+from protocol.ratchet_keys import MessageKey
 from protocol.spqr import states
 from protocol.spqr.chain import (
     Chain,
@@ -55,18 +56,22 @@ def initial_state(auth_key: bytes, direction: Direction, params: ChainParams) ->
     return PqRatchet(braid, chain_start(auth_key, direction, params))
 
 
-def send(state: PqRatchet, rng: Random) -> tuple[PqRatchet, bytes, bytes]:
-    """spqr ``send``: returns (state, field 5, message key)."""
+def send(state: PqRatchet, rng: Random) -> tuple[PqRatchet, bytes, MessageKey]:
+    """spqr ``send``: returns (state, field 5, message key).
+
+    The message key is what SPQR hands the Double Ratchet (the salt of its
+    message-key derivation, spec/spqr.md §13), hence typed as one.
+    """
     braid, payload, secret = states.send(state.braid, rng)
     chain = state.chain
     if secret is not None:
         chain = chain_add_epoch(chain, payload.epoch, secret)
     chain, index, key = chain_send_key(chain, payload.epoch - 1)
     message = Message(payload.epoch, index, payload.type, payload.chunk)
-    return PqRatchet(braid, chain), encode_message(message), key
+    return PqRatchet(braid, chain), encode_message(message), MessageKey(key)
 
 
-def recv(state: PqRatchet, field5: bytes) -> tuple[PqRatchet, bytes | None]:
+def recv(state: PqRatchet, field5: bytes) -> tuple[PqRatchet, MessageKey | None]:
     """spqr ``recv``: returns (state, message key or None)."""
     if not negotiate(field5):
         return state, None  # a newer version than ours: ignored, as spqr does
@@ -80,4 +85,4 @@ def recv(state: PqRatchet, field5: bytes) -> tuple[PqRatchet, bytes | None]:
     if message.epoch == 1 and message.index == 0:
         return PqRatchet(braid, chain), None
     chain, key = chain_recv_key(chain, message.epoch - 1, message.index)
-    return PqRatchet(braid, chain), key
+    return PqRatchet(braid, chain), MessageKey(key)

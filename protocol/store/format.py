@@ -278,7 +278,7 @@ def _decode(raw: object, hint: Any) -> object:
             return get_profile(raw)
         except InvalidArgument:
             raise _corrupt("unknown profile") from None
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and (dataclasses.is_dataclass(hint) or stores_as_bytes(hint)):
         return _decode_dataclass(raw, hint)
     if hint in (int, bool, *_SCALARS):
         return _decode_scalar(raw, hint)

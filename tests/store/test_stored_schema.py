@@ -64,9 +64,9 @@ def _type_name(hint: Any, nested: list[type]) -> str:
         return f"array of [{key}, {value}]"
     if hint is Profile:
         return "profile name"
+    if isinstance(hint, type) and stores_as_bytes(hint):
+        return "bin"
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        if stores_as_bytes(hint):
-            return "bin"
         nested.append(hint)
         return stored_kind(hint)
     return {bytes: "bin", int: "int", bool: "bool", str: "str", None: "nil"}[hint]
