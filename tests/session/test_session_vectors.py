@@ -56,3 +56,37 @@ def test_a_changed_byte_makes_verify_fail_naming_the_test(
     (tmp_path / "vectors" / name).write_bytes(dump(document))
     failures = verify_file(tmp_path / "vectors", entry(name))
     assert any(line.startswith(f"{name}#{test['tcId']}:") for line in failures), failures
+
+
+def _flip_last_byte(value: str) -> str:
+    return value[:-2] + format(int(value[-2:], 16) ^ 1, "02x")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ("states", "session"),
+        ("events", 2, "plaintext"),
+        ("events", 3, "message"),
+        ("events", 4, "bytes"),
+    ],
+)
+def test_a_changed_value_of_the_signal_v4_stored_session_makes_verify_fail(
+    path: tuple[str | int, ...], tmp_path: Path
+) -> None:
+    """The mid-epoch signal-v4 record, the skipped message's plaintext, the reply sent after
+    reloading and the state dumped after it: a flipped byte in any of them fails its test."""
+    name = "state_serialization_test.json"
+    shutil.copytree(VECTORS, tmp_path / "vectors")
+    document = json.loads((tmp_path / "vectors" / name).read_text())
+    group = next(g for g in document["testGroups"] if g["profile"] == "signal-v4")
+    test = group["tests"][0]
+    node = test
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = _flip_last_byte(node[path[-1]])
+    (tmp_path / "vectors" / name).write_bytes(dump(document))
+
+    failures = verify_file(tmp_path / "vectors", entry(name))
+
+    assert any(line.startswith(f"{name}#{test['tcId']}:") for line in failures), failures
