@@ -321,6 +321,15 @@ class SessionManager:
     def has_session(self, peer: Address) -> bool:
         return self._store.get(SESSIONS, peer.key) is not None
 
+    def has_usable_session(self, peer: Address) -> bool:
+        """libsignal ``has_usable_sender_chain(now, NotStale)``: would ``encrypt`` send to ``peer``?
+
+        False without a session and for a stale one (§7.1); the caller then
+        fetches a bundle and calls ``initiate``.
+        """
+        record = self.session_record(peer)
+        return record is not None and not record.current.stale(self._clock())
+
     def session(self, peer: Address) -> Session:
         if not self.has_session(peer):
             raise NoSession("no session with that peer")
@@ -354,8 +363,7 @@ class SessionManager:
                 txn, SESSIONS, peer.key, SessionRecord, NoSession("no session with that peer")
             )
             current = record.current
-            since, policy = current.pending_since, current.profile.policy
-            if since is not None and policy.unacknowledged_expired(since, self._clock()):
+            if current.stale(self._clock()):
                 raise NoSession("the session with that peer was never answered and is stale")
             state, message = triple_ratchet.encrypt(
                 current.triple, plaintext, current.ad, self._rng

@@ -139,6 +139,11 @@ class SessionState:
     def answered(self) -> bool:
         return self.pending is None
 
+    def stale(self, now: int) -> bool:
+        """Unanswered for longer than its policy lets a session send (spec/session.md §7.1)."""
+        since = self.pending_since
+        return since is not None and self.profile.policy.unacknowledged_expired(since, now)
+
     def without_pending(self) -> SessionState:
         """This session once the peer answered: its initial message is no longer repeated."""
         if self.pending is None and self.pending_since is None:

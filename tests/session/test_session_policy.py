@@ -230,14 +230,19 @@ def test_an_unanswered_session_sends_for_thirty_days_then_is_no_session() -> Non
     assert bob.decrypt(ALICE, later) == b"a year on"
 
 
-def test_a_stale_session_is_replaced_by_a_new_one_from_a_fresh_bundle() -> None:
+def test_a_stale_session_is_not_usable_and_a_new_one_from_a_fresh_bundle_replaces_it() -> None:
+    """``has_usable_sender_chain(now, NotStale)`` tells the caller to fetch a bundle."""
     clock = Clock(T0)
     alice, bob = device(ALICE, clock=clock), device(BOB)
+    assert not alice.has_usable_session(BOB)
     alice.initiate(BOB, bob.prekey_bundles()[-1])
+    assert alice.has_usable_session(BOB)
     clock.now = T0 + 31 * DAY
+    assert alice.has_session(BOB) and not alice.has_usable_session(BOB)
     with pytest.raises(NoSession):
         alice.encrypt(BOB, b"stale")
     alice.initiate(BOB, bob.prekey_bundles()[-1])
+    assert alice.has_usable_session(BOB)
     assert record(alice, BOB).current.pending_since == T0 + 31 * DAY
     assert bob.decrypt(ALICE, alice.encrypt(BOB, b"fresh")) == b"fresh"
 
