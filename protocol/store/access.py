@@ -62,11 +62,24 @@ class DecodedCache:
         return value
 
     def require(
-        self, txn: Transaction, table: str, key: str, cls: type[T], error: ProtocolError
+        self,
+        txn: Transaction,
+        table: str,
+        key: str,
+        cls: type[T],
+        error: type[ProtocolError],
+        message: str = "",
     ) -> T:
+        """Like ``load``, but an absent record raises ``error(message)``."""
         value = self.load(txn, table, key, cls)
         if value is None:
-            raise error
+            raise error(message)
+        return value
+
+    def latest(self, table: str, key: str, cls: type[T]) -> T:
+        """The value last read or written for ``(table, key)``, without reading the store."""
+        value = self._entries[(table, key)][1]
+        assert isinstance(value, cls)
         return value
 
     def put(self, txn: Transaction, table: str, key: str, value: object) -> None:

@@ -2,17 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
 
 from protocol.errors import InvalidArgument
-from protocol.store.interface import Transaction, check_name
+from protocol.store.interface import check_name
 
 
 class _MemoryTransaction:
-    def __init__(self, committed: dict[tuple[str, str], bytes]) -> None:
-        self._committed = committed
+    """One transaction: its writes are staged and applied to the store on a normal exit.
+
+    Note that it is its own context manager rather than a generator under
+    ``contextlib.contextmanager``: a ``SessionManager`` runs one transaction
+    per message, and the generator's machinery cost more than the
+    transaction's own work.
+    """
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+        self._committed = store._records
         self.staged: dict[tuple[str, str], bytes | None] = {}
+
+    def __enter__(self) -> _MemoryTransaction:
+        if self._store._open:
+            raise InvalidArgument("transactions do not nest")
+        self._store._open = True
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._store._open = False
+        if exc_type is not None:
+            return
+        for address, value in self.staged.items():
+            if value is None:
+                self._committed.pop(address, None)
+            else:
+                self._committed[address] = value
 
     def get(self, table: str, key: str) -> bytes | None:
         check_name(table, key)
@@ -51,23 +80,11 @@ class MemoryStore:
         return self._records.get((table, key))
 
     def keys(self, table: str) -> list[str]:
-        return _MemoryTransaction(self._records).keys(table)
+        return _MemoryTransaction(self).keys(table)
 
-    @contextmanager
-    def transaction(self) -> Iterator[Transaction]:
-        if self._open:
-            raise InvalidArgument("transactions do not nest")
-        self._open = True
-        try:
-            txn = _MemoryTransaction(self._records)
-            yield txn
-            for address, value in txn.staged.items():
-                if value is None:
-                    self._records.pop(address, None)
-                else:
-                    self._records[address] = value
-        finally:
-            self._open = False
+    def transaction(self) -> _MemoryTransaction:
+        """A transaction, begun when its ``with`` block is entered (transactions do not nest)."""
+        return _MemoryTransaction(self)
 
     def __repr__(self) -> str:
         return f"MemoryStore(<{len(self._records)} records>)"
