@@ -11,7 +11,9 @@ each in the module named after it:
 * header protection (``headers.py``): plaintext or encrypted headers;
 * framing (``framing.py``): msgpack, or libsignal's protobuf;
 * ``spqr``: whether SPQR runs beside the Double Ratchet (libsignal v4's
-  triple ratchet, ``triple_ratchet.py``; spec/spqr.md §13).
+  triple ratchet, ``triple_ratchet.py``; spec/spqr.md §13);
+* session policy (``session_policy.py``): the archived sessions a record
+  keeps and when an unanswered session expires (spec/session.md §7).
 
 No label, KDF info string or limit appears outside the parts, and no module
 above them tests which part a profile has: it calls the part. A profile
@@ -46,6 +48,7 @@ from protocol.framing import (
 )
 from protocol.headers import EncryptedHeaders, HeaderProtection, PlainHeaders
 from protocol.primitives import KemName
+from protocol.session_policy import LIBSIGNAL_V4_POLICY, SPEC_POLICY, SessionPolicy
 
 SPQR_AUTH_KEY_LEN: Final = 32
 """The SPQR authentication key at the end of libsignal v4's SK (pqxdh.rs)."""
@@ -68,6 +71,7 @@ class Profile:
     # SK carries its authentication key after the chains' part, every message
     # its field 5, and its message key salts the message-key derivation.
     spqr: bool = False
+    policy: SessionPolicy = SPEC_POLICY
 
     def __post_init__(self) -> None:
         for reason in _misfits(self):
@@ -90,6 +94,7 @@ def _misfits(profile: Profile) -> list[str]:
         (profile.cipher, AesGcmCipher | AesCbcHmacCipher, "cipher"),
         (profile.headers, PlainHeaders | EncryptedHeaders, "header protection"),
         (profile.framing, MsgpackFraming | ProtobufFraming, "framing"),
+        (profile.policy, SessionPolicy, "session policy"),
     )
     wrong = [
         f"the {what} is not a {what} part"
@@ -205,6 +210,7 @@ SIGNAL_V4: Final = Profile(
     framing=LIBSIGNAL_V4,
     max_message_size=256 * 1024,
     spqr=True,
+    policy=LIBSIGNAL_V4_POLICY,
 )
 
 PROFILES: Final[dict[str, Profile]] = {p.name: p for p in (PQ_DEFAULT, CLASSIC, SIGNAL_V3)}

@@ -15,6 +15,7 @@ cipher operations run in time independent of the data.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections.abc import Callable, Sequence
 from typing import Final
@@ -141,8 +142,32 @@ def _frame_key() -> object:
     return AESGCM(key)
 
 
-def _kem_steps() -> tuple[Step, Step]:
+def _kem_steps(kem: str | None) -> tuple[Step, Step]:
+    """PQXDH's encapsulation and decapsulation: ML-KEM-768, or Kyber1024 through ML-KEM-1024.
+
+    Kyber1024 (kyber1024.py) is ML-KEM-1024 with Kyber's final KDF,
+    SHAKE-256(K̄ ‖ SHA3-256(c)), which ``hashlib`` computes: part of the
+    primitive, so part of the floor. The private key object is built from
+    the seed on every decapsulation, as ``kem_decapsulate`` builds it.
+    """
     seed = bytes(64)
+    if kem == "Kyber1024":
+        private_1024 = mlkem.MLKEM1024PrivateKey.from_seed_bytes(seed)
+        public_1024 = private_1024.public_key().public_bytes_raw()
+        _, ciphertext_1024 = private_1024.public_key().encapsulate()
+
+        def kyber_kdf(k_bar: bytes, ciphertext: bytes) -> bytes:
+            return hashlib.shake_256(k_bar + hashlib.sha3_256(ciphertext).digest()).digest(32)
+
+        def encapsulate_1024() -> object:
+            k_bar, ct = mlkem.MLKEM1024PublicKey.from_public_bytes(public_1024).encapsulate()
+            return kyber_kdf(k_bar, ct)
+
+        def decapsulate_1024() -> object:
+            private = mlkem.MLKEM1024PrivateKey.from_seed_bytes(seed)
+            return kyber_kdf(private.decapsulate(ciphertext_1024), ciphertext_1024)
+
+        return encapsulate_1024, decapsulate_1024
     private = mlkem.MLKEM768PrivateKey.from_seed_bytes(seed)
     public = private.public_key().public_bytes_raw()
     _, ciphertext = private.public_key().encapsulate()
@@ -156,10 +181,45 @@ def _kem_steps() -> tuple[Step, Step]:
     return encapsulate, decapsulate
 
 
+def _spqr_keygen() -> bytes:
+    """SPQR's ``generate``: a drawn 64-byte seed, pyca's ML-KEM-768 KeyGen, the key's bytes."""
+    seed = os.urandom(64)
+    return mlkem.MLKEM768PrivateKey.from_seed_bytes(seed).public_key().public_bytes_raw()
+
+
+def _hmac_over(size: int) -> Step:
+    """HMAC-SHA256 over ``size`` bytes (SPQR's MACs: over the header, or over ct1 ‖ ct2)."""
+    data = bytes(size)
+
+    def run() -> bytes:
+        mac = pyca_hmac.HMAC(_KEY32, hashes.SHA256())
+        mac.update(data)
+        return mac.finalize()
+
+    return run
+
+
+def _spqr_steps() -> dict[str, Step]:
+    """SPQR's pyca calls (spqr/chain.py, authenticator.py, states.py, incremental_mlkem768.py)."""
+    _, decapsulate_768 = _kem_steps("ML-KEM-768")
+    label_and_epoch = 35 + 8
+    return {
+        "spqr_chain_start": _hkdf(96),  # Chain::new
+        "spqr_add_epoch": _hkdf(96),  # Chain::add_epoch
+        "spqr_chain_key": _hkdf(64),  # next_key_internal: next key ‖ message key
+        "spqr_auth_update": _hkdf(64),  # Authenticator::new and ::update
+        "spqr_epoch_secret": _hkdf(32),  # the SCKA key of an epoch
+        "spqr_mac_hdr": _hmac_over(label_and_epoch + 64),  # mac_hdr and verify_hdr
+        "spqr_mac_ct": _hmac_over(label_and_epoch + 960 + 128),  # mac_ct and verify_ct
+        "spqr_keygen": _spqr_keygen,
+        "spqr_decaps": decapsulate_768,  # decaps of ct1 ‖ ct2 (pyca)
+    }
+
+
 def primitive_steps(profile: Profile) -> dict[str, Step]:
     """Every named step, with the message AEAD and KDF lengths of ``profile``."""
     header_encryption = profile.headers.encrypted
-    encapsulate, decapsulate = _kem_steps()
+    encapsulate, decapsulate = _kem_steps(profile.kem)
     steps: dict[str, Step] = {
         "keygen": _x25519_keygen,
         "dh": _x25519_dh,
@@ -177,6 +237,7 @@ def primitive_steps(profile: Profile) -> dict[str, Step]:
         "header_open_fails": _header_open(opens=False),
         "media_base_key": lambda: os.urandom(32),  # Nh bytes of the default suite
         "frame_key": _frame_key,
+        **_spqr_steps(),
     }
     if profile.cipher.name == "AES-256-GCM":
         steps["message_keys"] = _hkdf(44)
@@ -190,15 +251,16 @@ def primitive_steps(profile: Profile) -> dict[str, Step]:
 
 
 def sequence_workload(
-    key: str, profile: Profile, sequence: Sequence[str], ops: int = 1
+    key: str, profile: Profile, sequence: Sequence[str], ops: int = 1, *, per_unit: bool = False
 ) -> Workload:
-    """A floor workload performing ``sequence`` once per operation."""
+    """A floor workload performing ``sequence`` once per operation (or once per unit of ``ops``)."""
     steps = primitive_steps(profile)
     calls = [steps[name] for name in sequence]
+    repeats = 1 if per_unit else ops
 
     def prepare(units: int) -> Run:
         def run() -> None:
-            for _ in range(units * ops):
+            for _ in range(units * repeats):
                 for call in calls:
                     call()
 

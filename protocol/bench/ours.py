@@ -17,12 +17,23 @@ from protocol.bench.fanout import fanout_workloads
 from protocol.bench.floor import sequence_workload
 from protocol.bench.forged import forged_workload
 from protocol.bench.rows import RowSpec
-from protocol.bench.sequences import burst_sequence, handshake_sequence, pingpong_sequence
-from protocol.bench.session_pair import RatchetPair, SessionPair, handshake_workload, make_pair
+from protocol.bench.sequences import (
+    burst_unit_sequence,
+    epoch_pingpong_sequence,
+    handshake_sequence,
+    pingpong_sequence,
+)
+from protocol.bench.session_pair import (
+    RatchetPair,
+    SessionPair,
+    handshake_workload,
+    make_pair,
+    spqr_epochs,
+)
 from protocol.bench.timing import Run, Workload
 from protocol.bench.workloads import burst, ping_pong
 from protocol.media.sframe import DEFAULT_SUITE, derive_frame_key, encrypt_frame, open_frame
-from protocol.profiles import DEFAULT_PROFILE, PROFILES, Profile
+from protocol.profiles import DEFAULT_PROFILE, PROFILES, SIGNAL_V4, Profile
 from protocol.session.records import SessionRecord
 from protocol.store import dump_state, load_state
 
@@ -64,6 +75,34 @@ def _sframe(size: int) -> tuple[Workload, Workload]:
 # --- The rows ---------------------------------------------------------------------------
 
 
+def _ping_pong_row(profile: Profile) -> RowSpec:
+    """Ping-pong per message; with SPQR, averaged over whole epochs (workloads.ping_pong)."""
+    name = profile.name
+
+    def make() -> RatchetPair:
+        return make_pair(profile)
+
+    if profile.spqr:
+        warmup, period = spqr_epochs(profile)
+        sequence = epoch_pingpong_sequence(profile, period)
+        return RowSpec(
+            "pingpong-spqr",
+            name,
+            f"ping-pong per message, {name}, SPQR epochs of {period}",
+            ping_pong(f"ours/pingpong/{name}", make, warmup=warmup, period=period),
+            sequence_workload(f"floor/pingpong/{name}", profile, sequence, period, per_unit=True),
+        )
+    kind = "pingpong-he" if profile.headers.encrypted else "pingpong"
+    encrypted_headers = ", header-encrypted" if profile.headers.encrypted else ""
+    return RowSpec(
+        kind,
+        name,
+        f"ping-pong per message, {name}{encrypted_headers}",
+        ping_pong(f"ours/pingpong/{name}", make),
+        sequence_workload(f"floor/pingpong/{name}", profile, pingpong_sequence(profile)),
+    )
+
+
 def _profile_rows(profile: Profile, burst_length: int) -> list[RowSpec]:
     name = profile.name
 
@@ -71,10 +110,9 @@ def _profile_rows(profile: Profile, burst_length: int) -> list[RowSpec]:
         return make_pair(profile)
 
     def floor(kind: str, sequence: list[str], ops: int = 1) -> Workload:
-        return sequence_workload(f"floor/{kind}/{name}", profile, sequence, ops)
+        return sequence_workload(f"floor/{kind}/{name}", profile, sequence, ops, per_unit=True)
 
-    pingpong_kind = "pingpong-he" if profile.headers.encrypted else "pingpong"
-    encrypted_headers = ", header-encrypted" if profile.headers.encrypted else ""
+    burst_floor = burst_unit_sequence(profile, burst_length)
     return [
         RowSpec(
             "setup",
@@ -83,26 +121,20 @@ def _profile_rows(profile: Profile, burst_length: int) -> list[RowSpec]:
             handshake_workload(f"ours/setup/{name}", profile),
             floor("setup", handshake_sequence(profile)),
         ),
-        RowSpec(
-            pingpong_kind,
-            name,
-            f"ping-pong per message, {name}{encrypted_headers}",
-            ping_pong(f"ours/pingpong/{name}", make),
-            floor("pingpong", pingpong_sequence(profile)),
-        ),
+        _ping_pong_row(profile),
         RowSpec(
             "burst",
             name,
             f"burst of {burst_length} per message, {name}",
             burst(f"ours/burst/{name}", make, burst_length),
-            floor("burst", burst_sequence(profile), burst_length),
+            floor("burst", burst_floor, burst_length),
         ),
         RowSpec(
             "reverse",
             name,
             f"{burst_length} in reverse per message, {name}",
             burst(f"ours/reverse/{name}", make, burst_length, reverse=True),
-            floor("reverse", burst_sequence(profile), burst_length),
+            floor("reverse", burst_floor, burst_length),
         ),
     ]
 
@@ -128,7 +160,7 @@ def _serialize(profile: Profile) -> Workload:
 def our_rows(burst_length: int, fanout_devices: int) -> list[RowSpec]:
     """Every timed row of ours, in the order of the table."""
     rows: list[RowSpec] = []
-    for profile in PROFILES.values():
+    for profile in (*PROFILES.values(), SIGNAL_V4):
         rows += _profile_rows(profile, burst_length)
     for size, variant in ((1200, "1200 B"), (50_000, "50 KB")):
         ours, floor = _sframe(size)

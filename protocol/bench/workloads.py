@@ -32,23 +32,28 @@ class Endpoints(Protocol):
 MakeEndpoints = Callable[[], Endpoints]
 
 
-def ping_pong(key: str, make: MakeEndpoints) -> Workload:
+def ping_pong(key: str, make: MakeEndpoints, *, warmup: int = 0, period: int = 1) -> Workload:
     """Strict alternation: every message is answered, so each one causes a DH ratchet step.
 
-    One operation is one encrypt plus the matching decrypt.
+    One operation is one encrypt plus the matching decrypt. A unit is
+    ``period`` messages after ``warmup`` untimed ones: for ``signal-v4``,
+    whose SPQR does its ML-KEM work once per epoch, a unit is one whole
+    epoch in the steady state, so every operation is an epoch's average.
     """
 
     def prepare(units: int) -> Run:
         pair = make()
+        for i in range(warmup):
+            pair.decrypt(1 - (i & 1), pair.encrypt(i & 1, MESSAGE))
 
         def run() -> None:
-            for i in range(units):
+            for i in range(warmup, warmup + units * period):
                 sender = i & 1
                 pair.decrypt(1 - sender, pair.encrypt(sender, MESSAGE))
 
         return run
 
-    return Workload(key, prepare)
+    return Workload(key, prepare, period)
 
 
 def burst(key: str, make: MakeEndpoints, length: int, *, reverse: bool = False) -> Workload:

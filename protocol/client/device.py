@@ -126,9 +126,9 @@ class Device:
         return len(self.refused)
 
     async def send(self, peer: Address, kind: int, body: bytes) -> None:
-        """Encrypt over the session with ``peer`` (set up from a fetched bundle if new)."""
+        """Encrypt over the session with ``peer`` (set up from a fetched bundle if new or stale)."""
         session_peer = _peer(peer)
-        if not self.manager.has_session(session_peer):
+        if not self.manager.has_usable_session(session_peer):
             bundle = assemble_bundle(await self.client.get_bundle(peer))
             self.manager.initiate(session_peer, bundle)
         plaintext = bytes([kind]) + body

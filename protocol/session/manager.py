@@ -15,7 +15,10 @@ or not at all, even if the process dies half-way (spec/storage.md §7):
   (§3);
 * ``encrypt(peer, plaintext)`` and ``decrypt(sender, data)`` (§4); a prekey
   message from a peer creates or replaces its session (§4.2,
-  protocol/session/sessions.py);
+  protocol/session/sessions.py); the profile's session policy
+  (protocol/session_policy.py, §7) bounds the archived sessions and, for
+  signal-v4, refuses to send on a session unanswered for 30 days, by the
+  injected ``clock``;
 * a peer identity key that changes raises ``UntrustedIdentity`` with a safety
   number until the caller calls ``trust_identity`` (§6,
   protocol/session/identity_trust.py).
@@ -24,6 +27,7 @@ or not at all, even if the process dies half-way (spec/storage.md §7):
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,6 +60,7 @@ from protocol.session.records import (
     SessionRecord,
     SessionState,
 )
+from protocol.session.service_ids import is_same_account
 from protocol.session.sessions import (
     decrypt_first,
     find_handshake,
@@ -65,14 +70,29 @@ from protocol.session.sessions import (
 from protocol.store.access import DecodedCache, put_record
 from protocol.store.interface import Store, Transaction
 
+Clock = Callable[[], int]
+"""Returns the time now in Unix seconds."""
+
+
+def wall_clock() -> int:
+    """The system's clock, in whole Unix seconds (libsignal stores whole seconds too)."""
+    return int(time.time())
+
 
 class SessionManager:
     """One device's sessions with every peer device, kept in a ``Store``."""
 
-    def __init__(self, store: Store, rng: Random = SYSTEM_RANDOM) -> None:
-        """Open the device kept in ``store`` (created earlier with ``create``)."""
+    def __init__(
+        self, store: Store, rng: Random = SYSTEM_RANDOM, *, clock: Clock = wall_clock
+    ) -> None:
+        """Open the device kept in ``store`` (created earlier with ``create``).
+
+        ``clock`` tells the session policy the time (spec/session.md §7.1);
+        tests inject a fixed one.
+        """
         self._store = store
         self._rng = rng
+        self._clock = clock
         self._records = DecodedCache()
         with store.transaction() as txn:
             self._device = self._records.require(
@@ -88,6 +108,7 @@ class SessionManager:
         *,
         now: int,
         rng: Random = SYSTEM_RANDOM,
+        clock: Clock = wall_clock,
     ) -> SessionManager:
         """Make a new device (``prekey_lifecycle.create_device``) in an empty store."""
         if store.get(DEVICE, SELF) is not None:
@@ -95,7 +116,7 @@ class SessionManager:
         with store.transaction() as txn:
             device = prekey_lifecycle.create_device(txn, address, profile, now, rng)
             put_record(txn, DEVICE, SELF, device)
-        return cls(store, rng)
+        return cls(store, rng, clock=clock)
 
     # --- Who we are -----------------------------------------------------------------------
 
@@ -277,7 +298,9 @@ class SessionManager:
                 result.sk,
                 bundle.signed_prekey,
                 self._rng,
-                self_session=peer == device.address,
+                self_session=is_same_account(
+                    device.address, device.identity.public, peer, bundle.identity_key
+                ),
             )
             handshake = initial_handshake(device, result.message)
             session = SessionState(
@@ -290,6 +313,7 @@ class SessionManager:
                 ad=result.ad,
                 ratchet=state.ratchet,
                 pq=state.pq,
+                pending_since=device.profile.policy.pending_since(self._clock()),
             )
             record = self._records.load(txn, SESSIONS, peer.key, SessionRecord)
             self._records.put(
@@ -302,6 +326,15 @@ class SessionManager:
 
     def has_session(self, peer: Address) -> bool:
         return self._store.get(SESSIONS, peer.key) is not None
+
+    def has_usable_session(self, peer: Address) -> bool:
+        """libsignal ``has_usable_sender_chain(now, NotStale)``: would ``encrypt`` send to ``peer``?
+
+        False without a session and for a stale one (§7.1); the caller then
+        fetches a bundle and calls ``initiate``.
+        """
+        record = self.session_record(peer)
+        return record is not None and not record.current.stale(self._clock())
 
     def session(self, peer: Address) -> Session:
         if not self.has_session(peer):
@@ -327,13 +360,17 @@ class SessionManager:
         """Implements RatchetEncrypt in the session with ``peer`` (spec/session.md §4.1).
 
         Returns a prekey message while the peer has not answered, a normal
-        message afterwards.
+        message afterwards. A session unanswered for longer than its policy
+        allows is NO_SESSION, as libsignal's ``message_encrypt`` refuses a
+        stale one with ``SessionNotFound`` (§7.1): start a new one.
         """
         with self._store.transaction() as txn:
             record = self._records.require(
                 txn, SESSIONS, peer.key, SessionRecord, NoSession, "no session with that peer"
             )
             current = record.current
+            if current.stale(self._clock()):
+                raise NoSession("the session with that peer was never answered and is stale")
             state, message = triple_ratchet.encrypt(
                 current.triple, plaintext, current.ad, self._rng
             )
@@ -384,6 +421,7 @@ class SessionManager:
                 )
                 candidates, inner = list(enumerate(record.states())), data
             index, state, plaintext = decrypt_first(candidates, inner, self._rng)
+            state = state.without_pending()
             self._records.put(txn, SESSIONS, sender.key, record.with_state(index, state))
             if deliver is not None:
                 deliver(txn, plaintext)
@@ -398,7 +436,7 @@ class SessionManager:
         identity_trust.check(txn, self._device, sender, message.initial.identity_key)
         record = self._records.load(txn, SESSIONS, sender.key, SessionRecord)
         if record is not None:
-            index = find_handshake(record, message)
+            index = find_handshake(record, device.profile, message)
             if index is not None:
                 return record, index, message.message
         initial = message.initial
@@ -416,7 +454,12 @@ class SessionManager:
         if use is not None and result.consumed.kem_prekey_id is None:  # a last-resort key
             put_record(txn, KEM_PREKEY_USES, use.key, use)
         state = triple_ratchet.init_responder(
-            device.profile, result.sk, result.signed_prekey, self_session=sender == device.address
+            device.profile,
+            result.sk,
+            result.signed_prekey,
+            self_session=is_same_account(
+                device.address, device.identity.public, sender, initial.identity_key
+            ),
         )
         session = SessionState(
             profile=device.profile,

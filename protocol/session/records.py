@@ -9,28 +9,16 @@ its records.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
 from protocol import ratchet, triple_ratchet, wire
 from protocol.errors import InvalidArgument, StateCorrupt
 from protocol.prekeys import IdentityKeyPair
 from protocol.profiles import Profile
+from protocol.session_policy import SessionPolicy
 from protocol.spqr.pq_ratchet import PqRatchet
 from protocol.store.format import ADDED
-
-MAX_ARCHIVED_SESSIONS: Final = 4
-"""Replaced sessions kept to decrypt late messages; libsignal keeps 40 (consts.rs)."""
-MAX_ARCHIVED_KEYS: Final = 2000
-"""Skipped message keys and evicted ids that the archived sessions of one record hold together.
-
-The current session is bounded by its profile (``max_stored_skipped`` keys
-and as many evicted ids); without this bound each archived session could
-hold as much, and a valid but malicious peer that starts session after
-session grew its record to about 1.1 MB, every message of it then costing
-about 300 ms to load and store (issue 11). Oldest archived sessions are
-dropped first, whole, until the rest fit (spec/session.md §7).
-"""
 
 # Store tables (spec/storage.md §1).
 DEVICE: Final = "device"
@@ -144,10 +132,23 @@ class SessionState:
     # SPQR's state beside the Double Ratchet (signal-v4 only; None otherwise,
     # and then not stored, so no other profile's record changes).
     pq: PqRatchet | None = field(default=None, metadata=ADDED)
+    # Unix seconds; None for every profile whose policy never expires a session.
+    pending_since: int | None = field(default=None, metadata=ADDED)
 
     @property
     def answered(self) -> bool:
         return self.pending is None
+
+    def stale(self, now: int) -> bool:
+        """Unanswered for longer than its policy lets a session send (spec/session.md §7.1)."""
+        since = self.pending_since
+        return since is not None and self.profile.policy.unacknowledged_expired(since, now)
+
+    def without_pending(self) -> SessionState:
+        """This session once the peer answered: its initial message is no longer repeated."""
+        if self.pending is None and self.pending_since is None:
+            return self
+        return replace(self, pending=None, pending_since=None)
 
     @property
     def triple(self) -> triple_ratchet.TripleRatchetState:
@@ -167,14 +168,18 @@ class SessionRecord:
     archived: tuple[SessionState, ...] = ()
 
     def replaced_by(self, state: SessionState) -> SessionRecord:
-        """A new current session; the old one is archived, the oldest dropped."""
-        return SessionRecord(state, _bounded((self.current, *self.archived)))
+        """libsignal ``promote_state``: a new current session; the old one is archived."""
+        return SessionRecord(state, _bounded(state.profile.policy, (self.current, *self.archived)))
 
     def with_state(self, index: int, state: SessionState) -> SessionRecord:
-        """``state`` replaces state ``index`` (0 = current) and becomes current."""
+        """``state`` replaces state ``index`` (0 = current) and becomes current.
+
+        For an archived state this is libsignal's ``promote_old_session``: the
+        current one is archived in its place.
+        """
         states = [self.current, *self.archived]
         del states[index]
-        return SessionRecord(state, _bounded(tuple(states)))
+        return SessionRecord(state, _bounded(state.profile.policy, tuple(states)))
 
     def states(self) -> tuple[SessionState, ...]:
         """The current session first, then the archived ones, newest first."""
@@ -182,20 +187,30 @@ class SessionRecord:
 
 
 def _stored_keys(state: SessionState) -> int:
-    return len(state.ratchet.mkskipped) + len(state.ratchet.evicted)
+    """The skipped keys and evicted ids a session holds: the Double Ratchet's, and SPQR's."""
+    keys = len(state.ratchet.mkskipped) + len(state.ratchet.evicted)
+    if state.pq is not None:
+        links = state.pq.chain.links
+        keys += sum(len(link.send.skipped) + len(link.recv.skipped) for link in links)
+    return keys
 
 
-def _bounded(archived: tuple[SessionState, ...]) -> tuple[SessionState, ...]:
-    """The archived sessions, newest first, that fit MAX_ARCHIVED_SESSIONS and MAX_ARCHIVED_KEYS.
+def _bounded(policy: SessionPolicy, archived: tuple[SessionState, ...]) -> tuple[SessionState, ...]:
+    """The archived sessions, newest first, that fit the policy's count and key bounds.
+
+    libsignal ``archive_current_state_inner`` (state/session.rs): at most
+    ``max_archived_sessions``, the oldest dropped, and under
+    ``archive_drops_pending`` each archived one without its pending initial
+    message. ``max_archived_keys`` is ours (spec/session.md §7).
 
     Note that the cut is at the first session that does not fit: every older
     one goes too, so what is dropped is always the oldest.
     """
     kept: list[SessionState] = []
     total = 0
-    for state in archived[:MAX_ARCHIVED_SESSIONS]:
+    for state in archived[: policy.max_archived_sessions]:
         total += _stored_keys(state)
-        if total > MAX_ARCHIVED_KEYS:
+        if total > policy.max_archived_keys:
             break
-        kept.append(state)
+        kept.append(state.without_pending() if policy.archive_drops_pending else state)
     return tuple(kept)

@@ -17,10 +17,16 @@ from protocol.randomness import Random
 from protocol.session.records import DeviceRecord, SessionRecord, SessionState
 
 
-def find_handshake(record: SessionRecord, message: wire.PrekeyMessage) -> int | None:
-    """The responder session whose handshake has this base key; every other field must match.
+def find_handshake(
+    record: SessionRecord, profile: Profile, message: wire.PrekeyMessage
+) -> int | None:
+    """The responder session whose handshake has this version and base key, current or archived.
 
-    libsignal looks only at the base key; we also refuse a repeated initial
+    libsignal ``SessionRecord::promote_matching_session`` (state/session.rs):
+    the first session, current first, whose version (here: ``profile``, the
+    one that decoded the message) and base key match; the caller makes it
+    current once the message decrypts under it, ``promote_old_session``.
+    libsignal looks only at those two; we also refuse a repeated initial
     message whose other fields differ (a tampered copy), as AUTH_FAILED.
     Base keys are compared up to torsion (spec/x3dh.md §5.3): a torsion twin
     of a known base key gives the known handshake's SK, so it is that
@@ -29,7 +35,7 @@ def find_handshake(record: SessionRecord, message: wire.PrekeyMessage) -> int | 
     """
     ephemeral_key = message.initial.ephemeral_key
     for index, known in enumerate(record.states()):
-        if known.role != "responder":
+        if known.role != "responder" or known.profile != profile:
             continue
         if constant_time_equal(known.ephemeral_key, ephemeral_key):
             if not constant_time_equal(
@@ -59,9 +65,6 @@ def decrypt_first(
 ) -> tuple[int, SessionState, bytes]:
     """Decrypt with the first session state that accepts the message (current first).
 
-    The state that decrypts it is answered from then on: its pending initial
-    message is dropped (spec/session.md §3).
-
     When none does, AUTH_FAILED from a state only says "not this session's
     message", so the error reported is the first other one (a session that
     recognized the message and refused it, e.g. DUPLICATE_MESSAGE), and
@@ -74,6 +77,5 @@ def decrypt_first(
         except ProtocolError as exc:
             errors.append(exc)
             continue
-        answered = dataclasses.replace(state, ratchet=new.ratchet, pq=new.pq, pending=None)
-        return index, answered, plaintext
+        return index, dataclasses.replace(state, ratchet=new.ratchet, pq=new.pq), plaintext
     raise next((e for e in errors if not isinstance(e, AuthFailed)), errors[0])

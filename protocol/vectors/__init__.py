@@ -25,6 +25,7 @@ from protocol.vectors.common import VectorFile, VectorMismatch, common_schema, d
 FAMILIES: tuple[str, ...] = (
     "xeddsa",
     "handshake",
+    "handshake_v4",
     "ratchet",
     "sframe",
     "accumulated",

@@ -14,6 +14,11 @@ A responder proves it derived the initiator's SK and AD by opening
 nonce expanded from SK, with AD as associated data (spec/pqxdh.md §7.3).
 That is how a tampered KEM ciphertext, which ML-KEM's implicit rejection
 turns into a different SK rather than an error, shows as AUTH_FAILED.
+
+The ``signal-v4`` file (``handshake_v4.py``) reuses this module's actors,
+cases, mutations and replay (``generate_test``, ``replay_test``); the
+negatives of libsignal v4 only are named in ``V4_INITIATOR_DETECTS`` and
+``V4_RESPONDER_DETECTS`` here, so that every mutation is written in one place.
 """
 
 from __future__ import annotations
@@ -275,8 +280,21 @@ LATER_RESPONDER_DETECTS: Final = {
     "UnsupportedInitialDataVersion": "UNSUPPORTED_VERSION",
     "ReusedOneTimeKemPrekey": "UNKNOWN_PREKEY",
 }
-_INITIATOR: Final = {**INITIATOR_DETECTS, **LATER_INITIATOR_DETECTS}
-_RESPONDER: Final = {**RESPONDER_DETECTS, **LATER_RESPONDER_DETECTS}
+# Negatives of the signal-v4 file only (handshake_v4.py): what libsignal v4 refuses.
+V4_INITIATOR_DETECTS: Final = {
+    "MlKem1024KemPrekey": (
+        "encoded",
+        "INVALID_PUBLIC_KEY",
+        "the EncodeKEM type byte of PQPK_B, 08 (Kyber1024), replaced by 0a (ML-KEM-1024): the "
+        'same 1568 key bytes under a key type libsignal 0.103.0 refuses ("bad KEM key type")',
+    ),
+}
+V4_RESPONDER_DETECTS: Final = {
+    "X3dhInitialMessage": "MALFORMED_MESSAGE",
+    "NonCanonicalEphemeral": "INVALID_PUBLIC_KEY",
+}
+_INITIATOR: Final = {**INITIATOR_DETECTS, **LATER_INITIATOR_DETECTS, **V4_INITIATOR_DETECTS}
+_RESPONDER: Final = {**RESPONDER_DETECTS, **LATER_RESPONDER_DETECTS, **V4_RESPONDER_DETECTS}
 # A replay of the accepted message: it fails because the first delivery consumed a prekey.
 _REPLAYS: Final = ("ReusedOpk", "ReusedOneTimeKemPrekey")
 
@@ -314,6 +332,8 @@ def _encoded_bundle_change(name: str, bundle: Mapping[str, Any]) -> dict[str, An
         return {"offset": type_byte, "length": 1, "value": "ff"}
     if name == "InvalidKemPrekey":
         return {"offset": type_byte + 1, "length": 2, "value": "ffff"}
+    if name == "MlKem1024KemPrekey":
+        return {"offset": type_byte, "length": 1, "value": f"{KEM_TYPE['ML-KEM-1024']:02x}"}
     kem_part = pack(
         [
             bundle["pqspk_id"],
@@ -329,6 +349,7 @@ def _encoded_bundle_change(name: str, bundle: Mapping[str, Any]) -> dict[str, An
 def _message_mutation(name: str, message: InitialData, other_identity: bytes) -> dict[str, Any]:
     """The one change of a responder-detected negative to a field of the initial message."""
     last = len(message.kem_ciphertext or b"") - 1
+    kem_part = pack([message.kem_prekey_id, message.kem_ciphertext])  # the encoding's last item
     changes: dict[str, tuple[str, dict[str, Any], str]] = {
         "LowOrderEphemeral": (
             "ephemeral_key",
@@ -369,6 +390,23 @@ def _message_mutation(name: str, message: InitialData, other_identity: bytes) ->
             "kem_ciphertext",
             {"op": "xor", "offset": last, "mask": "01"},
             "CT with the low bit of its last byte flipped",
+        ),
+        "X3dhInitialMessage": (
+            "",
+            {
+                "op": "replace",
+                "offset": len(message.to_bytes()) - len(kem_part),
+                "length": len(kem_part),
+                "value": "c0",
+            },
+            "the KEM part [IdKEM, CT] (the encoding's last item) replaced by nil: an X3DH "
+            'initial message, which libsignal v4 refuses ("X3DH no longer supported")',
+        ),
+        "NonCanonicalEphemeral": (
+            "ephemeral_key",
+            {"op": "xor", "offset": X25519_LEN - 1, "mask": "80"},
+            "EK_A (raw u) with bit 255 set: X25519 ignores that bit (RFC 7748 §5), so the DH "
+            "outputs are unchanged; libsignal's is_canonical refuses it",
         ),
         "IdentityKeyMismatch": (
             "identity_key",
@@ -433,7 +471,7 @@ class Case:
     replayed: bool = False  # a valid test whose initial message is delivered twice
 
 
-def _cases(profile: Profile) -> list[Case]:
+def first_cases(profile: Profile) -> list[Case]:
     kem = profile.kem is not None
     if kem:
         positives = [
@@ -454,7 +492,7 @@ def _cases(profile: Profile) -> list[Case]:
     return positives + [Case(f"negative: {name}", full, name) for name in names]
 
 
-def _later_cases(profile: Profile) -> list[Case]:
+def later_cases(profile: Profile) -> list[Case]:
     """The cases added after schema v1, one group per profile after the first groups."""
     kem = profile.kem is not None
     full = Shape(True, kem, kem_last_resort=False)
@@ -491,7 +529,7 @@ def _events(case: Case, original: bytes, mutated: bytes | None) -> list[dict[str
     return [ok, failed] if case.negative in _REPLAYS else [failed, ok]
 
 
-def _generate_test(
+def generate_test(
     family: str, profile: Profile, case: Case, tc_id: int, encapsulator: kem_pins.Encapsulator
 ) -> dict[str, Any]:
     drbg = _test_drbg(family, tc_id, profile, case)
@@ -600,13 +638,13 @@ def _group(
     ids: Iterator[int],
     encapsulator: kem_pins.Encapsulator,
 ) -> dict[str, Any]:
-    tests = [_generate_test(family, profile, case, next(ids), encapsulator) for case in cases]
+    tests = [generate_test(family, profile, case, next(ids), encapsulator) for case in cases]
     for test in tests:
-        verify_test(SCHEMA, _group_fields(profile), test)  # the generator checks its own output
-    return {**_group_fields(profile), "tests": tests}
+        verify_test(SCHEMA, group_fields(profile), test)  # the generator checks its own output
+    return {**group_fields(profile), "tests": tests}
 
 
-def _group_fields(profile: Profile) -> dict[str, Any]:
+def group_fields(profile: Profile) -> dict[str, Any]:
     kem = profile.kem
     return {
         "type": "X3dhHandshake" if kem is None else "PqxdhHandshake",
@@ -643,7 +681,7 @@ def _generate(encapsulator: kem_pins.Encapsulator) -> list[VectorFile]:
         ids = test_ids()
         groups = [
             _group(family, profile, cases(profile), ids, encapsulator)
-            for cases in (_cases, _later_cases)
+            for cases in (first_cases, later_cases)
             for profile in profiles
         ]
         document = envelope(
@@ -664,9 +702,14 @@ def generate() -> list[VectorFile]:
 def verify_test(schema_name: str, group: Mapping[str, Any], test: Mapping[str, Any]) -> None:
     """Replay one handshake test: keys, bundle, initiator, then the responder's events."""
     expect_equal("schema", schema_name, SCHEMA)
+    replay_test(group, test)
+
+
+def replay_test(group: Mapping[str, Any], test: Mapping[str, Any]) -> None:
+    """The replay of ``verify_test``, for a group and test in the fields of schema v2."""
     profile = get_profile(str(group["profile"]))
     fields = {key: value for key, value in group.items() if key != "tests"}
-    expect_equal("group parameters", fields, _group_fields(profile))
+    expect_equal("group parameters", fields, group_fields(profile))
     responder = test["inputs"]["responder"]
     shape = Shape(
         one_time=responder["opk_id"] is not None,

@@ -46,7 +46,7 @@ _ID: Final = {"type": "integer", "minimum": 0, "maximum": 2**32 - 1}
 _NULLABLE_ID: Final = {"type": ["integer", "null"], "minimum": 0, "maximum": 2**32 - 1}
 _NEGATIVE_FIELDS: Final = ("error", "detected_by")
 
-_TEST_SCHEMA: Final = {
+TEST_SCHEMA: Final = {
     **obj(
         {
             **TEST_ENVELOPE,
@@ -147,7 +147,7 @@ _TEST_SCHEMA: Final = {
     "else": {"not": {"anyOf": [{"required": [name]} for name in ("mutation", *_NEGATIVE_FIELDS)]}},
 }
 
-_GROUP_SCHEMA: Final = {
+GROUP_SCHEMA: Final = {
     "type": {"enum": ["X3dhHandshake", "PqxdhHandshake"]},
     "profile": {"type": "string"},
     "curve": {"const": "X25519"},
@@ -162,7 +162,7 @@ _GROUP_SCHEMA: Final = {
 }
 
 SCHEMAS: Final[dict[str, dict[str, Any]]] = {
-    SCHEMA: file_schema("X3DH and PQXDH handshake tests", _GROUP_SCHEMA, _TEST_SCHEMA)
+    SCHEMA: file_schema("X3DH and PQXDH handshake tests", GROUP_SCHEMA, TEST_SCHEMA)
 }
 
 HEADER: Final = (

@@ -17,17 +17,16 @@ version (UNSUPPORTED_VERSION), each followed by a successful load.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from protocol import pqxdh, wire
+from protocol import pqxdh, triple_ratchet, wire
 from protocol.prekeys import KemPrekey
 from protocol.profiles import PROFILES, SIGNAL_V4, Profile, get_profile
 from protocol.protobuf import read_fields, write_field
 from protocol.randomness import Random, RecordingRandom, ScriptedRandom
-from protocol.ratchet import ratchet_decrypt, ratchet_encrypt
 from protocol.session import Address, SessionManager
 from protocol.session.records import DEVICE, KEM_PREKEYS, SESSIONS, DeviceRecord, SessionRecord
 from protocol.store import FORMAT_VERSION, MemoryStore, dump_state, load_state
@@ -57,7 +56,7 @@ from protocol.vectors.kem_pins import Encapsulator
 
 FAMILY: Final = "session"
 SESSION_SCHEMA: Final = "session_transcript_schema_v1.json"
-STATE_SCHEMA: Final = "state_serialization_schema_v2.json"
+STATE_SCHEMA: Final = "state_serialization_schema_v3.json"
 PINS_FILE: Final = Path(__file__).with_name("session_kem_pins.json")
 ADDRESSES: Final = {"initiator": Address("initiator", 1), "responder": Address("responder", 1)}
 ONE_TIME_PREKEYS: Final = 2
@@ -141,7 +140,7 @@ _STATE_TEST = obj(
 )
 _STATE_GROUP = {
     "type": {"const": "StateSerialization"},
-    "profile": {"enum": sorted(PROFILES)},
+    "profile": {"enum": sorted(p.name for p in SESSION_PROFILES)},
     "format_version": {"const": FORMAT_VERSION},
     "envelope": {"type": "string"},
 }
@@ -490,16 +489,31 @@ def _session_group_fields(profile: Profile) -> dict[str, Any]:
 # --- State serialization: generation --------------------------------------------------------
 
 
+# signal-v4's stored session is taken mid-epoch: after this many alternating round trips
+# the first SPQR epoch has completed (about every 87 messages, spec/spqr.md §13) and the
+# second is under way, so the record holds a Braid state with chunks in flight.
+V4_STATE_ROUNDS: Final = 60
+
+
 def _stored_states(
     profile: Profile, encapsulator: Encapsulator
 ) -> tuple[bytes, bytes, list[bytes]]:
-    """The responder's device and session records after a2 arrived before a0 and a1."""
+    """The responder's device and session records after a2 arrived before a0 and a1.
+
+    For an SPQR profile, ``V4_STATE_ROUNDS`` round trips come first (plaintexts ``w<n>``
+    and ``v<n>``), so that a0-a2 are normal messages in the middle of an SPQR epoch.
+    """
     rngs = {a: drbg_for(FAMILY, f"state {profile.name} {a}") for a in ACTORS}
     pair = _Pair(profile, rngs, f"state {profile.name}", encapsulator)
     pair.initiate()
-    initiator = pair.managers["initiator"]
+    initiator, responder = pair.managers["initiator"], pair.managers["responder"]
+    for n in range(V4_STATE_ROUNDS if profile.spqr else 0):
+        warm = initiator.encrypt(ADDRESSES["responder"], plaintext_of(f"w{n}"))
+        responder.decrypt(ADDRESSES["initiator"], warm)
+        answer = responder.encrypt(ADDRESSES["initiator"], plaintext_of(f"v{n}"))
+        initiator.decrypt(ADDRESSES["responder"], answer)
     sent = [initiator.encrypt(ADDRESSES["responder"], plaintext_of(f"a{i}")) for i in range(3)]
-    pair.managers["responder"].decrypt(ADDRESSES["initiator"], sent[2])
+    responder.decrypt(ADDRESSES["initiator"], sent[2])
     store = pair.stores["responder"]
     device, session = store.get(DEVICE, "self"), store.get(SESSIONS, ADDRESSES["initiator"].key)
     assert device is not None and session is not None
@@ -509,7 +523,7 @@ def _stored_states(
 def _behaviour(profile: Profile, session: bytes, first: bytes) -> list[dict[str, Any]]:
     """What the loaded session must do next: decrypt the skipped a0, answer, dump again."""
     record = load_state(SessionRecord, session)
-    inner = wire.decode_prekey_message(profile, first).message
+    inner = _ratchet_message(profile, first)
     rng = RecordingRandom(drbg_for(FAMILY, f"state {profile.name} reply"))
     after, plaintext, reply = _run_behaviour(record, inner, rng)
     return [
@@ -529,15 +543,37 @@ def _behaviour(profile: Profile, session: bytes, first: bytes) -> list[dict[str,
 _REPLY: Final = b"reply"
 
 
+def _ratchet_message(profile: Profile, data: bytes) -> bytes:
+    """The ratchet message of ``data``: a prekey message's inner message, or ``data``."""
+    if wire.message_kind(profile, data) == "prekey":
+        return wire.decode_prekey_message(profile, data).message
+    return data
+
+
 def _run_behaviour(
     record: SessionRecord, message: bytes, rng: Random
 ) -> tuple[SessionRecord, bytes, bytes]:
-    """Decrypt ``message`` then encrypt the reply with the current session's ratchet."""
+    """Decrypt ``message`` then encrypt the reply with the current session's (triple) ratchet."""
+    record, plaintext = _with_triple(record, triple_ratchet.decrypt, message, rng)
+    record, reply = _with_triple(record, triple_ratchet.encrypt, _REPLY, rng)
+    return record, plaintext, reply
+
+
+_Step = Callable[
+    [triple_ratchet.TripleRatchetState, bytes, bytes, Random],
+    tuple[triple_ratchet.TripleRatchetState, bytes],
+]
+
+
+def _with_triple(
+    record: SessionRecord, step: _Step, data: bytes, rng: Random
+) -> tuple[SessionRecord, bytes]:
+    """Run one triple-ratchet ``step`` on the current session (for a profile without SPQR
+    the Double Ratchet alone, spec/spqr.md §13) and put both states back."""
     state = record.current
-    ratchet, plaintext = ratchet_decrypt(state.ratchet, message, state.ad, rng)
-    ratchet, reply = ratchet_encrypt(ratchet, _REPLY, state.ad, rng)
-    current = dataclasses.replace(state, ratchet=ratchet)
-    return dataclasses.replace(record, current=current), plaintext, reply
+    after, output = step(state.triple, data, state.ad, rng)
+    current = dataclasses.replace(state, ratchet=after.ratchet, pq=after.pq)
+    return dataclasses.replace(record, current=current), output
 
 
 # The stored envelope is msgpack ["e2ee-state", version, ...]: fixarray 0x95, the
@@ -562,7 +598,7 @@ def _state_tests(
         _state_test(
             "SessionRecord",
             None,
-            "a session with skipped keys reloads and behaves the same",
+            f"a session with skipped keys{_spqr_state(session)} reloads and behaves the same",
             {"session": session},
             _behaviour(profile, session, sent[0]),
         ),
@@ -590,6 +626,12 @@ def _state_tests(
         test = _state_test("SessionRecord", flag, f"{what} of a stored session", states, events)
         tests.append({**test, "mutation": mutation})
     return [{"tcId": next(ids), **test} for test in tests]
+
+
+def _spqr_state(session: bytes) -> str:
+    """Where the stored session's SPQR is, for a test comment (nothing without SPQR)."""
+    pq = load_state(SessionRecord, session).current.pq
+    return "" if pq is None else f", in SPQR epoch {pq.braid.epoch} ({pq.braid.name}),"
 
 
 def _state_test(
@@ -628,6 +670,10 @@ STATE_HEADER: Final = (
     "Schema v2 (was v1): another format version is the mutation replace of the version byte "
     "(vectors/README.md §4), where v1 had its own op set_version; every state byte is that "
     "of v1.",
+    "Schema v3 (was v2): a fourth group, signal-v4, whose stored session is taken in the middle "
+    "of an SPQR epoch (its SPQR state included); decrypt and encrypt events run the triple "
+    "ratchet, which is the Double Ratchet alone for the other profiles. The first three "
+    "groups are byte for byte those of v2.",
 )
 
 
@@ -646,7 +692,7 @@ def _generate(encapsulator: Encapsulator) -> list[VectorFile]:
     ids = test_ids()
     groups = [
         {**_state_group_fields(profile), "tests": _state_tests(profile, ids, encapsulator)}
-        for profile in PROFILES.values()
+        for profile in SESSION_PROFILES
     ]
     document = envelope(
         algorithm="StateSerialization",
@@ -749,26 +795,16 @@ def _verify_state(profile: Profile, test: Mapping[str, Any]) -> None:
         elif op == "dump":
             expect_equal(f"event {index} dump", dump_state(loaded).hex(), event["bytes"])
         elif op == "decrypt":
-            state = loaded.current
             no_draws = ScriptedRandom([])  # a skipped key: any draw is a mismatch
-            ratchet, plaintext = ratchet_decrypt(
-                state.ratchet, from_hex(event["message"]), state.ad, no_draws
-            )
+            message = from_hex(event["message"])
+            loaded, plaintext = _with_triple(loaded, triple_ratchet.decrypt, message, no_draws)
             expect_equal(f"event {index} plaintext", plaintext.hex(), event["plaintext"])
-            loaded = dataclasses.replace(
-                loaded, current=dataclasses.replace(state, ratchet=ratchet)
-            )
         else:
-            state = loaded.current
             rng = ScriptedRandom(entropy_entries(event["entropy"]))
-            ratchet, message = ratchet_encrypt(
-                state.ratchet, from_hex(event["plaintext"]), state.ad, rng
-            )
+            plaintext = from_hex(event["plaintext"])
+            loaded, message = _with_triple(loaded, triple_ratchet.encrypt, plaintext, rng)
             rng.assert_exhausted()
             expect_equal(f"event {index} message", message.hex(), event["message"])
-            loaded = dataclasses.replace(
-                loaded, current=dataclasses.replace(state, ratchet=ratchet)
-            )
 
 
 def _load_result(kind: type[Any], data: bytes, expect: str, index: int) -> Any:

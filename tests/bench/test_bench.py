@@ -56,6 +56,7 @@ def _expected_rows() -> set[tuple[str, str]]:
         pingpong = "pingpong-he" if profile.headers.encrypted else "pingpong"
         kinds = ("setup", pingpong, "burst", "reverse", "serialize", "forged")
         rows |= {(kind, profile.name) for kind in kinds}
+    rows |= {(kind, "signal-v4") for kind in ("setup", "pingpong-spqr", "burst", "reverse")}
     return rows
 
 

@@ -19,10 +19,20 @@ import pytest
 from cryptography.hazmat.bindings import _rust
 
 from protocol.bench.fanout import fanout_workloads
-from protocol.bench.floor import MESSAGE, primitive_steps
-from protocol.bench.sequences import burst_sequence, handshake_sequence, pingpong_sequence
-from protocol.bench.session_pair import Parties, RatchetPair, handshake, make_pair
-from protocol.profiles import PROFILES, Profile
+from protocol.bench.floor import MESSAGE, primitive_steps, sequence_workload
+from protocol.bench.sequences import (
+    burst_sequence,
+    burst_unit_sequence,
+    epoch_pingpong_sequence,
+    handshake_sequence,
+    pingpong_sequence,
+)
+from protocol.bench.session_pair import Parties, RatchetPair, handshake, make_pair, spqr_epochs
+from protocol.bench.workloads import burst, ping_pong
+from protocol.profiles import PROFILES, SIGNAL_V4, Profile
+
+# Every profile with a row in the main table: signal-v4 has its set-up, ping-pong and bursts there.
+BENCH_PROFILES = {**PROFILES, SIGNAL_V4.name: SIGNAL_V4}
 
 
 def _binding_modules(module: types.ModuleType, found: set[str]) -> set[str]:
@@ -73,9 +83,9 @@ def _opened_pair(profile: Profile) -> RatchetPair:
     return pair
 
 
-@pytest.mark.parametrize("name", list(PROFILES))
+@pytest.mark.parametrize("name", list(BENCH_PROFILES))
 def test_setup_floor_makes_the_handshakes_pyca_calls(name: str) -> None:
-    profile = PROFILES[name]
+    profile = BENCH_PROFILES[name]
     parties = Parties(profile)
     responder = parties.responder()
     ours = pyca_calls(lambda: handshake(parties, responder))
@@ -96,6 +106,26 @@ def test_burst_floor_makes_a_chain_messages_pyca_calls(name: str) -> None:
     pair = _opened_pair(profile)
     ours = pyca_calls(lambda: pair.decrypt(1, pair.encrypt(0, MESSAGE)))
     assert ours == _floor_calls(profile, burst_sequence(profile))
+
+
+def test_signal_v4_ping_pong_floor_makes_two_whole_spqr_epochs_pyca_calls() -> None:
+    """The timed units (epochs after the first) make the floor's calls, epoch after epoch."""
+    warmup, period = spqr_epochs(SIGNAL_V4)
+    assert period > 1
+    ours = ping_pong("ours", lambda: make_pair(SIGNAL_V4), warmup=warmup, period=period)
+    sequence = epoch_pingpong_sequence(SIGNAL_V4, period)
+    floor = sequence_workload("floor", SIGNAL_V4, sequence, period, per_unit=True)
+    assert pyca_calls(ours.prepare(2)) == pyca_calls(floor.prepare(2))
+
+
+@pytest.mark.parametrize("name", list(BENCH_PROFILES))
+@pytest.mark.parametrize("reverse", [False, True])
+def test_burst_floor_makes_a_whole_bursts_pyca_calls(name: str, reverse: bool) -> None:
+    """A timed burst unit (the bench's workload, 7 messages) against its floor unit."""
+    profile = BENCH_PROFILES[name]
+    ours = burst("ours", lambda: make_pair(profile), 7, reverse=reverse)
+    floor = sequence_workload("floor", profile, burst_unit_sequence(profile, 7), 7, per_unit=True)
+    assert pyca_calls(ours.prepare(1)) == pyca_calls(floor.prepare(1))
 
 
 def test_fanout_floor_makes_a_key_distributions_pyca_calls() -> None:

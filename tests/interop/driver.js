@@ -167,20 +167,25 @@ function preKeyBundle(S, b) {
   return S.PreKeyBundle.new(...args);
 }
 
+// A request's optional `now` (Unix seconds) as the Date 0.103.0's calls take; absent: the wall clock.
+function when(now) {
+  return now === undefined || now === null ? undefined : new Date(now * 1000);
+}
+
 // processPreKeyBundle as each library's API takes it.
-function processBundle(p, remote, bundle) {
+function processBundle(p, remote, bundle, now) {
   const S = lib(p.lib);
   return p.lib === 'v3'
     ? S.processPreKeyBundle(bundle, remote, p.stores.sessions, p.stores.identities)
-    : S.processPreKeyBundle(bundle, remote, localAddress(S, p), p.stores.sessions, p.stores.identities);
+    : S.processPreKeyBundle(bundle, remote, localAddress(S, p), p.stores.sessions, p.stores.identities, when(now));
 }
 
-// signalEncrypt as each library's API takes it (0.103.0 also takes the local address).
-function encryptTo(p, remote, plaintext) {
+// signalEncrypt as each library's API takes it (0.103.0 also takes the local address and now).
+function encryptTo(p, remote, plaintext, now) {
   const S = lib(p.lib);
   return p.lib === 'v3'
     ? S.signalEncrypt(plaintext, remote, p.stores.sessions, p.stores.identities)
-    : S.signalEncrypt(plaintext, remote, localAddress(S, p), p.stores.sessions, p.stores.identities);
+    : S.signalEncrypt(plaintext, remote, localAddress(S, p), p.stores.sessions, p.stores.identities, when(now));
 }
 
 // signalDecryptPreKey or signalDecrypt by CiphertextMessageType (3 PreKey, 2 Whisper).
@@ -293,14 +298,14 @@ const ops = {
   // {name, peer: {name, device_id}, bundle: <as bundle returns>} -> {}
   async process_bundle(req) {
     const p = party(req.name);
-    await processBundle(p, address(lib(p.lib), req.peer), preKeyBundle(lib(p.lib), req.bundle));
+    await processBundle(p, address(lib(p.lib), req.peer), preKeyBundle(lib(p.lib), req.bundle), req.now);
     return {};
   },
 
-  // {name, peer, plaintext} -> {type: CiphertextMessageType (2 Whisper, 3 PreKey), body}
+  // {name, peer, plaintext, now?} -> {type: CiphertextMessageType (2 Whisper, 3 PreKey), body}
   async encrypt(req) {
     const p = party(req.name);
-    const message = await encryptTo(p, address(lib(p.lib), req.peer), unhex(req.plaintext));
+    const message = await encryptTo(p, address(lib(p.lib), req.peer), unhex(req.plaintext), req.now);
     return { type: message.type(), body: hex(message.serialize()) };
   },
 

@@ -93,11 +93,15 @@ def unavailable(reason: str) -> None:
 
 
 class LibsignalError(Exception):
-    """libsignal (or the driver) refused a request; ``message`` is libsignal's text."""
+    """libsignal (or the driver) refused a request; ``message`` is libsignal's text.
 
-    def __init__(self, name: str, message: str) -> None:
+    ``code`` is libsignal's error code (``ErrorCode``), or None when the
+    refusal carried none.
+    """
+
+    def __init__(self, name: str, message: str, code: str | None = None) -> None:
         super().__init__(f"{name}: {message}")
-        self.name, self.message = name, message
+        self.name, self.message, self.code = name, message, code
 
 
 def install(cache: Path = CACHE) -> Path:
@@ -149,7 +153,7 @@ class Driver:
             raise RuntimeError(f"the libsignal driver exited (status {process.poll()})")
         answer: dict[str, Any] = json.loads(line)
         if not answer.pop("ok"):
-            raise LibsignalError(answer["error"], answer["message"])
+            raise LibsignalError(answer["error"], answer["message"], answer.get("code"))
         return answer
 
     def bench(self, lib: str, workload: str, units: int, length: int = 1) -> dict[str, int]:

@@ -27,7 +27,7 @@ from protocol.primitives import (
     x25519,
     x25519_public_key,
 )
-from protocol.profiles import PROFILES
+from protocol.profiles import ALL_PROFILES
 from protocol.randomness import DrbgRandom
 from protocol.session import Address, SessionManager
 from protocol.store import MemoryStore
@@ -66,7 +66,7 @@ def test_only_the_genuine_encoding_is_torsion_free_and_all_are_twins() -> None:
 
 def _pair(profile_name: str) -> tuple[SessionManager, SessionManager, MemoryStore]:
     """Two devices; the responder has no one-time prekey, as when the relay drained them."""
-    profile = PROFILES[profile_name]
+    profile = ALL_PROFILES[profile_name]
     rng = DrbgRandom(b"twins " + profile_name.encode())
     initiator = SessionManager.create(MemoryStore(), INITIATOR, profile, rng=rng, now=0)
     responder_store = MemoryStore()
@@ -78,18 +78,20 @@ def _pair(profile_name: str) -> tuple[SessionManager, SessionManager, MemoryStor
 
 
 def _with_base_key(profile_name: str, data: bytes, ephemeral_key: bytes) -> bytes:
-    profile = PROFILES[profile_name]
+    profile = ALL_PROFILES[profile_name]
     message = wire.decode_prekey_message(profile, data)
     initial = dataclasses.replace(message.initial, ephemeral_key=ephemeral_key)
     return wire.encode_prekey_message(profile, dataclasses.replace(message, initial=initial))
 
 
-@pytest.mark.parametrize("profile_name", sorted(PROFILES))
+@pytest.mark.parametrize("profile_name", sorted(ALL_PROFILES))
 def test_a_twin_of_an_answered_initial_message_is_a_duplicate(profile_name: str) -> None:
     initiator, responder, store = _pair(profile_name)
     first = initiator.encrypt(RESPONDER, b"PAY CAROL 100")
     assert responder.decrypt(INITIATOR, first) == b"PAY CAROL 100"
-    ephemeral_key = wire.decode_prekey_message(PROFILES[profile_name], first).initial.ephemeral_key
+    ephemeral_key = wire.decode_prekey_message(
+        ALL_PROFILES[profile_name], first
+    ).initial.ephemeral_key
     before = snapshot(store)
     for twin in torsion_twins(ephemeral_key)[1:]:
         with pytest.raises(DuplicateMessage):
@@ -102,12 +104,14 @@ def test_a_twin_of_an_answered_initial_message_is_a_duplicate(profile_name: str)
     assert responder.decrypt(INITIATOR, initiator.encrypt(RESPONDER, b"next")) == b"next"
 
 
-@pytest.mark.parametrize("profile_name", sorted(PROFILES))
+@pytest.mark.parametrize("profile_name", sorted(ALL_PROFILES))
 def test_a_twin_never_creates_a_session(profile_name: str) -> None:
     """A responder that never saw the genuine message refuses every twin and stores nothing."""
     initiator, responder, store = _pair(profile_name)
     first = initiator.encrypt(RESPONDER, b"hello")
-    ephemeral_key = wire.decode_prekey_message(PROFILES[profile_name], first).initial.ephemeral_key
+    ephemeral_key = wire.decode_prekey_message(
+        ALL_PROFILES[profile_name], first
+    ).initial.ephemeral_key
     before = snapshot(store)
     for twin in torsion_twins(ephemeral_key)[1:]:
         with pytest.raises(InvalidPublicKey):
@@ -120,8 +124,26 @@ def test_a_refused_twin_is_a_protocol_error_with_a_stable_code() -> None:
     initiator, responder, _ = _pair("classic")
     first = initiator.encrypt(RESPONDER, b"hello")
     twin = torsion_twins(
-        wire.decode_prekey_message(PROFILES["classic"], first).initial.ephemeral_key
+        wire.decode_prekey_message(ALL_PROFILES["classic"], first).initial.ephemeral_key
     )
     with pytest.raises(ProtocolError) as caught:
         responder.decrypt(INITIATOR, _with_base_key("classic", first, twin[4]))
     assert caught.value.code == "INVALID_PUBLIC_KEY"
+
+
+def test_a_twin_of_an_archived_sessions_base_key_is_a_duplicate_in_signal_v4() -> None:
+    """signal-v4 keeps 40 archived sessions (spec/session.md §7.1); a twin of any is a replay."""
+    initiator, responder, store = _pair("signal-v4")
+    first = initiator.encrypt(RESPONDER, b"first")
+    assert responder.decrypt(INITIATOR, first) == b"first"
+    for n in range(10):  # the first session goes deep into the archive
+        initiator.initiate(RESPONDER, responder.prekey_bundles()[0])
+        assert responder.decrypt(INITIATOR, initiator.encrypt(RESPONDER, b"%d" % n)) == b"%d" % n
+    ephemeral_key = wire.decode_prekey_message(
+        ALL_PROFILES["signal-v4"], first
+    ).initial.ephemeral_key
+    before = snapshot(store)
+    for twin in torsion_twins(ephemeral_key)[1:]:
+        with pytest.raises(DuplicateMessage):
+            responder.decrypt(INITIATOR, _with_base_key("signal-v4", first, twin))
+    assert snapshot(store) == before

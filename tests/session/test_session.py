@@ -473,14 +473,12 @@ def test_a_replay_of_an_archived_sessions_message_is_a_duplicate(profile: Profil
 def test_an_old_initial_message_without_one_time_prekey_replays_once_its_session_is_gone() -> None:
     """The documented X3DH §4.2 limit (spec/session.md §4.2): kept sessions catch replays,
     a session that left the archive does not; a one-time prekey would."""
-    from protocol.session.records import MAX_ARCHIVED_SESSIONS
-
     alice, bob = device(ALICE, CLASSIC, opks=1), device(BOB, CLASSIC, opks=1)
     no_one_time = bob.prekey_bundles()[-1]
     alice.initiate(BOB, no_one_time)
     first = alice.encrypt(BOB, b"first")
     assert bob.decrypt(ALICE, first) == b"first"
-    for _ in range(MAX_ARCHIVED_SESSIONS):
+    for _ in range(CLASSIC.policy.max_archived_sessions):
         alice.initiate(BOB, no_one_time)
         assert bob.decrypt(ALICE, alice.encrypt(BOB, b"again")) == b"again"
         with pytest.raises(DuplicateMessage):

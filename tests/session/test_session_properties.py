@@ -22,7 +22,7 @@ from protocol.errors import DuplicateMessage, ProtocolError
 from protocol.profiles import CLASSIC, PQ_DEFAULT, SIGNAL_V3, Profile
 from protocol.randomness import DrbgRandom
 from protocol.session import Address, SessionManager
-from protocol.session.records import MAX_ARCHIVED_SESSIONS, SESSIONS, SessionRecord
+from protocol.session.records import SESSIONS, SessionRecord
 from protocol.store import MemoryStore, dump_state, load_state
 
 PHONE, LAPTOP, BOB = Address("alice", 1), Address("alice", 2), Address("bob", 1)
@@ -109,9 +109,9 @@ class SessionMachine(RuleBasedStateMachine):
     def reinitiate(self, initiator: Address) -> None:
         """A new session replaces the current one; in-flight messages of old ones still arrive.
 
-        At most MAX_ARCHIVED_SESSIONS + 1 sessions per pair, so none is dropped.
+        At most the policy's max_archived_sessions + 1 sessions per pair, so none is dropped.
         """
-        if self.initiations[initiator] > MAX_ARCHIVED_SESSIONS:
+        if self.initiations[initiator] > self.profile.policy.max_archived_sessions:
             return
         self.initiations[initiator] += 1
         self.managers[initiator].initiate(BOB, self.spare_bundle)
