@@ -34,7 +34,7 @@ class KeyAgreement:
     # libsignal v4: 96 = root ‖ chain ‖ SPQR authentication key).
     sk_len: int
     # Accept libsignal's XEdDSA variant (Edwards sign bit in bit 7 of s[63]) on
-    # verify, in addition to spec signatures (signal-specs §4.1). Signing always
+    # verify, in addition to spec signatures (spec/xeddsa.md §5). Signing always
     # follows the XEdDSA specification.
     xeddsa_accept_libsignal_sign_bit: bool
 

@@ -3,7 +3,7 @@
 ``Encode(PK)`` (X3DH §2.1) and ``EncodeKEM(PK)`` (PQXDH §2.1) put a one-byte
 type in front of the raw key. The type bytes are pairwise distinct and the
 key lengths differ, so the ranges of the two encodings are disjoint, which
-PQXDH rev 2 requires against key-confusion attacks (signal-specs §2.1, F3).
+PQXDH §2.1 requires (since its revision 2) against key-confusion attacks (F3).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Framing, a profile part: how a ratchet message and a prekey message are laid out in bytes.
 
-Implements the choice between the framings of spec/wire.md: msgpack (§2)
-and libsignal's protobuf (§3). The codecs themselves are in ``wire.py``;
+Implements the choice between the framings of spec/wire.md: msgpack (spec/wire.md
+§2) and libsignal's protobuf (spec/wire.md §3). The codecs themselves are in ``wire.py``;
 a framing part decides, in one place for both directions, which codec a
 profile writes and reads. A framing part provides (spec/profiles.md §1.2):
 

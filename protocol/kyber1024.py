@@ -2,7 +2,7 @@
 
 libsignal's session version 4 uses round-3 Kyber1024 for its PQXDH prekey,
 key type byte 0x08 (libsignal ``rust/protocol/src/kem/kyber1024.rs``, which
-calls libcrux ``kyber1024``); PQXDH rev 3 §2.2 names the KEM. pyca has only
+calls libcrux ``kyber1024``); PQXDH §2.2 names the KEM. pyca has only
 FIPS 203 ML-KEM. The two differ in three places, and this module bridges the
 one that matters:
 

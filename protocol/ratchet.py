@@ -1,8 +1,8 @@
 """The Double Ratchet (spec/ratchet.md; header encryption: spec/header-encryption.md).
 
-Implements Double Ratchet revision 1 (2016-11-20) §3 (RatchetInitAlice,
+Implements DR §3 (the Double Ratchet, revision 1, 2016-11-20: RatchetInitAlice,
 RatchetInitBob, RatchetEncrypt, RatchetDecrypt, SkipMessageKeys, DHRatchet)
-and §4 (the header-encryption variants). The profile's parts supply every
+and DR §4 (the header-encryption variants). The profile's parts supply every
 external function: KDF_RK and KDF_CK (``chains.py``), ENCRYPT and DECRYPT
 (``cipher.py``), HEADER and HENCRYPT (``headers.py``) and the message bytes
 (``framing.py``); nothing here asks which profile it runs.
@@ -15,7 +15,7 @@ authenticated; a failure drops the copy, so the caller's state is untouched
 
 Both ``ratchet_encrypt`` and ``ratchet_decrypt`` take an optional per-message
 input to the message-key derivation (``message_key_salt``, spec/ratchet.md
-§2.4): libsignal v4's triple ratchet passes its SPQR message key there, so a
+§2.2): libsignal v4's triple ratchet passes its SPQR message key there, so a
 triple ratchet is this Double Ratchet plus a separate post-quantum state.
 
 Deviations from the pseudocode, each explained where it happens:

@@ -1,7 +1,7 @@
 """The triple ratchet: the Double Ratchet with SPQR beside it (spec/spqr.md §13).
 
-Implements "The Double Ratchet Algorithm" (2025 revision) §5-§6, the Triple
-Ratchet, as libsignal b056faa composes it in ``rust/protocol/src/triple_ratchet.rs``
+Implements DR-rev3 §5-§6, the Triple Ratchet, as libsignal b056faa composes it in
+``rust/protocol/src/triple_ratchet.rs``
 (``OutgoingTripleRatchet::encrypt``, ``TripleRatchet::decrypt``):
 
 * set-up (``ratchet.rs`` ``initialize_alice_session`` / ``_bob_session``):

@@ -66,7 +66,7 @@ U32_LIMIT: Final = 2**32
 
 @dataclass(frozen=True, slots=True)
 class Header:
-    """HEADER(dh_pair, pn, n) (Double Ratchet §3.1): the sender's ratchet key and counters.
+    """HEADER(dh_pair, pn, n) (DR §3.1): the sender's ratchet key and counters.
 
     ``pq_ratchet`` is libsignal v4's SignalMessage field 5, the SPQR message
     that travels beside the header and under its MAC (spec/wire.md §4); it is
@@ -432,7 +432,7 @@ def encode_signal_v4_message(header: Header, ciphertext: bytes) -> bytes:
     """0x44 ‖ SignalMessage{1-5} without the MAC; field 5 (pq_ratchet) always written.
 
     Note that field 6 (addresses) is never written: libsignal writes it only
-    when both names are service ids, and our addresses are not (spec/wire.md §4.2).
+    when both names are service ids, and our addresses are not (spec/wire.md §3.6.2).
     """
     if not header.pq_ratchet:
         raise MalformedMessage("a v4 message carries its SPQR message in field 5")
@@ -447,7 +447,7 @@ def encode_signal_v4_message(header: Header, ciphertext: bytes) -> bytes:
 
 
 def decode_signal_v4_message(profile: Profile, data: bytes) -> RatchetMessage:
-    """Strictly decode 0x4_ ‖ SignalMessage ‖ MAC, fields in any order (spec/wire.md §4.2).
+    """Strictly decode 0x4_ ‖ SignalMessage ‖ MAC, fields in any order (spec/wire.md §3.6.2).
 
     Field 5 is required (SPQR is mandatory, libsignal ``min_version: V1``);
     field 6, when present, must be 36 bytes and is covered by the MAC.
@@ -470,7 +470,7 @@ def decode_signal_v4_message(profile: Profile, data: bytes) -> RatchetMessage:
 
 
 def encode_signal_v4_prekey(message: PrekeyMessage) -> bytes:
-    """0x44 ‖ PreKeySignalMessage{1?, 2-8} in field-number order (spec/wire.md §4.3)."""
+    """0x44 ‖ PreKeySignalMessage{1?, 2-8} in field-number order (spec/wire.md §3.6.3)."""
     assert message.registration_id is not None
     initial = message.initial
     assert initial.kem_prekey_id is not None and initial.kem_ciphertext is not None
@@ -489,7 +489,7 @@ def encode_signal_v4_prekey(message: PrekeyMessage) -> bytes:
 
 
 def decode_signal_v4_prekey(profile: Profile, data: bytes) -> PrekeyMessage:
-    """Strictly decode a v4 PreKeySignalMessage and its inner message (spec/wire.md §4.3).
+    """Strictly decode a v4 PreKeySignalMessage and its inner message (spec/wire.md §3.6.3).
 
     Fields 7 and 8 (the Kyber prekey id and 0x08 ‖ ciphertext) are required.
     """

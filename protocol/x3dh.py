@@ -71,7 +71,7 @@ class ResponderResult:
     """SK and AD as the responder derives them (X3DH §3.4), and what to commit.
 
     ``signed_prekey`` is the responder's SPK pair, its initial ratchet key
-    pair (Double Ratchet §7.1; libsignal ``ratchet.rs``). ``consumed`` names
+    pair (DR §5.1; libsignal ``rust/protocol/src/ratchet.rs``). ``consumed`` names
     the one-time prekeys to delete once the initial message authenticates.
     """
 

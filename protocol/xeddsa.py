@@ -1,8 +1,9 @@
 """XEdDSA over Curve25519 (spec/xeddsa.md; XEdDSA and VXEdDSA, revision 1, 2016-10-20).
 
-spec/xeddsa.md §1 fixes the parameters, §2 ``calculate_key_pair``, §3
-signing, §4 verification and §5 the libsignal sign-bit variant that a
-verifier may accept; §6 says what the code does not promise.
+spec/xeddsa.md §1 fixes the parameters, spec/xeddsa.md §2
+``calculate_key_pair``, spec/xeddsa.md §3 signing, spec/xeddsa.md §4
+verification and spec/xeddsa.md §5 the libsignal sign-bit variant that a
+verifier may accept; spec/xeddsa.md §6 says what the code does not promise.
 
 pyca offers no Edwards point operations and cannot sign with a given
 scalar, so this module holds the project's hand-written Edwards arithmetic:
@@ -41,7 +42,7 @@ from protocol.randomness import SYSTEM_RANDOM, Random
 if TYPE_CHECKING:
     from protocol.profiles import Profile
 
-# --- §1 Parameters ----------------------------------------------------------------
+# --- spec/xeddsa.md §1 Parameters -------------------------------------------------
 
 Q: Final = 2**252 + 27742317777372353535851937790883648493  # order of the base point B
 D: Final = -121665 * pow(121666, P - 2, P) % P  # edwards25519: -x^2 + y^2 = 1 + d x^2 y^2
@@ -50,7 +51,7 @@ Z_LEN: Final = 64  # XEdDSA's Z: 64 bytes of secure random data
 SIGNATURE_LEN: Final = 64  # R ‖ s
 
 _Y_MASK: Final = 2**255 - 1  # a point encoding is y (255 bits) ‖ sign of x (1 bit)
-_S_BOUND: Final = 2**253  # 2^|q|: verification rejects s at or above it (§4)
+_S_BOUND: Final = 2**253  # 2^|q|: verification rejects s at or above it (spec/xeddsa.md §4)
 _WINDOW: Final = 4  # bits per window of the fixed-window multiplication
 _SCALAR_BITS: Final = 256  # every scalar multiplied here is below 2^256
 
@@ -61,7 +62,10 @@ _IDENTITY: Final[Point] = (0, 1, 1, 0)
 
 
 def hash_i(i: int, data: bytes) -> bytes:
-    """hash_i(X) = SHA-512(2^b − 1 − i ‖ X), the prefix b = 256 bits little-endian (§1)."""
+    """hash_i(X) = SHA-512(2^b − 1 − i ‖ X), the prefix b = 256 bits little-endian.
+
+    spec/xeddsa.md §1.
+    """
     if not 0 <= i < 2**256:
         raise InvalidArgument("hash_i needs 0 <= i < 2^256")
     return sha512((2**256 - 1 - i).to_bytes(32, "little") + data)
@@ -167,7 +171,8 @@ def _decode(encoded: bytes) -> Point | None:
 
 
 def u_to_y(u: int) -> int:
-    """u_to_y(u) = (u − 1)·inv(u + 1) mod p, with inv(x) = x^(p−2) as in the spec (§1).
+    """u_to_y(u) = (u − 1)·inv(u + 1) mod p, with inv(x) = x^(p−2)
+    as in the spec (spec/xeddsa.md §1).
 
     Note that ``pow(x, -1, p)`` is the same inverse for x != 0 (p is prime) and
     about five times faster; inv(0) = 0^(p−2) = 0 keeps the spec's value at u = p − 1.
@@ -205,7 +210,7 @@ def scalar_mult_base(n: int) -> bytes:
     return _encode(acc)
 
 
-# --- §2 calculate_key_pair, §3 xeddsa_sign ---------------------------------------------
+# --- spec/xeddsa.md §2-§3: calculate_key_pair, xeddsa_sign ----------------------------
 
 
 def calculate_key_pair(k: bytes) -> tuple[bytes, int]:
@@ -255,7 +260,7 @@ def xeddsa_sign_trace(private_key: bytes, message: bytes, z: bytes) -> SigningTr
 
     Note that ``private_key`` is clamped first (RFC 7748 §5), so the scalar that
     signs is the one X25519 uses, and that ``a`` enters hash_1 reduced mod q,
-    as the spec writes it (§3 explains the libsignal difference).
+    as the spec writes it (spec/xeddsa.md §3 explains the libsignal difference).
     """
     require_bytes(private_key, X25519_LEN, "X25519 private key")
     require_bytes(z, Z_LEN, "XEdDSA Z")
@@ -280,7 +285,7 @@ def sign(private_key: bytes, message: bytes, rng: Random = SYSTEM_RANDOM) -> byt
     return xeddsa_sign(private_key, message, rng.draw("xeddsa_z", Z_LEN))
 
 
-# --- §4 xeddsa_verify, §5 the libsignal sign bit -----------------------------------------
+# --- spec/xeddsa.md §4-§5: xeddsa_verify, the libsignal sign bit ----------------------
 
 
 def verify_edwards(a_point: bytes, message: bytes, r_point: bytes, s: int) -> None:
@@ -348,8 +353,8 @@ def xeddsa_verify(
     if len(public_key) != X25519_LEN or len(signature) != SIGNATURE_LEN:  # step 1
         raise InvalidSignature("the public key or the signature has the wrong length")
     r_point, s_bytes = signature[:32], bytearray(signature[32:])
-    sign = 0  # §4: A = convert_mont(u) has sign bit 0
-    if accept_libsignal_sign_bit:  # §5: the sign of A travels in bit 7 of byte 63
+    sign = 0  # spec/xeddsa.md §4: A = convert_mont(u) has sign bit 0
+    if accept_libsignal_sign_bit:  # spec/xeddsa.md §5: the sign of A travels in bit 7 of byte 63
         sign, s_bytes[31] = s_bytes[31] >> 7, s_bytes[31] & 0x7F
     u, s = int.from_bytes(public_key, "little"), int.from_bytes(s_bytes, "little")
     if u >= P:  # step 2

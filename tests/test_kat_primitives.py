@@ -3,7 +3,7 @@
 Sources, copied into tests/kat/ with their provenance:
 
 * RFC 7748 §5.2 (two scalar multiplications; 1, 1,000 and, marked exhaustive,
-  1,000,000 iterations) and §6.1 (Diffie-Hellman) through
+  1,000,000 iterations) and RFC 7748 §6.1 (Diffie-Hellman) through
   ``protocol.primitives.x25519``;
 * RFC 8032 §7.1 TEST 1-3: our edwards25519 arithmetic (protocol.xeddsa)
   derives each public key, re-creates each signature byte for byte and

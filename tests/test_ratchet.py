@@ -336,7 +336,7 @@ def test_signal_v3_needs_both_encoded_identity_keys_as_ad() -> None:
         ratchet_encrypt(pair.initiator, b"x", pair.ad[:33], pair.rng)
 
 
-# --- The per-message input of the message-key derivation (spec/ratchet.md §2.4) -------------
+# --- The per-message input of the message-key derivation (spec/ratchet.md §2.2) -------------
 
 STUB_SALT = bytes(range(32))
 

@@ -3,10 +3,11 @@
 The transcript (tests/kat/libsignal_v3_ratchet_transcript.json) comes from
 libsignal-protocol-javascript test/testvectors.js. SK is the X3DH v3 master
 secret: HKDF-SHA256(0xFF*32 ‖ DH1 ‖ DH2 ‖ DH3 ‖ DH4, salt zeros, "WhisperText", 64)
-(signal-specs §1, §3.6). Each side decrypts the other's messages with its
-recorded ratchet keys, and re-encrypting the recovered plaintext must give
-the published bytes: the KDFs, PN = count - 1, the CBC keys and IV, the
-protobuf field order and the 8-byte MAC over IK_sender ‖ IK_receiver all agree.
+(X3DH §2.2 with libsignal's constants; spec/x3dh.md §8). Each side decrypts
+the other's messages with its recorded ratchet keys, and re-encrypting the
+recovered plaintext must give the published bytes: the KDFs, PN = count - 1,
+the CBC keys and IV, the protobuf field order and the 8-byte MAC over
+IK_sender ‖ IK_receiver all agree.
 """
 
 from __future__ import annotations

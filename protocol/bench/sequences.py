@@ -56,7 +56,7 @@ def _first_message_sequence(profile: Profile) -> list[str]:
 
 
 def _dh_step() -> list[str]:
-    """DHRatchet on receipt (Double Ratchet §3.5): two DH outputs, two KDF_RK, one new key pair."""
+    """DHRatchet on receipt (DR §3.5): two DH outputs, two KDF_RK, one new key pair."""
     return ["dh", "kdf_rk", "keygen", "dh", "kdf_rk"]
 
 

@@ -1,11 +1,13 @@
 """RFC 9605 SFrame frame protection (spec/sframe.md §1-§9).
 
-Implements RFC 9605 byte for byte: the SFrame header (§4.3; spec/sframe.md
-§2), the key schedule (§4.4.2; spec §3), the cipher suites (§4.5; spec §4)
-with the AES-CTR + HMAC AEAD (§4.5.1; spec §5), frame encryption and
-decryption (§4.4.3, §4.4.4; spec §6), and the Sender Keys ratchet and KID
-packing of §5.1 (spec §9). Which base_key a KID maps to, when keys rotate and
-the replay window are call key management (``protocol.media.callkeys``).
+Implements RFC 9605 byte for byte: the SFrame header (RFC 9605 §4.3;
+spec/sframe.md §2), the key schedule (RFC 9605 §4.4.2; spec/sframe.md §3),
+the cipher suites (RFC 9605 §4.5; spec/sframe.md §4) with the AES-CTR + HMAC
+AEAD (RFC 9605 §4.5.1; spec/sframe.md §5), frame encryption and decryption
+(RFC 9605 §4.4.3, §4.4.4; spec/sframe.md §6), and the Sender Keys ratchet
+and KID packing of RFC 9605 §5.1 (spec/sframe.md §9). Which base_key a KID
+maps to, when keys rotate and the replay window are call key management
+(``protocol.media.callkeys``).
 
 Hot path: a ``FrameKey`` is derived once per KID and caches everything a frame
 needs (the pyca AEAD object, the salt as an integer, the encoded KID), so a
@@ -35,7 +37,7 @@ from protocol.errors import (
 from protocol.primitives import aes_ctr, constant_time_equal, require_bytes
 from protocol.secrecy import SECRET
 
-# --- Cipher suites (RFC 9605 §4.5, IANA "SFrame Cipher Suites"; spec §4) -----------
+# --- Cipher suites (RFC 9605 §4.5, IANA "SFrame Cipher Suites"; spec/sframe.md §4) -
 
 
 class CipherSuite(enum.IntEnum):
@@ -46,7 +48,7 @@ class CipherSuite(enum.IntEnum):
     AES_128_CTR_HMAC_SHA256_32 = 0x0003
     AES_128_GCM_SHA256_128 = 0x0004
     AES_256_GCM_SHA512_128 = 0x0005
-    # Registered after RFC 9605 by draft-barnes-sframe-iana-256: the §4.5.1
+    # Registered after RFC 9605 by draft-barnes-sframe-iana-256: the RFC 9605 §4.5.1
     # construction with AES-256 and HMAC-SHA-512 (spec/sframe.md §4).
     AES_256_CTR_HMAC_SHA512_80 = 0x0006
     AES_256_CTR_HMAC_SHA512_64 = 0x0007
@@ -106,7 +108,7 @@ def suite_params(suite: int) -> SuiteParams:
     return params
 
 
-# --- Header (RFC 9605 §4.3; spec §2) ---------------------------------------------------
+# --- Header (RFC 9605 §4.3; spec/sframe.md §2) -------------------------------------------
 
 # KID and CTR are unsigned 64-bit integers.
 MAX_KID: Final = 2**64 - 1
@@ -177,7 +179,7 @@ def decode_header(frame: bytes) -> tuple[int, int, int]:
     return kid, ctr, end
 
 
-# --- Key schedule (RFC 9605 §4.4.2, §5.1; spec §3, §9) -------------------------------
+# --- Key schedule (RFC 9605 §4.4.2, §5.1; spec/sframe.md §3, §9) ----------------------
 
 SECRET_KEY_LABEL: Final = b"SFrame 1.0 Secret key "
 SECRET_SALT_LABEL: Final = b"SFrame 1.0 Secret salt "
@@ -188,12 +190,18 @@ MIN_BASE_KEY_LEN: Final = 16
 
 
 def sframe_key_label(suite: int, kid: int) -> bytes:
-    """sframe_key_label = "SFrame 1.0 Secret key " ‖ uint64(KID) ‖ uint16(suite) (§4.4.2)."""
+    """sframe_key_label = "SFrame 1.0 Secret key " ‖ uint64(KID) ‖ uint16(suite).
+
+    RFC 9605 §4.4.2.
+    """
     return SECRET_KEY_LABEL + struct.pack(">QH", _check_u64(kid, "KID"), suite_params(suite).suite)
 
 
 def sframe_salt_label(suite: int, kid: int) -> bytes:
-    """sframe_salt_label = "SFrame 1.0 Secret salt " ‖ uint64(KID) ‖ uint16(suite) (§4.4.2)."""
+    """sframe_salt_label = "SFrame 1.0 Secret salt " ‖ uint64(KID) ‖ uint16(suite).
+
+    RFC 9605 §4.4.2.
+    """
     return SECRET_SALT_LABEL + struct.pack(">QH", _check_u64(kid, "KID"), suite_params(suite).suite)
 
 
@@ -241,7 +249,7 @@ def sender_key_kid(key_generation: int, ratchet_step: int, r: int) -> int:
     return (key_generation << r) | (ratchet_step & ((1 << r) - 1))
 
 
-# --- The AEADs (RFC 9605 §4.5, §4.5.1; spec §4, §5) ----------------------------------
+# --- The AEADs (RFC 9605 §4.5, §4.5.1; spec/sframe.md §4, §5) -------------------------
 
 
 class _Aead(Protocol):
@@ -290,14 +298,17 @@ class AesCtrHmac:
         if len(data) < self._nt:
             raise InvalidTag
         ct, tag = bytes(data[: -self._nt]), bytes(data[-self._nt :])
-        # The tag is checked, in constant time, before any decryption (§4.5.1).
+        # The tag is checked, in constant time, before any decryption (RFC 9605 §4.5.1).
         if not constant_time_equal(self._tag(nonce, associated_data, ct), tag):
             raise InvalidTag
         return aes_ctr(self._enc_key, nonce + _INITIAL_BLOCK_COUNTER, ct)
 
 
 def ctr_hmac_subkeys(suite: int, key: bytes) -> tuple[bytes, bytes]:
-    """``(enc_key, auth_key)`` = ``(key[:Nka], key[Nka:])`` of a CTR + HMAC suite (§4.5.1)."""
+    """``(enc_key, auth_key)`` = ``(key[:Nka], key[Nka:])`` of a CTR + HMAC suite.
+
+    RFC 9605 §4.5.1.
+    """
     params = suite_params(suite)
     if params.nka is None:
         raise InvalidArgument("an AES-GCM suite has no CTR + HMAC subkeys")
@@ -351,7 +362,7 @@ def _open(aead: _Aead, nonce: bytes, data: bytes | memoryview, aad: bytes) -> by
         raise AuthFailed("SFrame authentication tag check failed") from None
 
 
-# --- Frame protection (RFC 9605 §4.4.3, §4.4.4; spec §6, §7, §8) ----------------------
+# --- Frame protection (RFC 9605 §4.4.3, §4.4.4; spec/sframe.md §6, §7, §8) -------------
 
 
 @dataclass(frozen=True, slots=True, repr=False, eq=False)

@@ -6,11 +6,11 @@
   (``DeviceRecord``, ``TrustedIdentity``, ``SessionState``, ``SessionRecord``)
   with their tables;
 * ``protocol.session.prekey_lifecycle``: prekey creation, rotation, expiry
-  and bundles (§2);
+  and bundles (spec/session.md §2);
 * ``protocol.session.identity_trust``: trust on first use and safety
-  numbers of peers (§6);
+  numbers of peers (spec/session.md §6);
 * ``protocol.session.sessions``: set-up, the handshake's name and
-  decryption over records (§3-§4).
+  decryption over records (spec/session.md §3-§4).
 """
 
 from protocol.session.manager import Session, SessionManager

@@ -9,18 +9,19 @@ or not at all, even if the process dies half-way (spec/storage.md §7):
   ``generate_one_time_prekeys``, ``generate_kem_prekeys`` and
   ``rotate_signed_prekey`` maintain its prekeys (spec/session.md §2,
   protocol/session/prekey_lifecycle.py);
-* ``prekey_bundles`` lists what a server hands to initiators (§2.3);
+* ``prekey_bundles`` lists what a server hands to initiators (spec/session.md §2.3);
 * ``initiate(peer, bundle)`` runs X3DH/PQXDH and returns a ``Session``; the
   initial (prekey) message rides on every message until the peer answers
-  (§3);
-* ``encrypt(peer, plaintext)`` and ``decrypt(sender, data)`` (§4); a prekey
-  message from a peer creates or replaces its session (§4.2,
+  (spec/session.md §3);
+* ``encrypt(peer, plaintext)`` and ``decrypt(sender, data)``
+  (spec/session.md §4); a prekey message from a peer creates or replaces its
+  session (spec/session.md §4.2,
   protocol/session/sessions.py); the profile's session policy
-  (protocol/session_policy.py, §7) bounds the archived sessions and, for
+  (protocol/session_policy.py, spec/session.md §7) bounds the archived sessions and, for
   signal-v4, refuses to send on a session unanswered for 30 days, by the
   injected ``clock``;
 * a peer identity key that changes raises ``UntrustedIdentity`` with a safety
-  number until the caller calls ``trust_identity`` (§6,
+  number until the caller calls ``trust_identity`` (spec/session.md §6,
   protocol/session/identity_trust.py).
 """
 
@@ -362,7 +363,7 @@ class SessionManager:
         Returns a prekey message while the peer has not answered, a normal
         message afterwards. A session unanswered for longer than its policy
         allows is NO_SESSION, as libsignal's ``message_encrypt`` refuses a
-        stale one with ``SessionNotFound`` (§7.1): start a new one.
+        stale one with ``SessionNotFound`` (spec/session.md §7.1): start a new one.
         """
         with self._store.transaction() as txn:
             record = self._records.require(

@@ -115,7 +115,7 @@ class SessionState:
     finds it again; ``handshake_digest``, the SHA-256 of that initial message
     without its ratchet message, makes every other field match too. The
     initiator keeps the initial message itself as ``pending`` and prepends it
-    to every message until the session is ``answered`` (Double Ratchet §7.1),
+    to every message until the session is ``answered`` (DR §5.1),
     that is until a message from the peer decrypted; then it is dropped (a
     PQXDH one carries a 1,088-byte KEM ciphertext). A responder's session is
     answered from the start.
@@ -162,7 +162,10 @@ class SessionState:
 
 @dataclass(frozen=True, slots=True)
 class SessionRecord:
-    """The current session with a peer device and the replaced ones still kept (§4.2)."""
+    """The current session with a peer device and the replaced ones still kept.
+
+    spec/session.md §4.2.
+    """
 
     current: SessionState
     archived: tuple[SessionState, ...] = ()

@@ -1,7 +1,7 @@
 """SPQR's authenticator: MACs over the KEM header and ciphertext (spec/spqr.md §7).
 
 As spqr ``src/authenticator.rs`` (``Authenticator``), the authentication of
-the ML-KEM Braid ("The ML-KEM Braid Protocol" §2, where the header and
+the ML-KEM Braid (Braid §2, where the header and
 the ciphertext travel with MACs under a key ratcheted by every epoch
 secret):
 

@@ -2,9 +2,8 @@
 
 As spqr ``src/chain.rs`` (``Chain``, ``ChainEpoch``, ``ChainEpochDirection``,
 ``KeyHistory``), the "KDF chain" half of the Sparse Post-Quantum Ratchet
-("The Double Ratchet Algorithm" 2025 revision, §5 "The Sparse Post-Quantum
-Ratchet", which keys KDF chains by the epoch secrets of an SCKA, "The ML-KEM
-Braid Protocol" §1.1). Every function is
+(DR-rev3 §5 "The Sparse Post-Quantum Ratchet", which keys KDF chains by the
+epoch secrets of an SCKA, Braid §1.1). Every function is
 pure: it takes a frozen ``Chain`` and returns a new one.
 
 * ``chain_start`` (``Chain::new``): HKDF-SHA256(salt = 0^32, ikm = the

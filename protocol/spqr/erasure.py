@@ -2,9 +2,8 @@
 
 As spqr ``src/encoding/polynomial.rs`` (``PolyEncoder``, ``PolyDecoder``)
 over ``src/encoding/gf.rs`` (GF(2^16)), the code the ML-KEM Braid uses to
-send each KEM value in 32-byte chunks, one per message ("The ML-KEM Braid
-Protocol" §2, each message sent in erasure-coded chunks; "The Double Ratchet
-Algorithm" 2025 revision §5 on SPQR's sparse sending):
+send each KEM value in 32-byte chunks, one per message (Braid §2, each
+message sent in erasure-coded chunks; DR-rev3 §5 on SPQR's sparse sending):
 
 * the field is GF(2^16) with the reduction polynomial x^16 + x^12 + x^3 + x +
   1 (``POLY`` = 0x1100B); addition is XOR;

@@ -1,8 +1,8 @@
 """Incremental ML-KEM-768 (spec/spqr.md §4), as spqr ``src/incremental_mlkem768.rs``.
 
 The ML-KEM Braid sends the encapsulation key in two parts so the other side
-can start encapsulating early ("The ML-KEM Braid Protocol" §1, the
-incremental ML-KEM interface, and §2.1, the overview of an epoch): a 64-byte
+can start encapsulating early (Braid §1, the
+incremental ML-KEM interface, and Braid §2.1, the overview of an epoch): a 64-byte
 header and a 1152-byte key vector.
 spqr does it with libcrux ``mlkem768::incremental``, whose layout is:
 

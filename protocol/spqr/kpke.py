@@ -6,7 +6,7 @@ needs only ρ and H(ek) and the part that needs t̂, which incremental ML-KEM
 requires. This module writes exactly those pieces of FIPS 203 (August 2024),
 under its algorithm names: NTT and NTT⁻¹ (Algorithms 9-10), MultiplyNTTs and
 BaseCaseMultiply (11-12), SampleNTT (7), SamplePolyCBD (8), ByteEncode and
-ByteDecode (5-6), Compress and Decompress (§4.2.1), and K-PKE.Encrypt
+ByteDecode (5-6), Compress and Decompress (FIPS 203 §4.2.1), and K-PKE.Encrypt
 (Algorithm 14) split into ``encrypt_c1`` (lines 1-19 and 21-22: u and c1) and
 ``encrypt_c2`` (lines 20 and 23: v and c2).
 

@@ -1,7 +1,7 @@
 """SPQR's send and receive: the Braid state machine feeding the chain (spec/spqr.md §11).
 
-As spqr ``src/lib.rs`` (``initial_state``, ``send``, ``recv``), "The Double
-Ratchet Algorithm" 2025 revision §5: each message carries one Braid payload
+As spqr ``src/lib.rs`` (``initial_state``, ``send``, ``recv``), DR-rev3
+§5: each message carries one Braid payload
 (field 5) and takes its message key from the SPQR chain.
 
 * ``initial_state``: the Braid starts as ``init_a`` (A2B, the PQXDH

@@ -2,7 +2,7 @@
 
 As spqr ``src/v1/chunked/states.rs`` (``States::send``, ``States::recv``)
 with ``send_ek.rs`` and ``send_ct.rs`` of ``v1/chunked`` and ``v1/unchunked``:
-one epoch of "The ML-KEM Braid Protocol" (§2.1), in which one side sends an
+one epoch of the ML-KEM Braid (Braid §2.1), in which one side sends an
 encapsulation key and the other a ciphertext, each in erasure-coded 32-byte
 chunks, one per message; the sides swap roles every epoch. The 11 states:
 

@@ -1,11 +1,11 @@
 """State persistence: the stored format and two stores (spec/storage.md).
 
 * ``protocol.store.format``: ``dump_state`` / ``load_state``, the versioned,
-  strict serialization of state records (§2-§4);
+  strict serialization of state records (spec/storage.md §2-§4);
 * ``protocol.store.interface``: the ``Store`` and ``Transaction`` interface
-  (§5);
+  (spec/storage.md §5);
 * ``protocol.store.memory``: ``MemoryStore``;
-* ``protocol.store.sqlite``: ``SqliteStore``, one SQLite file (§6).
+* ``protocol.store.sqlite``: ``SqliteStore``, one SQLite file (spec/storage.md §6).
 """
 
 from protocol.store.format import FORMAT_VERSION, dump_state, load_state

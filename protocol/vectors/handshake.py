@@ -1,4 +1,4 @@
-"""Handshake vectors: X3DH and PQXDH (spec/pqxdh.md §7, vector-format notes §5.4).
+"""Handshake vectors: X3DH and PQXDH (spec/pqxdh.md §7, vectors/README.md §7).
 
 Two files follow ``handshake_schema_v2.json``: ``x3dh_x25519_sha256_test.json``
 (groups ``classic`` and ``signal-v3``) and

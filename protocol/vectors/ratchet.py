@@ -1,4 +1,4 @@
-"""Ratchet transcript vectors, one file per profile (spec/ratchet.md §8; vector-formats §5.5).
+"""Ratchet transcript vectors, one file per profile (spec/ratchet.md §8; vectors/README.md §7).
 
 A test is a scenario between an initiator and a responder set up from
 ``setup`` (SK, AD, the responder's ratchet private key). ``entropy`` lists

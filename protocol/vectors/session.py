@@ -310,7 +310,7 @@ JAVASCRIPT_FIELD_ORDER: Final = (5, 1, 6, 2, 3, 4)
 
 
 def _mutation(profile: Profile, data: bytes, kind: str) -> dict[str, Any]:
-    """One documented change to a message (vector-formats §5.1 rule 6)."""
+    """One documented change to a message (vectors/README.md §4)."""
     if kind == "truncate":
         return {"field": "bytes", "op": "truncate", "length": len(data) - 1}
     if kind == "version":

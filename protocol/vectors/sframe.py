@@ -1,4 +1,4 @@
-"""The ``sframe`` vector family: RFC 9605 frames, the §5.1 ratchet and KIDs (spec/sframe.md §10).
+"""The ``sframe`` vector family (spec/sframe.md §10): frames, RFC 9605 §5.1 ratchets, KIDs.
 
 One file, ``sframe_test.json`` (schema ``sframe_schema_v1.json``):
 

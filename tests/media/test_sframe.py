@@ -1,5 +1,5 @@
 """SFrame (spec/sframe.md): strict headers, key checks, tamper detection, the frame cap,
-per-packet use and the §5.1 sender-key ratchet."""
+per-packet use and the RFC 9605 §5.1 sender-key ratchet."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def _flip(data: bytes, index: int, mask: int = 0x01) -> bytes:
     return data[:index] + bytes((data[index] ^ mask,)) + data[index + 1 :]
 
 
-# --- Header (spec §2) -------------------------------------------------------------------
+# --- Header (spec/sframe.md §2) -------------------------------------------------------
 
 
 def test_empty_header_is_malformed() -> None:
@@ -108,7 +108,7 @@ def test_header_decoder_takes_only_bytes(frame: object) -> None:
         decode_header(frame)  # type: ignore[arg-type]
 
 
-# --- Suites and keys (spec §3, §4) ---------------------------------------------------------
+# --- Suites and keys (spec/sframe.md §3, §4) ---------------------------------------------
 
 
 @pytest.mark.parametrize("suite", [0, 9, 0xF000, -1, True, "4", None, 4.0])
@@ -155,7 +155,7 @@ def test_secrets_never_appear_in_repr() -> None:
     assert "redacted" in repr(AesCtrHmac(1, _key(1).key))
 
 
-# --- Frames (spec §6) ------------------------------------------------------------------
+# --- Frames (spec/sframe.md §6) ---------------------------------------------------------
 
 
 @pytest.mark.parametrize("suite", ALL_SUITES, ids=lambda s: s.name)
@@ -250,7 +250,7 @@ def test_non_bytes_payload_or_metadata_is_refused(value: object) -> None:
         open_frame(key, encrypt_frame(key, 1, b"", b""), value)  # type: ignore[arg-type]
 
 
-# --- Frame cap (spec §7) ----------------------------------------------------------------
+# --- Frame cap (spec/sframe.md §7) -------------------------------------------------------
 
 
 def test_frame_cap_is_accepted_at_the_boundary_and_refused_one_byte_over() -> None:
@@ -268,7 +268,7 @@ def test_frame_cap_is_accepted_at_the_boundary_and_refused_one_byte_over() -> No
         open_frame(key, frame, at_cap + b"\x00")
 
 
-# --- Per-packet mode (spec §8) --------------------------------------------------------------
+# --- Per-packet mode (spec/sframe.md §8) -----------------------------------------------------
 
 
 def test_per_packet_mode_binds_each_packet_to_its_rtp_header() -> None:
@@ -286,7 +286,7 @@ def test_per_packet_mode_binds_each_packet_to_its_rtp_header() -> None:
         open_frame(key, packets[0], rtp_headers[1])
 
 
-# --- Sender Keys (spec §9) --------------------------------------------------------------
+# --- Sender Keys (spec/sframe.md §9) -----------------------------------------------------
 
 
 def _rfc5869_ratchet(hash_name: str, base_key: bytes) -> bytes:

@@ -3,8 +3,7 @@
 Two parties exchange messages through at least five completed epochs with
 loss and reordering; every delivered message's SPQR key must equal the
 sender's. The per-epoch message mix under strict alternation is compared
-with what a live libsignal 0.103.0 peer was seen to send (the project's
-reference notes on current libsignal, §9 "SPQR cadence").
+with what a live libsignal 0.103.0 peer was seen to send (spec/spqr.md §10).
 """
 
 from __future__ import annotations
