@@ -24,7 +24,7 @@ from protocol.ratchet_keys import KEY_LEN, ChainKey, HeaderKey, MessageKey, Root
 
 # Note that KDF_CK's outputs are typed without the key types' length check:
 # an HMAC-SHA256 output is always 32 bytes, and KDF_CK runs twice per message
-# (spec/ratchet.md §2.3), where the check cost a Python call per key.
+# (spec/ratchet.md §2), where the check cost a Python call per key.
 _typed = bytes.__new__
 
 
