@@ -23,9 +23,10 @@ HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t]*#*$", re.MULTILINE)
 HEADING_NUMBER = re.compile(r"(\d+(?:\.\d+)*)\.?\s")
 LINK = re.compile(r"\[([^\]\n]*(?:\n[^\]\n]*)?)\]\(([^)\s]+)\)")
 PARAGRAPH_BREAK = re.compile(r"\n[ \t]*(?:#[ \t]*)?\n")
-# A comment or quote marker at the start of a wrapped line joins it to the
-# line before, so a citation may break across lines.
-LINE_BREAK = re.compile(r"\n[ \t]*(?:#+|>)?[ \t]*")
+# A comment or quote marker at the start of a wrapped line, or the quotes of
+# adjacent string literals, join it to the line before, so a citation may
+# break across lines.
+LINE_BREAK = re.compile(r"[\"']?\n[ \t]*(?:#+|>|[\"'])?[ \t]*")
 OUR_PATH = re.compile(r"(?:^|[\s(`\[*\"'])((?:spec|vectors|tests)/[\w/.-]+\.md|README\.md)`?\s*$")
 LINK_BEFORE = re.compile(r"\]\(([^)\s]+)\)\s*$")
 CONTINUATION = re.compile(SIGN + r"\d+(?:\.\d+)*(?: step \d+)?\s*(?:,|-|–|/|\band\b|\bor\b)\s*$")
