@@ -331,7 +331,7 @@ class SessionManager:
     def has_usable_session(self, peer: Address) -> bool:
         """libsignal ``has_usable_sender_chain(now, NotStale)``: would ``encrypt`` send to ``peer``?
 
-        False without a session and for a stale one (§7.1); the caller then
+        False without a session and for a stale one (spec/session.md §7.1); the caller then
         fetches a bundle and calls ``initiate``.
         """
         record = self.session_record(peer)
