@@ -10,8 +10,9 @@ maps to, when keys rotate and the replay window are call key management
 (``protocol.media.callkeys``).
 
 Hot path: a ``FrameKey`` is derived once per KID and caches everything a frame
-needs (the pyca AEAD object, the salt as an integer, the encoded KID), so a
-frame costs one header encoding, one integer XOR and one AEAD call.
+needs (the pyca AEAD object, the salt as an integer, and the header's first
+bytes, config byte and KID, for each of the 16 CTR fields), so a frame costs
+one CTR encoding or decoding, one integer XOR and one AEAD call.
 """
 
 from __future__ import annotations
@@ -141,15 +142,37 @@ def _field(value: int) -> tuple[int, bytes]:
     return 7 + length, value.to_bytes(length, "big")
 
 
-def _encode_header(kid_field: tuple[int, bytes], ctr: int) -> bytes:
-    """config byte ‖ KID bytes ‖ CTR bytes, the KID already split by ``_field``."""
-    ctr_bits, ctr_bytes = _field(ctr)
-    return _BYTE[(kid_field[0] << 4) | ctr_bits] + kid_field[1] + ctr_bytes
+def _header_prefixes(kid: int) -> tuple[bytes, ...]:
+    """config byte ‖ KID bytes for each of the 16 values of the CTR's 4 config bits (Y|C)."""
+    kid_bits, kid_bytes = _field(kid)
+    return tuple(_BYTE[(kid_bits << 4) | ctr_bits] + kid_bytes for ctr_bits in range(16))
+
+
+def _encode_header(prefixes: tuple[bytes, ...], ctr: int) -> bytes:
+    """config byte ‖ KID bytes ‖ CTR bytes, from the KID's ``_header_prefixes``."""
+    if ctr < 8:
+        return prefixes[ctr]
+    length = (ctr.bit_length() + 7) >> 3
+    return prefixes[7 + length] + ctr.to_bytes(length, "big")
 
 
 def encode_header(kid: int, ctr: int) -> bytes:
     """Encode the SFrame header (RFC 9605 §4.3), always in its minimal form."""
-    return _encode_header(_field(_check_u64(kid, "KID")), _check_u64(ctr, "CTR"))
+    return _encode_header(_header_prefixes(_check_u64(kid, "KID")), _check_u64(ctr, "CTR"))
+
+
+def _layout(config: int) -> tuple[int, int]:
+    """Where the KID ends and the header ends, for one config byte.
+
+    With X (Y) set, K + 1 (C + 1) bytes follow; the 4 bits X|K read 8 + K.
+    """
+    kid_end = 1 + ((config >> 4) - 7 if config & 0x80 else 0)
+    return kid_end, kid_end + ((config & 0xF) - 7 if config & 0x08 else 0)
+
+
+# Note that the layout depends on the config byte alone, so it is looked up
+# in a table of all 256 rather than computed per frame.
+_LAYOUT: Final = tuple(_layout(config) for config in range(256))
 
 
 def decode_header(frame: bytes) -> tuple[int, int, int]:
@@ -164,17 +187,15 @@ def decode_header(frame: bytes) -> tuple[int, int, int]:
     if not frame:
         raise MalformedMessage("SFrame header is empty")
     config = frame[0]
-    # With X (Y) set, K + 1 (C + 1) bytes follow; the 4 bits X|K read 8 + K.
-    kid_len = (config >> 4) - 7 if config & 0x80 else 0
-    ctr_len = (config & 0xF) - 7 if config & 0x08 else 0
-    kid_end = 1 + kid_len
-    end = kid_end + ctr_len
+    kid_end, end = _LAYOUT[config]
     if len(frame) < end:
         raise MalformedMessage("SFrame header is truncated")
-    kid = _from_bytes(frame[1:kid_end], "big") if kid_len else config >> 4
-    ctr = _from_bytes(frame[kid_end:end], "big") if ctr_len else config & 0x7
+    kid = _from_bytes(frame[1:kid_end], "big") if kid_end > 1 else config >> 4
+    ctr = _from_bytes(frame[kid_end:end], "big") if end > kid_end else config & 0x7
     # A value 0-7 belongs in the config byte; a leading zero byte is not minimal.
-    if (kid_len and (kid < 8 or frame[1] == 0)) or (ctr_len and (ctr < 8 or frame[kid_end] == 0)):
+    if (kid_end > 1 and (kid < 8 or frame[1] == 0)) or (
+        end > kid_end and (ctr < 8 or frame[kid_end] == 0)
+    ):
         raise MalformedMessage("SFrame header is not minimally encoded")
     return kid, ctr, end
 
@@ -370,8 +391,9 @@ class FrameKey:
     """The (sframe_key, sframe_salt) of one KID, ready for frames (RFC 9605 §4.4.1).
 
     Built once per KID with ``derive_frame_key``; caches the AEAD object, the
-    salt as an integer and the KID's half of the header. Secrets never appear
-    in ``repr``; equality is identity, so key bytes are never compared.
+    salt as an integer and the header's config byte and KID bytes for each
+    CTR field (``_header_prefixes``). Secrets never appear in ``repr``;
+    equality is identity, so key bytes are never compared.
     """
 
     suite: CipherSuite
@@ -380,7 +402,8 @@ class FrameKey:
     salt: Annotated[bytes, SECRET]
     _aead: _Aead = field(init=False)
     _salt_int: int = field(init=False)
-    _kid_field: tuple[int, bytes] = field(init=False)
+    _nn: int = field(init=False)
+    _prefixes: tuple[bytes, ...] = field(init=False)
     _nt: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -390,12 +413,13 @@ class FrameKey:
         object.__setattr__(self, "suite", params.suite)
         object.__setattr__(self, "_aead", _make_aead(params, self.key))
         object.__setattr__(self, "_salt_int", int.from_bytes(self.salt, "big"))
-        object.__setattr__(self, "_kid_field", _field(self.kid))
+        object.__setattr__(self, "_nn", params.nn)
+        object.__setattr__(self, "_prefixes", _header_prefixes(self.kid))
         object.__setattr__(self, "_nt", params.nt)
 
     def nonce(self, ctr: int) -> bytes:
         """nonce = sframe_salt XOR encode_big_endian(CTR, Nn) (RFC 9605 §4.4.3)."""
-        return (self._salt_int ^ _check_u64(ctr, "CTR")).to_bytes(len(self.salt), "big")
+        return (self._salt_int ^ _check_u64(ctr, "CTR")).to_bytes(self._nn, "big")
 
     def __repr__(self) -> str:
         return f"FrameKey(suite={self.suite.name}, kid={self.kid}, key=<redacted>, salt=<redacted>)"
@@ -413,9 +437,10 @@ def encrypt_frame(key: FrameKey, ctr: int, metadata: bytes, plaintext: bytes) ->
     The caller owns the counter and MUST never use one (key, ctr) pair twice
     (spec/sframe.md §6.2). ``metadata`` is authenticated, not sent.
     """
-    nonce = key.nonce(ctr)
+    _check_u64(ctr, "CTR")
     _check_sizes(metadata, plaintext)
-    header = _encode_header(key._kid_field, ctr)
+    header = _encode_header(key._prefixes, ctr)
+    nonce = (key._salt_int ^ ctr).to_bytes(key._nn, "big")
     return header + key._aead.encrypt(nonce, plaintext, header + metadata)
 
 
@@ -458,6 +483,6 @@ def open_frame(
     if body_len > MAX_FRAME_SIZE:
         raise LimitExceeded(f"SFrame payload would exceed {MAX_FRAME_SIZE} bytes")
     # The CTR is in range: decode_header or _check_parsed checked it.
-    nonce = (key._salt_int ^ ctr).to_bytes(len(key.salt), "big")
+    nonce = (key._salt_int ^ ctr).to_bytes(key._nn, "big")
     body = frame[header_len:] if len(frame) < _COPY_BELOW else memoryview(frame)[header_len:]
     return _open(key._aead, nonce, body, frame[:header_len] + metadata)
