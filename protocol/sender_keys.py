@@ -115,6 +115,15 @@ class SenderKeyState:
     signing_private: bytes | None = field(metadata=SECRET)
     message_keys: tuple[SenderMessageKey, ...] = field(metadata=SECRET)
 
+    def __post_init__(self) -> None:
+        # Note that libsignal's SenderKeyRecord::deserialize takes any number
+        # of keys and trims to MAX_MESSAGE_KEYS only when it adds one. Our
+        # transitions never hold more, so a stored state with more is refused
+        # (STATE_CORRUPT when loaded): a record that grew in the store cannot
+        # make every later message search or rewrite it (spec/sender-keys.md §6).
+        if len(self.message_keys) > MAX_MESSAGE_KEYS:
+            raise InvalidArgument(f"a sender key state keeps at most {MAX_MESSAGE_KEYS} keys")
+
     def __repr__(self) -> str:
         return (
             f"SenderKeyState(chain_id={self.chain_id}, iteration={self.chain.iteration}, "
@@ -128,6 +137,15 @@ class SenderKeyRecord:
     """The states of one (sender, distribution id), newest first (libsignal ``SenderKeyRecord``)."""
 
     states: tuple[SenderKeyState, ...]
+
+    def __post_init__(self) -> None:
+        # Note that libsignal's deserialize takes any number of states and
+        # trims to MAX_SENDER_KEY_STATES only in add_sender_key_state; ours
+        # refuses more, as for the keys of a state above.
+        if len(self.states) > MAX_SENDER_KEY_STATES:
+            raise InvalidArgument(
+                f"a sender key record keeps at most {MAX_SENDER_KEY_STATES} states"
+            )
 
     def state_for_chain(self, chain_id: int) -> SenderKeyState | None:
         return next((s for s in self.states if s.chain_id == chain_id), None)

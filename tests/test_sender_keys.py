@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,10 +18,12 @@ from hypothesis import strategies as st
 from protocol import sender_keys
 from protocol.errors import (
     DuplicateMessage,
+    InvalidArgument,
     InvalidSignature,
     MalformedMessage,
     NoSession,
     ProtocolError,
+    StateCorrupt,
     TooManySkipped,
     UnsupportedVersion,
 )
@@ -46,7 +49,7 @@ from protocol.sender_keys import (
     add_state,
 )
 from protocol.session import Address, SessionManager
-from protocol.store import MemoryStore, Store
+from protocol.store import MemoryStore, Store, dump_state, load_state
 
 ALICE, BOB, CAROL = Address("alice", 1), Address("bob", 1), Address("carol", 2)
 GROUP = bytes.fromhex("d1d1d1d1700011ebb32a33b8a8a487a6")  # libsignal protocol.rs test uuid
@@ -319,3 +322,47 @@ def test_bad_distribution_messages_raise_only_protocol_errors(data: bytes) -> No
     except ProtocolError as error:
         assert error.code in {"MALFORMED_MESSAGE", "UNSUPPORTED_VERSION", "INVALID_PUBLIC_KEY"}
         assert snapshot(store) == {}
+
+
+def _unchecked(value: Any, **values: object) -> Any:
+    """A copy of a state or record with ``values``, built without its own checks,
+    as a store written by something else could hold it."""
+    copy = object.__new__(type(value))
+    for f in dataclasses.fields(value):
+        object.__setattr__(copy, f.name, values.get(f.name, getattr(value, f.name)))
+    return copy
+
+
+def test_stored_records_are_bounded_as_libsignal_bounds_them() -> None:
+    # libsignal consts.rs: MAX_SENDER_KEY_STATES = 5 states of MAX_MESSAGE_KEYS = 2000 keys.
+    rng = DrbgRandom(b"bounds")
+    keys = tuple(sender_keys.SenderMessageKey(i, bytes(32)) for i in range(MAX_MESSAGE_KEYS))
+    full = [
+        dataclasses.replace(sender_keys.create_state(rng), message_keys=keys)
+        for _ in range(MAX_SENDER_KEY_STATES)
+    ]
+    largest = SenderKeyRecord(tuple(full))
+    assert load_state(SenderKeyRecord, dump_state(largest)) == largest
+    extra_key = (*keys, sender_keys.SenderMessageKey(MAX_MESSAGE_KEYS, bytes(32)))
+    with pytest.raises(InvalidArgument):
+        dataclasses.replace(full[0], message_keys=extra_key)
+    with pytest.raises(InvalidArgument):
+        SenderKeyRecord((*full, sender_keys.create_state(rng)))
+
+
+@pytest.mark.parametrize("grown", ["states", "keys"])
+def test_a_stored_record_beyond_the_bounds_is_refused_and_changes_nothing(grown: str) -> None:
+    group = Group(b"grown")
+    message = group.send(b"to the group")
+    (key,) = group.stores[BOB].keys(SENDER_KEYS)
+    record = load_state(SenderKeyRecord, group.stores[BOB].get(SENDER_KEYS, key) or b"")
+    state = record.states[0]
+    if grown == "states":
+        more = tuple(sender_keys.create_state(DrbgRandom(bytes([i]))) for i in range(5))
+        bad = _unchecked(record, states=(state, *more))
+    else:
+        seeds = tuple(sender_keys.SenderMessageKey(i, bytes(32)) for i in range(2001))
+        bad = _unchecked(record, states=(_unchecked(state, message_keys=seeds),))
+    with group.stores[BOB].transaction() as txn:
+        txn.put(SENDER_KEYS, key, dump_state(bad))
+    refused(group, BOB, message, StateCorrupt)
