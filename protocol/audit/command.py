@@ -6,15 +6,24 @@ import argparse
 import sys
 from typing import Any
 
+from protocol.profiles import ALL_PROFILES, PQ_DEFAULT
+
 
 def _audit(args: argparse.Namespace) -> int:
     from protocol.audit.evidence import audit
     from protocol.errors import ProtocolError
+    from protocol.profiles import get_profile
     from protocol.progress import StderrProgress
 
     try:
         progress = StderrProgress("audit", "steps (read the capture, then five parts)")
-        result = audit(args.capture, args.secrets, samples_per_kind=args.samples, progress=progress)
+        result = audit(
+            args.capture,
+            args.secrets,
+            get_profile(args.profile),
+            samples_per_kind=args.samples,
+            progress=progress,
+        )
     except (ProtocolError, OSError) as error:
         print(f"e2ee audit: cannot read the capture or secrets: {error}", file=sys.stderr)
         return 2
@@ -29,6 +38,12 @@ def register(commands: Any) -> None:
     )
     audit.add_argument("capture", help="capture file written by the relay")
     audit.add_argument("--secrets", help="the demo's --secrets-out dump, to scan the capture for")
+    audit.add_argument(
+        "--profile",
+        choices=sorted(ALL_PROFILES),
+        default=PQ_DEFAULT.name,
+        help="the profile of the captured sessions (default pq-default)",
+    )
     audit.add_argument(
         "--samples", type=int, default=1, help="messages and frames (each) to try every key on"
     )

@@ -6,14 +6,27 @@ the base keys of initial messages), the ML-KEM keys and ciphertexts, the
 X25519 function applied to any two of the keys it saw (one used as if it
 were a private scalar, which is all a server can do), and HKDF-SHA256 of
 any of those with every info string of every profile (protocol/profiles.py)
-and the SFrame labels, 96 bytes cut into three 32-byte keys.
+and the SFrame and SPQR labels, 96 bytes cut into three 32-byte keys.
+
+In signal-v4 the relay also sees SPQR's field 5 of every message
+(spec/spqr.md §8): the raw field, its 32-byte chunks, and the payloads it
+can reassemble from them with the public erasure code (the ML-KEM-768
+header and its MAC, the encapsulation-key vector, ct1, ct2 and its MAC,
+and ct1 ‖ ct2); all of them are inputs of the HKDFs above, as are the
+Kyber1024 ciphertexts of initial messages (``spqr_public_values``).
 
 ``trial`` tries each candidate as a header key (HDECRYPT), as a message key
-(the profile's ENCRYPT, with the associated data the relay can compute:
-Encode(IK_A) ‖ Encode(IK_B) from the identity keys of both devices), and
-as an SFrame base key (RFC 9605 §4.4.2, default suite) on a sample of the
-messages and frames. The same trial run with the demo's real keys is the
-control: it must open every sampled item, or the trial proves nothing.
+(the profile's DECRYPT, with the associated data the relay can compute:
+Encode(IK_A) ‖ Encode(IK_B) from the identity keys of both devices; the
+AES-256-GCM open, or libsignal's MAC check and CBC decryption), and as an
+SFrame base key (RFC 9605 §4.4.2, default suite) on a sample of the
+messages and frames. A signal-v4 message key is salted by the SPQR message
+key (spec/spqr.md §13), which the relay would need too: candidates are
+tried unsalted, and the audit checks that no candidate equals any real
+SPQR key or Double Ratchet key, so no pair of candidates is the real pair.
+The same trial run with the demo's real keys (in signal-v4, each real
+message key under each real SPQR key) is the control: it must open every
+sampled item, or the trial proves nothing.
 """
 
 from __future__ import annotations
@@ -27,19 +40,42 @@ from typing import ParamSpec, TypeVar
 from protocol import wire
 from protocol.audit.observe import Observation
 from protocol.bundle import PrekeyBundle
+from protocol.cipher import MessageKeys
 from protocol.encoding import decode_ec
 from protocol.errors import ProtocolError
 from protocol.media import sframe
-from protocol.primitives import aes_gcm_decrypt, hkdf_sha256, x25519
-from protocol.profiles import PROFILES, Profile
+from protocol.primitives import hkdf_sha256, x25519
+from protocol.profiles import ALL_PROFILES, Profile
 from protocol.ratchet import hdecrypt, message_keys
 from protocol.relay.schema import Address
+from protocol.spqr import erasure
+from protocol.spqr import incremental_mlkem768 as im
+from protocol.spqr.authenticator import UPDATE_INFO
+from protocol.spqr.chain import CHAIN_ADD_EPOCH_INFO, CHAIN_NEXT_INFO, CHAIN_START_INFO
+from protocol.spqr.messages import MessageType, decode_message
+from protocol.spqr.states import CT2_PAYLOAD_LEN, HDR_PAYLOAD_LEN, SCKA_KEY_INFO
 from protocol.x3dh import associated_data
 
 P = ParamSpec("P")
 R = TypeVar("R")
 KEY_LEN = 32
 SFRAME_LABELS = (sframe.RATCHET_LABEL, sframe.SECRET_KEY_LABEL, sframe.SECRET_SALT_LABEL)
+# SPQR's labels, with the first epoch or counter where the label takes one (spec/spqr.md §6-§7).
+SPQR_LABELS = (
+    CHAIN_START_INFO,
+    CHAIN_ADD_EPOCH_INFO,
+    (1).to_bytes(4, "big") + CHAIN_NEXT_INFO,
+    SCKA_KEY_INFO + (1).to_bytes(8, "big"),
+    UPDATE_INFO + (1).to_bytes(8, "big"),
+)
+# The length of the payload a field 5 chunk of each type belongs to (spec/spqr.md §10).
+SPQR_PAYLOAD_LEN = {
+    MessageType.HDR: HDR_PAYLOAD_LEN,
+    MessageType.EK: im.ENCAPSULATION_KEY_LEN,
+    MessageType.EK_CT1_ACK: im.ENCAPSULATION_KEY_LEN,
+    MessageType.CT1: im.CIPHERTEXT1_LEN,
+    MessageType.CT2: CT2_PAYLOAD_LEN,
+}
 
 
 @dataclass
@@ -48,6 +84,7 @@ class PublicValues:
 
     x25519: set[bytes] = field(default_factory=set)
     kem: set[bytes] = field(default_factory=set)
+    spqr: set[bytes] = field(default_factory=set)
     # Which device began each pair's session (the sender of its initial message).
     initiators: dict[frozenset[Address], Address] = field(default_factory=dict)
 
@@ -73,7 +110,40 @@ def public_values(seen: Observation, profile: Profile) -> PublicValues:
             values.initiators.setdefault(pair, message.sender)
     values.x25519.discard(b"")
     values.kem.discard(b"")
+    if profile.spqr:
+        values.spqr = spqr_public_values(seen, profile)
     return values
+
+
+def spqr_public_values(seen: Observation, profile: Profile) -> set[bytes]:
+    """Field 5 of every message, its chunks, and every payload they reassemble into."""
+    found: set[bytes] = set()
+    chunks: dict[tuple[Address, Address, int, int], list[tuple[int, bytes]]] = {}
+    for message in seen.messages:
+        parsed = _ratchet_message(profile, message.body)
+        field5 = b"" if parsed is None or parsed.header is None else parsed.header.pq_ratchet
+        spqr = _ignore_errors(decode_message, field5) if field5 else None
+        if spqr is None or spqr.chunk is None:
+            continue
+        found |= {field5, spqr.chunk.data}
+        length = SPQR_PAYLOAD_LEN[spqr.type]
+        key = (message.sender, message.recipient, spqr.epoch, length)
+        chunks.setdefault(key, []).append((spqr.chunk.index, spqr.chunk.data))
+    payloads: dict[tuple[Address, Address, int, int], bytes] = {}
+    for key, received in chunks.items():
+        distinct = list(dict(received).items())
+        payload = _ignore_errors(erasure.decode, key[3], distinct)
+        if payload is not None:
+            payloads[key] = payload
+    for (sender, recipient, epoch, length), payload in payloads.items():
+        found |= {payload, payload[: im.HEADER_LEN], payload[im.HEADER_LEN :]}
+        if length == CT2_PAYLOAD_LEN:
+            found.add(payload[: im.CIPHERTEXT2_LEN])
+            ct1 = payloads.get((sender, recipient, epoch, im.CIPHERTEXT1_LEN))
+            if ct1 is not None:
+                found.add(ct1 + payload[: im.CIPHERTEXT2_LEN])
+    found.discard(b"")
+    return found
 
 
 def _add_bundle(values: PublicValues, data: bytes) -> None:
@@ -93,20 +163,26 @@ def _ignore_errors(function: Callable[P, R], *args: P.args, **kwargs: P.kwargs) 
 
 
 def info_strings() -> list[bytes]:
-    """Every KDF info string and constant of every profile, and the SFrame labels."""
-    infos = set(SFRAME_LABELS)
-    for profile in PROFILES.values():
-        for item in dataclasses.fields(profile):
-            value = getattr(profile, item.name)
-            if isinstance(value, bytes):
-                infos.add(value)
+    """Every KDF info string and constant of every profile, and the SFrame and SPQR labels."""
+    infos = {*SFRAME_LABELS, *SPQR_LABELS}
+    for profile in ALL_PROFILES.values():
+        infos |= set(_constants(profile))
     return sorted(infos)
+
+
+def _constants(part: object) -> Iterator[bytes]:
+    """Every bytes field of a profile and of its parts, however deep."""
+    if isinstance(part, bytes):
+        yield part
+    elif dataclasses.is_dataclass(part) and not isinstance(part, type):
+        for item in dataclasses.fields(part):
+            yield from _constants(getattr(part, item.name))
 
 
 def candidate_keys(values: PublicValues) -> set[bytes]:
     """Every 32-byte key derivable from the public values (see the module docstring)."""
     publics = sorted(values.x25519)
-    ikms = [*publics, *sorted(values.kem), *_pairwise_dh(publics)]
+    ikms = [*publics, *sorted(values.kem), *sorted(values.spqr), *_pairwise_dh(publics)]
     candidates = {ikm for ikm in ikms if len(ikm) == KEY_LEN}
     infos = info_strings()
     for ikm in ikms:
@@ -131,6 +207,7 @@ class Sample:
     ad: bytes
     message: wire.RatchetMessage | None
     frame: bytes
+    sender_is_initiator: bool = True
 
 
 def samples(
@@ -149,7 +226,7 @@ def samples(
         pairs.add((message.sender, message.recipient))
         responder = message.recipient if initiator == message.sender else message.sender
         ad = associated_data(seen.identity_keys[initiator], seen.identity_keys[responder])
-        picked.append(Sample(f"message {n}", ad, parsed, b""))
+        picked.append(Sample(f"message {n}", ad, parsed, b"", initiator == message.sender))
     senders: set[Address] = set()
     for n, media in enumerate(seen.media):
         if media.sender not in senders and len(senders) < per_kind:
@@ -165,18 +242,23 @@ def _ratchet_message(profile: Profile, body: bytes) -> wire.RatchetMessage | Non
     return parsed
 
 
-def opens(key: bytes, sample: Sample, profile: Profile) -> bool:
-    """Whether ``key`` opens the sample as a header key, message key or SFrame base key."""
+def opens(
+    key: bytes, sample: Sample, profile: Profile, salts: Iterable[bytes | None] = (None,)
+) -> bool:
+    """Whether ``key`` opens the sample as a header key, message key (expanded under
+    each of ``salts``, the per-message input of signal-v4) or SFrame base key."""
     if sample.message is None:
         return _opens_frame(key, sample.frame)
     message = sample.message
     if profile.headers.encrypted and hdecrypt(profile, key, message.authenticated) is not None:
         return True
-    keys = message_keys(profile, key)
+    return any(_opens_message(message_keys(profile, key, salt), sample, profile) for salt in salts)
+
+
+def _opens_message(keys: MessageKeys, sample: Sample, profile: Profile) -> bool:
+    assert sample.message is not None
     try:
-        aes_gcm_decrypt(
-            keys.enc_key, keys.nonce, message.ciphertext, sample.ad + message.authenticated
-        )
+        profile.cipher.open(keys, sample.message, sample.ad, sample.sender_is_initiator)
     except ProtocolError:
         return False
     return True
@@ -192,12 +274,18 @@ def _opens_frame(key: bytes, frame: bytes) -> bool:
     return True
 
 
-def trial(keys: Iterable[bytes], picked: list[Sample], profile: Profile) -> dict[str, int]:
-    """For each sample, how many of ``keys`` open it."""
+def trial(
+    keys: Iterable[bytes],
+    picked: list[Sample],
+    profile: Profile,
+    salts: Iterable[bytes | None] = (None,),
+) -> dict[str, int]:
+    """For each sample, how many of ``keys`` open it (message keys under each of ``salts``)."""
     opened = {sample.what: 0 for sample in picked}
+    salts = list(salts)
     for key in keys:
         if len(key) != KEY_LEN:
             continue
         for sample in picked:
-            opened[sample.what] += opens(key, sample, profile)
+            opened[sample.what] += opens(key, sample, profile, salts)
     return opened

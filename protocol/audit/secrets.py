@@ -14,7 +14,9 @@ of it is in what the relay saw) and must never be kept.
   because a name alone misleads: the ``base_key`` of a prekey message is the
   public EK_A, the ``base_key`` of a MediaKey is secret), found by walking
   the frozen dataclasses and named tuples, plus the message keys the chain
-  keys produce next (KDF_CK and the AEAD key expansion);
+  keys produce next (KDF_CK and the AEAD key expansion), and in signal-v4
+  what SPQR's states imply (``derived``: SPQR message keys, the Braid's
+  shared and epoch secrets, the PQXDH KEM decapsulations);
 * plaintexts of messages and frames.
 
 File format: JSON ``{"format": "e2ee-demo-secrets-v1", "secrets": {label: [hex, ...]}}``.
@@ -27,17 +29,29 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
+from protocol.audit.derived import (
+    kem_decapsulations,
+    next_message_keys,
+    spqr_epoch_secrets,
+    spqr_next_keys,
+)
 from protocol.errors import MalformedMessage
+from protocol.initial_data import InitialData
 from protocol.profiles import Profile
 from protocol.randomness import RecordingRandom
-from protocol.ratchet import RatchetState, kdf_ck, message_keys
+from protocol.ratchet import RatchetState
 from protocol.secrecy import secret_fields
+from protocol.session.records import SessionState
+from protocol.spqr.pq_ratchet import PqRatchet
 
 FORMAT: Final = "e2ee-demo-secrets-v1"
 # Draws whose values are sent in the clear on purpose.
 PUBLIC_DRAWS: Final = frozenset({"relay_message_id", "header_nonce", "registration_id"})
+KEM_PREKEY_SEED: Final = "kem_prekey_seed"
+"""The label (before its ``[n]``) of the draws that are KEM prekeys' private seeds."""
+T = TypeVar("T")
 
 
 def _named_fields(value: object) -> list[tuple[str, object]] | None:
@@ -71,20 +85,12 @@ def secrets_in(value: object, secret: str = "") -> Iterator[tuple[str, bytes]]:
             yield from secrets_in(item, secret)
 
 
-def next_message_keys(profile: Profile, ck: bytes) -> Iterator[tuple[str, bytes]]:
-    """The message key a chain key produces next, and its AEAD key and nonce."""
-    _, mk = kdf_ck(profile, ck)
-    keys = message_keys(profile, mk)
-    yield "mk", mk
-    yield "message_enc_key", keys.enc_key
-    yield "message_nonce", keys.nonce
-
-
 class SecretLog:
     """Secrets seen during a run, by label."""
 
     def __init__(self) -> None:
         self._secrets: dict[str, set[bytes]] = {}
+        self._initial: dict[tuple[str, InitialData], Profile] = {}
 
     def add(self, label: str, value: bytes) -> None:
         if value:
@@ -96,17 +102,44 @@ class SecretLog:
                 self.add(label, value)
 
     def add_state(self, value: object) -> None:
-        """Secret fields of any state, and for a ratchet state its next message keys."""
+        """Secret fields of any state, and what its ratchets yield next (``derived``)."""
         for name, secret in secrets_in(value):
             self.add(name, secret)
-        for state in _ratchet_states(value):
+        spqr_keys: list[bytes | None] = []
+        for pq in _instances(value, PqRatchet):
+            spqr_keys += spqr_next_keys(pq.chain)
+            for name, secret in spqr_epoch_secrets(pq.braid):
+                self.add(name, secret)
+        for key in spqr_keys:
+            self.add("spqr_message_key", key or b"")
+        for state in _instances(value, RatchetState):
+            salts = [None, *spqr_keys] if state.profile.spqr else [None]
             for ck in (state.cks, state.ckr):
                 if ck is not None:
-                    for name, secret in next_message_keys(state.profile, ck):
+                    for name, secret in next_message_keys(state.profile, ck, salts):
                         self.add(name, secret)
+        for session in _instances(value, SessionState):
+            if session.pending is not None:
+                self._initial[(session.profile.name, session.pending.initial)] = session.profile
+
+    def _all(self) -> dict[str, set[bytes]]:
+        """What was added, and the KEM decapsulations of the initial messages seen."""
+        seeds = [
+            seed
+            for label, values in self._secrets.items()
+            if label.startswith(KEM_PREKEY_SEED)
+            for seed in values
+        ]
+        initial = [(profile, data) for (_, data), profile in self._initial.items()]
+        decapsulated = set(kem_decapsulations(initial, seeds))
+        return (
+            {**self._secrets, "pqxdh_kem_decapsulation": decapsulated}
+            if decapsulated
+            else (dict(self._secrets))
+        )
 
     def items(self) -> Iterator[tuple[str, bytes]]:
-        for label, values in sorted(self._secrets.items()):
+        for label, values in sorted(self._all().items()):
             for value in sorted(values):
                 yield label, value
 
@@ -114,9 +147,7 @@ class SecretLog:
         return sum(len(values) for values in self._secrets.values())
 
     def write(self, path: Path | str) -> None:
-        secrets = {
-            label: sorted(v.hex() for v in values) for label, values in self._secrets.items()
-        }
+        secrets = {label: sorted(v.hex() for v in values) for label, values in self._all().items()}
         data = json.dumps({"format": FORMAT, "secrets": secrets}, sort_keys=True).encode()
         # Only the owner may read the dump: it opens every message of the run.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -128,16 +159,17 @@ class SecretLog:
         return f"SecretLog(<{len(self)} secrets redacted>)"
 
 
-def _ratchet_states(value: object) -> Iterator[RatchetState]:
+def _instances(value: object, cls: type[T]) -> Iterator[T]:
+    """Every ``cls`` under ``value``, through dataclasses, named tuples, tuples and lists."""
     named = _named_fields(value)
-    if isinstance(value, RatchetState):
+    if isinstance(value, cls):
         yield value
     elif named is not None:
         for _, item in named:
-            yield from _ratchet_states(item)
+            yield from _instances(item, cls)
     elif isinstance(value, tuple | list):
         for item in value:
-            yield from _ratchet_states(item)
+            yield from _instances(item, cls)
 
 
 def read_secrets(path: Path | str) -> list[tuple[str, bytes]]:

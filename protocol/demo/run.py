@@ -267,5 +267,7 @@ def _collect_final(call: Call, devices: list[Device], log: SecretLog) -> None:
                 member.device.collect(state.state)
     for frame in call.frames:
         log.add("frame_plaintext", frame.plaintext)
-    for device in devices:
+    for device in devices:  # every session as the run left it, and the last draws
+        for peer in device.manager.peers():
+            device.collect(device.manager.session_record(peer))
         device.collect(None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from protocol.demo.run import DemoOptions, DemoReport
+from protocol.profiles import PQ_DEFAULT
 
 COLUMNS = ("sent", "received", "decrypted", "refused*", "failures", "rekeys")
 
@@ -47,4 +48,6 @@ def _capture_line(report: DemoReport, options: DemoOptions) -> str:
     if report.capture is None:
         return "capture: removed (keep one with --capture FILE, then run e2ee audit FILE)"
     secrets = f" --secrets {options.secrets_out}" if options.secrets_out else ""
+    if options.profile != PQ_DEFAULT:
+        secrets += f" --profile {options.profile.name}"
     return f"capture: {report.capture}; audit it with: e2ee audit {report.capture}{secrets}"

@@ -21,10 +21,11 @@ secret):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Annotated, Final
 
 from protocol.errors import AuthFailed
 from protocol.primitives import constant_time_equal, hkdf_sha256, hmac_sha256
+from protocol.secrecy import SECRET
 
 UPDATE_INFO: Final = b"Signal_PQCKA_V1_MLKEM768:Authenticator Update"
 HDR_LABEL: Final = b"Signal_PQCKA_V1_MLKEM768:ekheader"
@@ -36,8 +37,8 @@ MAC_LEN: Final = 32
 class Authenticator:
     """spqr ``Authenticator``: a root key and the MAC key of the current epoch."""
 
-    root_key: bytes
-    mac_key: bytes
+    root_key: Annotated[bytes, SECRET]
+    mac_key: Annotated[bytes, SECRET]
 
     def __post_init__(self) -> None:
         if len(self.root_key) != 32 or len(self.mac_key) != MAC_LEN:

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, replace
-from typing import Final
+from typing import Annotated, Final
 
 from protocol.errors import (
     DuplicateMessage,
@@ -53,6 +53,7 @@ from protocol.errors import (
     TooManySkipped,
 )
 from protocol.primitives import hkdf_sha256
+from protocol.secrecy import SECRET
 
 CHAIN_START_INFO: Final = b"Signal PQ Ratchet V1 Chain  Start"
 CHAIN_ADD_EPOCH_INFO: Final = b"Signal PQ Ratchet V1 Chain Add Epoch"
@@ -85,8 +86,9 @@ class ChainDirection:
     """One direction of one epoch (``ChainEpochDirection``); ``skipped`` maps index → key."""
 
     ctr: int
-    next: bytes  # empty once erased (a sending chain of an epoch before the sending epoch)
-    skipped: tuple[tuple[int, bytes], ...] = ()
+    # Empty once erased (a sending chain of an epoch before the sending epoch).
+    next: Annotated[bytes, SECRET]
+    skipped: Annotated[tuple[tuple[int, bytes], ...], SECRET] = ()
 
     def __post_init__(self) -> None:
         if len(self.next) not in (0, 32) or any(len(key) != 32 for _, key in self.skipped):
@@ -117,7 +119,7 @@ class Chain:
     current_epoch: int
     send_epoch: int
     links: tuple[ChainEpoch, ...]
-    next_root: bytes
+    next_root: Annotated[bytes, SECRET]
     params: ChainParams
 
     def __post_init__(self) -> None:

@@ -30,11 +30,12 @@ the decapsulation key is kept as its 64-byte seed (spqr keeps libcrux's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Annotated, Final
 
 from protocol.errors import InvalidArgument, InvalidPublicKey, MalformedMessage
 from protocol.primitives import KEM_SEED_LEN, constant_time_equal, kem_decapsulate, kem_public_key
 from protocol.randomness import Random
+from protocol.secrecy import SECRET
 from protocol.spqr import kpke
 
 HEADER_LEN: Final = 64
@@ -50,7 +51,7 @@ class Keys:
 
     hdr: bytes
     ek: bytes
-    seed: bytes
+    seed: Annotated[bytes, SECRET]
 
     def __repr__(self) -> str:
         return f"Keys(hdr={self.hdr[:4].hex()}…, ek=<{len(self.ek)} bytes>, seed=<redacted>)"
@@ -60,8 +61,8 @@ class Keys:
 class EncapsulationState:
     """What ``encaps1`` keeps for ``encaps2``: the message m and the coins r = G(m ‖ H(ek))[32:]."""
 
-    m: bytes
-    r: bytes
+    m: Annotated[bytes, SECRET]
+    r: Annotated[bytes, SECRET]
 
     def __repr__(self) -> str:
         return "EncapsulationState(<redacted>)"

@@ -23,7 +23,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Annotated, Final
+
+from protocol.secrecy import SECRET
 
 Q: Final = 3329
 N: Final = 256
@@ -212,9 +214,9 @@ def sample_matrix(rho: bytes, k: int) -> list[list[Poly]]:
 class EncryptNoise:
     """ŷ = NTT(y), e1 and e2 of K-PKE.Encrypt, all drawn from r (Algorithm 14, lines 9-19)."""
 
-    y_hat: tuple[Poly, ...]
-    e1: tuple[Poly, ...]
-    e2: Poly
+    y_hat: Annotated[tuple[Poly, ...], SECRET]
+    e1: Annotated[tuple[Poly, ...], SECRET]
+    e2: Annotated[Poly, SECRET]
 
     def __repr__(self) -> str:
         return "EncryptNoise(<redacted>)"

@@ -35,11 +35,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Final
+from typing import Annotated, Final
 
 from protocol.errors import MalformedMessage
 from protocol.primitives import hkdf_sha256
 from protocol.randomness import Random
+from protocol.secrecy import SECRET
 from protocol.spqr import erasure
 from protocol.spqr import incremental_mlkem768 as im
 from protocol.spqr.authenticator import (
@@ -94,7 +95,7 @@ class BraidState:
     name: str  # a StateName value
     epoch: int
     auth: Authenticator
-    seed: bytes = b""  # our decapsulation key (sending the key)
+    seed: Annotated[bytes, SECRET] = b""  # our decapsulation key (sending the key)
     hdr: bytes = b""  # the peer's header (sending the ciphertext)
     ek: bytes = b""  # the peer's key vector, once complete
     ct1: bytes = b""

@@ -5,16 +5,36 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Final
+from unittest import mock
 
 import pytest
 
-from protocol.audit.evidence import AuditResult, audit, describe, model_of, scan_secrets
-from protocol.audit.keytrial import candidate_keys, public_values, samples, trial
+from protocol.audit.evidence import (
+    AuditResult,
+    audit,
+    describe,
+    model_of,
+    scan_secrets,
+    secret_scan,
+)
+from protocol.audit.keytrial import (
+    candidate_keys,
+    public_values,
+    samples,
+    spqr_public_values,
+    trial,
+)
 from protocol.audit.knowledge import Atom, Model, call_model, session_model
 from protocol.audit.observe import observe
 from protocol.audit.secrets import SecretLog, read_secrets
 from protocol.demo.run import DemoOptions, run_demo
-from protocol.profiles import PQ_DEFAULT
+from protocol.profiles import PQ_DEFAULT, SIGNAL_V4
+from protocol.randomness import DrbgRandom, RecordingRandom
+from protocol.relay.capture import _HEADER, Kind
+from protocol.session import Address as PeerAddress
+from protocol.session import SessionManager
+from protocol.store import MemoryStore
 
 # --- The symbolic model is not vacuous (spec/relay.md §9.4) --------------------------------
 
@@ -171,3 +191,126 @@ def test_audit_reports_garbage_traffic_and_unparsable_frames_without_failing(
     text = "\n".join(result.report)
     assert "'unparsable'" in text and "malformed frames: [3]" in text
     assert result.ok, result.problems
+
+
+# --- The audit over signal-v4 sessions -----------------------------------------------------
+
+V4_SECRET_KINDS: Final = {
+    "rk", "cks", "ckr", "mk", "message_enc_key", "message_auth_key",  # the Double Ratchet
+    "next", "next_root", "spqr_message_key",  # SPQR's chain (spec/spqr.md §6)
+    "root_key", "mac_key",  # its authenticator (§7)
+    "seed", "spqr_kem_seed", "m", "r",  # ML-KEM-768 decapsulation seed, encapsulation (§4)
+    "spqr_kem_shared_secret", "spqr_epoch_secret",  # the Braid's KEM output (§10)
+    "pqxdh_kem_decapsulation", "kem_prekey_seed[1]",  # PQXDH-Kyber (spec/pqxdh.md §9)
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def v4_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("demo-v4")
+    options = DemoOptions(
+        seconds=1.0,
+        capture=folder / "c",
+        secrets_out=folder / "s.json",
+        seed=b"\x04",
+        profile=SIGNAL_V4,
+    )
+    assert asyncio.run(run_demo(options)).ok
+    return folder / "c", folder / "s.json"
+
+
+def test_the_v4_dump_holds_every_kind_of_v4_secret(v4_run: tuple[Path, Path]) -> None:
+    labels = {label for label, _ in read_secrets(v4_run[1])}
+    assert labels >= V4_SECRET_KINDS, sorted(V4_SECRET_KINDS - labels)
+
+
+def test_audit_of_a_v4_capture_passes_with_its_control(v4_run: tuple[Path, Path]) -> None:
+    result = audit(v4_run[0], v4_run[1], SIGNAL_V4)
+    assert result.ok, result.problems
+    text = "\n".join(result.report)
+    assert "control, the real keys: 2 of 2 samples open" in text  # a message and a frame
+
+
+def _planted(capture: Path, folder: Path, data: bytes) -> Path:
+    """A copy of the capture with one more connection that sent ``data`` to the relay."""
+    copy = folder / "planted.capture"
+    records = [(Kind.OPEN, b"127.0.0.1:1"), (Kind.RECEIVED, data), (Kind.CLOSE, b"eof")]
+    extra = b"".join(_HEADER.pack(kind, 999, 0, len(d)) + d for kind, d in records)
+    copy.write_bytes(capture.read_bytes() + extra)
+    return copy
+
+
+@pytest.mark.parametrize(
+    "label", ["spqr_message_key", "mac_key", "spqr_epoch_secret", "pqxdh_kem_decapsulation"]
+)
+def test_a_v4_secret_planted_in_the_capture_fails_the_audit(
+    v4_run: tuple[Path, Path], tmp_path: Path, label: str
+) -> None:
+    secret = next(value for name, value in read_secrets(v4_run[1]) if name == label)
+    capture = _planted(v4_run[0], tmp_path, b"\x00\x00\x00\x30 a client's bytes " + secret[5:])
+    result = AuditResult()
+    secret_scan(observe(capture), read_secrets(v4_run[1]), result)
+    assert result.problems == [f"secret {label} appears in the capture"]
+
+
+def test_a_real_spqr_key_sent_as_a_field_5_chunk_is_caught_by_the_key_trial(
+    v4_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    # The relay reads every field 5 chunk; one that is a real SPQR message key
+    # is among its computable keys, which the audit compares with the dump.
+    seen = observe(v4_run[0])
+    chunk = min(value for value in spqr_public_values(seen, SIGNAL_V4) if len(value) == 32)
+    key = next(value for name, value in read_secrets(v4_run[1]) if name == "spqr_message_key")
+    capture = tmp_path / "swapped.capture"
+    capture.write_bytes(v4_run[0].read_bytes().replace(chunk, key))
+    candidates = candidate_keys(public_values(observe(capture), SIGNAL_V4))
+    real = {value for _, value in read_secrets(v4_run[1])}
+    assert candidates & real == {
+        key
+    }  # what the audit reports as "a computable key is a real secret"
+
+
+def test_the_v4_dump_holds_the_real_pqxdh_kyber_and_spqr_epoch_secrets() -> None:
+    # The values the dump derives (secrets.py, derived.py) are the ones the code computed.
+    from protocol import pqxdh
+    from protocol.spqr import states
+
+    computed: dict[str, list[bytes]] = {"ss": [], "epoch": []}
+
+    def encapsulate(*args: object, **kwargs: object) -> tuple[bytes, bytes]:
+        ct, ss = real_encapsulate(*args, **kwargs)  # type: ignore[arg-type]
+        computed["ss"].append(ss)
+        return ct, ss
+
+    def epoch_secret(shared: bytes, epoch: int) -> bytes:
+        computed["epoch"].append(real_epoch_secret(shared, epoch))
+        return computed["epoch"][-1]
+
+    real_encapsulate, real_epoch_secret = pqxdh.encapsulate, states.epoch_secret
+    log = SecretLog()
+    rngs = {name: RecordingRandom(DrbgRandom(name.encode())) for name in ("a", "b")}
+    with (
+        mock.patch.object(pqxdh, "encapsulate", encapsulate),
+        mock.patch.object(states, "epoch_secret", epoch_secret),
+    ):
+        a, b = (
+            SessionManager.create(MemoryStore(), PeerAddress(n, 1), SIGNAL_V4, now=0, rng=rngs[n])
+            for n in ("a", "b")
+        )
+        b.generate_one_time_prekeys(1)
+        b.generate_kem_prekeys(1)
+        a.initiate(b.address, b.prekey_bundles()[0])
+        for _ in range(100):
+            for sender, receiver in ((a, b), (b, a)):
+                for manager in (a, b):
+                    for peer in manager.peers():
+                        log.add_state(manager.session_record(peer))
+                receiver.decrypt(sender.address, sender.encrypt(receiver.address, b"x" * 20))
+    for rng in rngs.values():
+        log.add_draws(rng)
+    dumped: dict[str, set[bytes]] = {}
+    for label, value in log.items():
+        dumped.setdefault(label, set()).add(value)
+    assert len(computed["ss"]) == 1 and computed["ss"][0] in dumped["pqxdh_kem_decapsulation"]
+    assert len(computed["epoch"]) >= 3  # both sides, two epochs or more
+    assert set(computed["epoch"]) <= dumped["spqr_epoch_secret"]

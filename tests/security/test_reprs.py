@@ -13,8 +13,11 @@ import dataclasses
 import importlib
 import inspect
 import pkgutil
+import typing
+from typing import Any, Final
 
 import protocol
+import protocol.spqr
 from protocol.media.callkeys import CallReceiver, CallSender
 from protocol.media.messages import decode_media_key
 from protocol.randomness import DrbgRandom
@@ -31,9 +34,9 @@ class Clock:
         return self.now
 
 
-def _package_classes() -> list[type]:
+def _package_classes(package: Any = protocol) -> list[type]:
     classes = []
-    for module_info in pkgutil.walk_packages(protocol.__path__, "protocol."):
+    for module_info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
         if module_info.name.endswith("__main__"):
             continue
         try:
@@ -109,3 +112,52 @@ def test_key_deliveries_and_released_frames_show_no_key_and_no_plaintext() -> No
     assert released and released[0].plaintext == plaintext
     shown = repr(released)
     assert "secret picture" not in shown and plaintext.hex() not in shown
+
+
+SPQR_PUBLIC_FIELDS: Final = {
+    ("Keys", "hdr"): "the incremental ML-KEM header, sent in field 5 chunks",
+    ("Keys", "ek"): "the encapsulation-key vector, sent in field 5 chunks",
+    ("BraidState", "hdr"): "the peer's header, received in field 5 chunks",
+    ("BraidState", "ek"): "the peer's encapsulation-key vector, received in field 5",
+    ("BraidState", "ct1"): "the first ciphertext part, sent or received in field 5",
+    ("Sending", "payload"): "what is being sent in field 5 chunks (header, key vector, ct)",
+    ("Decoder", "chunks"): "field 5 chunks received so far",
+    ("Chunk", "data"): "a field 5 chunk",
+}
+"""The bytes fields of protocol/spqr/ that are public, each with the reason: they travel in
+field 5 of the v4 SignalMessage, which the relay carries (spec/spqr.md §8)."""
+
+
+def _holds_bytes(hint: Any) -> bool:
+    if hint is bytes:
+        return True
+    return any(_holds_bytes(arg) for arg in typing.get_args(hint))
+
+
+def test_every_bytes_field_of_the_spqr_types_is_marked_secret_or_named_public() -> None:
+    """Deny by default: a new bytes field in protocol/spqr/ fails here until it is marked
+    secret (so the leak scan collects it, spec/security.md §2.2) or named public above."""
+    unmarked, public_seen = [], set()
+    classes = [cls for cls in _package_classes(protocol.spqr) if dataclasses.is_dataclass(cls)]
+    for cls in classes:
+        hints = typing.get_type_hints(cls)
+        for field in dataclasses.fields(cls):
+            if not _holds_bytes(hints[field.name]) or field.name in secret_fields(cls):
+                continue
+            if (cls.__name__, field.name) in SPQR_PUBLIC_FIELDS:
+                public_seen.add((cls.__name__, field.name))
+            else:
+                unmarked.append(f"{cls.__module__}.{cls.__name__}.{field.name}")
+    assert unmarked == []
+    assert public_seen == set(SPQR_PUBLIC_FIELDS)  # no stale entry
+    marked = {(cls.__name__, name) for cls in classes for name in secret_fields(cls)}
+    assert {
+        ("Authenticator", "root_key"),
+        ("Authenticator", "mac_key"),
+        ("Chain", "next_root"),
+        ("ChainDirection", "next"),
+        ("ChainDirection", "skipped"),
+        ("BraidState", "seed"),
+        ("EncapsulationState", "m"),
+        ("EncapsulationState", "r"),
+    } <= marked
