@@ -198,9 +198,9 @@ def test_audit_reports_garbage_traffic_and_unparsable_frames_without_failing(
 V4_SECRET_KINDS: Final = {
     "rk", "cks", "ckr", "mk", "message_enc_key", "message_auth_key",  # the Double Ratchet
     "next", "next_root", "spqr_message_key",  # SPQR's chain (spec/spqr.md §6)
-    "root_key", "mac_key",  # its authenticator (§7)
-    "seed", "spqr_kem_seed", "m", "r",  # ML-KEM-768 decapsulation seed, encapsulation (§4)
-    "spqr_kem_shared_secret", "spqr_epoch_secret",  # the Braid's KEM output (§10)
+    "root_key", "mac_key",  # its authenticator (spec/spqr.md §7)
+    "seed", "spqr_kem_seed", "m", "r",  # the ML-KEM-768 seed, encapsulation (spec/spqr.md §4)
+    "spqr_kem_shared_secret", "spqr_epoch_secret",  # the KEM output (spec/spqr.md §10)
     "pqxdh_kem_decapsulation", "kem_prekey_seed[1]",  # PQXDH-Kyber (spec/pqxdh.md §9)
 }  # fmt: skip
 
