@@ -278,7 +278,7 @@ def verify_bundle(bundle: PrekeyBundle, profile: Profile) -> None:
         raise MalformedMessage("a PQXDH bundle must carry a KEM prekey")
     if pqpk is not None and pqpk.kem != profile.kem:
         raise InvalidPublicKey(f"the KEM prekey is not an {profile.kem} key")
-    spk_message = encode_ec(bundle.signed_prekey)
-    xeddsa_verify(bundle.identity_key, spk_message, bundle.signed_prekey_signature, profile)
+    signed = [(encode_ec(bundle.signed_prekey), bundle.signed_prekey_signature)]
     if pqpk is not None:
-        xeddsa_verify(bundle.identity_key, pqpk.encoded(), pqpk.signature, profile)
+        signed.append((pqpk.encoded(), pqpk.signature))
+    xeddsa_verify(bundle.identity_key, signed, profile)

@@ -346,6 +346,33 @@ def xeddsa_verify(
     the Edwards sign bit of A rather than a bit of s. A spec signature has
     that bit clear, so it verifies in both modes.
     """
+    xeddsa_verify_each(
+        public_key, ((message, signature),), accept_libsignal_sign_bit=accept_libsignal_sign_bit
+    )
+
+
+def xeddsa_verify_each(
+    public_key: bytes,
+    signed: Sequence[tuple[bytes, bytes]],
+    *,
+    accept_libsignal_sign_bit: bool = False,
+) -> None:
+    """xeddsa_verify(u, M, R ‖ s) for each (M, R ‖ s) in ``signed``, in order, under one u.
+
+    The same steps and errors as ``xeddsa_verify`` called on each in turn.
+    Note that the y-coordinate of A = convert_mont(u), whose inversion is
+    the one costly step before pyca's, depends on u alone, so it is computed
+    once for all of them (a PQXDH bundle has two signatures by IK).
+    """
+    y: int | None = None
+    for message, signature in signed:
+        y = _verify_one(public_key, message, signature, accept_libsignal_sign_bit, y)
+
+
+def _verify_one(
+    public_key: bytes, message: bytes, signature: bytes, libsignal_sign_bit: bool, y: int | None
+) -> int:
+    """Steps 1-7 of xeddsa_verify for one signature; returns u_to_y(u) for the next one."""
     for value, what in ((public_key, "public key"), (signature, "signature")):
         if not isinstance(value, bytes):
             raise InvalidArgument(f"the XEdDSA {what} must be bytes")
@@ -354,7 +381,7 @@ def xeddsa_verify(
         raise InvalidSignature("the public key or the signature has the wrong length")
     r_point, s_bytes = signature[:32], bytearray(signature[32:])
     sign = 0  # spec/xeddsa.md §4: A = convert_mont(u) has sign bit 0
-    if accept_libsignal_sign_bit:  # spec/xeddsa.md §5: the sign of A travels in bit 7 of byte 63
+    if libsignal_sign_bit:  # spec/xeddsa.md §5: the sign of A travels in bit 7 of byte 63
         sign, s_bytes[31] = s_bytes[31] >> 7, s_bytes[31] & 0x7F
     u, s = int.from_bytes(public_key, "little"), int.from_bytes(s_bytes, "little")
     if u >= P:  # step 2
@@ -363,20 +390,21 @@ def xeddsa_verify(
         raise InvalidSignature("R is not canonical (R.y >= p)")
     if u in LOW_ORDER_U:  # step 6 on u: these are exactly the small-order points
         raise InvalidSignature("the public key has small order")
-    a_point = (u_to_y(u) | sign << 255).to_bytes(32, "little")
+    y = u_to_y(u) if y is None else y
+    a_point = (y | sign << 255).to_bytes(32, "little")
     if s < Q:
         # Fast path: pyca decodes A itself (refusing a u on the twist, step 5) and
         # checks step 7, so the Python decoding in verify_edwards is not needed.
         _pyca_equation(a_point, message, r_point, s)
-        return
-    verify_edwards(a_point, message, r_point, s)
+    else:
+        verify_edwards(a_point, message, r_point, s)
+    return y
 
 
-def verify(public_key: bytes, message: bytes, signature: bytes, profile: Profile) -> None:
-    """xeddsa_verify with the profile's choice on libsignal's sign bit (spec/xeddsa.md §5)."""
-    xeddsa_verify(
+def verify(public_key: bytes, signed: Sequence[tuple[bytes, bytes]], profile: Profile) -> None:
+    """xeddsa_verify_each with the profile's choice on libsignal's sign bit (spec/xeddsa.md §5)."""
+    xeddsa_verify_each(
         public_key,
-        message,
-        signature,
+        signed,
         accept_libsignal_sign_bit=profile.agreement.xeddsa_accept_libsignal_sign_bit,
     )

@@ -40,6 +40,7 @@ from protocol.xeddsa import (
     xeddsa_sign,
     xeddsa_sign_trace,
     xeddsa_verify,
+    xeddsa_verify_each,
 )
 
 KAT = {
@@ -280,10 +281,24 @@ def test_profile_verify_follows_the_profiles_sign_bit_choice() -> None:
     vector = KAT["xeddsa-libsignal-c-curvesig-1"]
     public_key, message = _b(vector["inputs"]["public_u"]), _b(vector["inputs"]["message"])
     signature = _b(vector["expected"]["signature"])
-    verify(public_key, message, signature, SIGNAL_V3)
+    verify(public_key, [(message, signature)], SIGNAL_V3)
     for profile in (PQ_DEFAULT, CLASSIC):
         with pytest.raises(InvalidSignature):
-            verify(public_key, message, signature, profile)
+            verify(public_key, [(message, signature)], profile)
+
+
+def test_verifying_several_signatures_by_one_key_is_verifying_each() -> None:
+    """xeddsa_verify_each (A's y computed once) accepts exactly when each one verifies."""
+    private_key = bytes(range(32))
+    public_key = x25519_public_key(private_key)
+    signed = [(m, xeddsa_sign(private_key, m, bytes([len(m)]) * 64)) for m in (b"spk", b"pqspk")]
+    xeddsa_verify_each(public_key, signed)
+    forged = signed[1][1][:-1] + bytes([signed[1][1][-1] ^ 1])
+    for bad in ([signed[0], (b"pqspk", forged)], [(b"spk", forged), signed[1]]):
+        with pytest.raises(InvalidSignature):
+            xeddsa_verify_each(public_key, bad)
+    with pytest.raises(InvalidSignature):
+        xeddsa_verify(public_key, b"pqspk", forged)
 
 
 def _signature_with_room_for_q() -> tuple[bytes, bytes, bytes]:
