@@ -375,10 +375,8 @@ class SessionManager:
             state, message = triple_ratchet.encrypt(
                 current.triple, plaintext, current.ad, self._rng
             )
-            current_after = dataclasses.replace(current, ratchet=state.ratchet, pq=state.pq)
-            self._records.put(
-                txn, SESSIONS, peer.key, dataclasses.replace(record, current=current_after)
-            )
+            record = dataclasses.replace(record, current=current.advanced(state))
+            self._records.put(txn, SESSIONS, peer.key, record)
         if current.pending is None:
             return message
         return wire.encode_prekey_message(

@@ -77,5 +77,5 @@ def decrypt_first(
         except ProtocolError as exc:
             errors.append(exc)
             continue
-        return index, dataclasses.replace(state, ratchet=new.ratchet, pq=new.pq), plaintext
+        return index, state.advanced(new), plaintext
     raise next((e for e in errors if not isinstance(e, AuthFailed)), errors[0])

@@ -118,21 +118,47 @@ _key_bytes: Final[Encode] = operator.methodcaller("stored_bytes")
 
 
 def _map_encoder(cls: type) -> Encode:
-    """A record as the map of its stored fields, in order; an added field at its default omitted."""
-    plan = tuple(
-        (f.name, f.attribute, encoder(f.hint), f.added, f.default) for f in stored_fields(cls)
-    )
+    """A record as the map of its stored fields, in order; an added field at its default omitted.
 
-    def encode_record(value: object) -> dict[str, object]:
-        out: dict[str, object] = {}
-        for name, attribute, encode, added, default in plan:
-            item = getattr(value, attribute)
-            if added and item == default:
-                continue
-            out[name] = item if encode is _same else encode(item)
-        return out
+    Note that the encoder is generated once per record class as the source
+    of one function (``encoder_source`` shows it), as ``dataclasses``
+    generates ``__init__``: a dict display of the stored names in order,
+    each read as an attribute, so writing a record costs no loop over its
+    fields. The source holds only the schema's stored names (as literals),
+    attribute names (identifiers of the class) and the fields' encoders.
+    """
+    source, namespace = encoder_source(cls)
+    exec(source, namespace)
+    encode: Encode = namespace["encode_record"]
+    return encode
 
-    return encode_record
+
+def encoder_source(cls: type) -> tuple[str, dict[str, Any]]:
+    """The generated encoder of a record class: its source and the names it uses."""
+    namespace: dict[str, Any] = {}
+    display: list[str] = []
+    statements: list[str] = []
+    for i, f in enumerate(stored_fields(cls)):
+        if not f.attribute.isidentifier():
+            raise InvalidArgument(f"{cls.__name__}: field {f.attribute!r} is not an identifier")
+        expression = f"value.{f.attribute}"
+        encode = encoder(f.hint)
+        if encode is not _same:
+            namespace[f"encode_{i}"] = encode
+            expression = f"encode_{i}({expression})"
+        if f.added:
+            namespace[f"default_{i}"] = f.default
+            statements += [
+                f"    if not value.{f.attribute} == default_{i}:",
+                f"        out[{f.name!r}] = {expression}",
+            ]
+        elif statements:
+            statements.append(f"    out[{f.name!r}] = {expression}")
+        else:
+            display.append(f"{f.name!r}: {expression}")
+    lines = ["def encode_record(value):", f"    out = {{{', '.join(display)}}}"]
+    source = "\n".join([*lines, *statements, "    return out", ""])
+    return source, namespace
 
 
 # --- Decoders (spec/storage.md §4 step 4) ----------------------------------------------------

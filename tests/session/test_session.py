@@ -21,7 +21,15 @@ from protocol.errors import (
     UntrustedIdentity,
 )
 from protocol.fingerprint import safety_number
-from protocol.profiles import ALL_PROFILES, CLASSIC, PQ_DEFAULT, PROFILES, SIGNAL_V3, Profile
+from protocol.profiles import (
+    ALL_PROFILES,
+    CLASSIC,
+    PQ_DEFAULT,
+    PROFILES,
+    SIGNAL_V3,
+    SIGNAL_V4,
+    Profile,
+)
 from protocol.randomness import DrbgRandom
 from protocol.session import Address, SessionManager
 from protocol.session.prekey_lifecycle import SIGNED_PREKEY_GRACE_SECONDS
@@ -486,3 +494,24 @@ def test_an_old_initial_message_without_one_time_prekey_replays_once_its_session
     alice.initiate(BOB, no_one_time)
     bob.decrypt(ALICE, alice.encrypt(BOB, b"pushes the first session out"))
     assert bob.decrypt(ALICE, first) == b"first"
+
+
+def test_advancing_a_session_keeps_every_other_field() -> None:
+    """``SessionState.advanced`` takes the new ratchet and SPQR states and carries every other
+    field: each is replaced by a distinct sentinel, so a field added to ``SessionState`` and
+    not carried by ``advanced`` comes back as its default and fails here."""
+    import dataclasses
+
+    from protocol.session.records import SessionState
+    from protocol.triple_ratchet import TripleRatchetState
+
+    alice, _ = pair(SIGNAL_V4)
+    record = alice.session_record(BOB)
+    assert record is not None
+    carried = [f.name for f in dataclasses.fields(SessionState) if f.name not in ("ratchet", "pq")]
+    sentinels = {name: object() for name in carried}
+    state = dataclasses.replace(record.current, **sentinels)  # type: ignore[arg-type]
+    triple = TripleRatchetState(record.current.ratchet, record.current.pq)
+    advanced = state.advanced(triple)
+    assert all(getattr(advanced, name) is sentinels[name] for name in carried)
+    assert advanced.ratchet is triple.ratchet and advanced.pq is triple.pq
