@@ -24,7 +24,7 @@ HKDF's default, HashLen zero bytes, which is what every profile uses today.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, ClassVar, Final, Protocol
+from typing import TYPE_CHECKING, Annotated, ClassVar, Final, NamedTuple, Protocol
 
 from protocol.errors import AuthFailed, InvalidArgument
 from protocol.primitives import (
@@ -47,15 +47,13 @@ PER_MESSAGE_INPUT_LEN: Final = 32
 """A per-message input is a 32-byte HKDF salt (libsignal v4: the SPQR message key)."""
 
 
-@dataclass(frozen=True, slots=True)
-class MessageKeys:
+class MessageKeys(NamedTuple):
     """ENCRYPT's expanded keys: AES key, MAC key (CBC only, else empty), nonce or IV.
 
-    libsignal's ``MessageKeys`` (cipher key, MAC key, IV); a secret type, so a
-    field that holds one is secret wherever it is (protocol/secrecy.py).
+    libsignal's ``MessageKeys`` (cipher key, MAC key, IV); each field is
+    marked secret (protocol/secrecy.py).
     """
 
-    __secret__: ClassVar[bool] = True
     enc_key: Annotated[bytes, SECRET]
     auth_key: Annotated[bytes, SECRET]
     nonce: Annotated[bytes, SECRET]
@@ -75,8 +73,8 @@ def _check_info(info: bytes) -> None:
         raise InvalidArgument("message keys need an info string")
 
 
-def _check_salt(salt: bytes | None) -> None:
-    if salt is not None and (not isinstance(salt, bytes) or len(salt) != PER_MESSAGE_INPUT_LEN):
+def _check_salt(salt: bytes) -> None:
+    if not isinstance(salt, bytes) or len(salt) != PER_MESSAGE_INPUT_LEN:
         raise InvalidArgument(f"a per-message input is {PER_MESSAGE_INPUT_LEN} bytes")
 
 
@@ -95,7 +93,8 @@ class AesGcmCipher:
     def message_keys(self, mk: bytes, salt: bytes | None = None) -> MessageKeys:
         """44 bytes = key ‖ nonce. Each mk encrypts exactly one message, so a
         nonce derived from it is never reused under its key (DR §5.2)."""
-        _check_salt(salt)
+        if salt is not None:
+            _check_salt(salt)
         out = hkdf_sha256(mk, salt, self.message_keys_info, 44)
         return MessageKeys(out[:32], b"", out[32:])
 
@@ -139,7 +138,8 @@ class AesCbcHmacCipher:
 
     def message_keys(self, mk: bytes, salt: bytes | None = None) -> MessageKeys:
         """80 bytes = cipher key ‖ MAC key ‖ IV (libsignal ``MessageKeys::derive_keys``)."""
-        _check_salt(salt)
+        if salt is not None:
+            _check_salt(salt)
         out = hkdf_sha256(mk, salt, self.message_keys_info, 80)
         return MessageKeys(out[:32], out[32:64], out[64:])
 

@@ -63,8 +63,16 @@ def u32be(value: int) -> bytes:
     return value.to_bytes(4, "big")
 
 
+# Note that a value below 0x80 is its own one-byte varint; these are most
+# varints written (field keys, counters, short lengths), so they are looked up
+# instead of built, saving a bytearray per field of every libsignal message.
+_ONE_BYTE_VARINTS: Final = tuple(bytes((value,)) for value in range(0x80))
+
+
 def encode_varint(value: int) -> bytes:
     """Protobuf base-128 varint of a non-negative integer below 2^64."""
+    if 0 <= value < 0x80:
+        return _ONE_BYTE_VARINTS[value]
     if not 0 <= value < 2**64:
         raise MalformedMessage("varint out of range")
     out = bytearray()
@@ -80,6 +88,8 @@ def encode_varint(value: int) -> bytes:
 
 def decode_varint(data: bytes, offset: int) -> tuple[int, int]:
     """Decode a minimal protobuf varint at ``offset``; returns (value, next offset)."""
+    if offset < len(data) and data[offset] < 0x80:  # one byte: minimal whatever its value
+        return data[offset], offset + 1
     value = 0
     for index in range(10):
         if offset + index >= len(data):

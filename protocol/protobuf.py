@@ -54,7 +54,7 @@ def write_field(number: int, value: int | bytes) -> bytes:
 
 def write_fields(fields: Mapping[int, int | bytes]) -> bytes:
     """Protobuf encoding of ``fields`` in ascending field-number order (the canonical order)."""
-    return b"".join(write_field(number, fields[number]) for number in sorted(fields))
+    return b"".join([write_field(number, fields[number]) for number in sorted(fields)])
 
 
 def read_fields(data: bytes, schema: Schema) -> Fields:
@@ -62,20 +62,33 @@ def read_fields(data: bytes, schema: Schema) -> Fields:
 
     Refuses (MALFORMED_MESSAGE) an unknown field, a wrong wire type, a
     repeated field, truncation, a non-minimal varint and a uint32 out of range.
+
+    Note that a key or value below 0x80 is read in place rather than through
+    ``decode_varint``: a one-byte varint is minimal whatever its value, and
+    every key and counter of a libsignal message is one byte, so this saves
+    two Python calls per field and checks exactly the same.
     """
     fields: Fields = {}
-    offset = 0
-    while offset < len(data):
-        key, offset = decode_varint(data, offset)
+    offset, end = 0, len(data)
+    while offset < end:
+        key = data[offset]
+        if key < 0x80:
+            offset += 1
+        else:
+            key, offset = decode_varint(data, offset)
         number, wire_type = key >> 3, key & 7
         kind = schema.get(number)
         if kind is None or _WIRE_TYPE[kind] != wire_type:
             raise MalformedMessage(f"unexpected protobuf field {number} of wire type {wire_type}")
         if number in fields:
             raise MalformedMessage(f"protobuf field {number} appears twice")
-        value, offset = decode_varint(data, offset)
+        if offset < end and data[offset] < 0x80:
+            value = data[offset]
+            offset += 1
+        else:
+            value, offset = decode_varint(data, offset)
         if kind == "bytes":
-            if value > len(data) - offset:
+            if value > end - offset:
                 raise MalformedMessage("protobuf field runs past the end")
             fields[number] = data[offset : offset + value]
             offset += value

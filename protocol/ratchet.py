@@ -8,10 +8,10 @@ external function: KDF_RK and KDF_CK (``chains.py``), ENCRYPT and DECRYPT
 (``framing.py``); nothing here asks which profile it runs.
 
 State is an immutable ``RatchetState`` under the spec's names. A transition
-copies it into a ``_Draft``, changes the copy line by line as the
-pseudocode changes ``state``, and freezes it only once the message has
-authenticated; a failure drops the copy, so the caller's state is untouched
-(spec/ratchet.md §7).
+assigns local variables line by line where the pseudocode assigns
+``state.X``, and builds the one new state from them once the message has
+authenticated; a failure returns nothing, so the caller's state is
+untouched (spec/ratchet.md §7).
 
 Both ``ratchet_encrypt`` and ``ratchet_decrypt`` take an optional per-message
 input to the message-key derivation (``message_key_salt``, spec/ratchet.md
@@ -112,86 +112,6 @@ class RatchetState:
             f"dhs_public={self.dhs.public.hex()}, dhr={dhr}, ns={self.ns}, nr={self.nr}, "
             f"pn={self.pn}, skipped={len(self.mkskipped)}, old_chains={len(self.old_chains)}, "
             "keys=<redacted>)"
-        )
-
-
-class _Draft:
-    """A private, mutable copy of a ``RatchetState`` for one transition.
-
-    The pseudocode assigns to ``state``; a transition assigns to its draft
-    instead, and ``freeze`` builds the new state once nothing can fail.
-    ``mkskipped`` and ``evicted`` are shared with the old state until the
-    first change (``own_skipped``), so a message that changes neither copies
-    neither.
-    """
-
-    __slots__ = (
-        "_owned",
-        "ckr",
-        "cks",
-        "dhr",
-        "dhs",
-        "evicted",
-        "hkr",
-        "hks",
-        "mkskipped",
-        "nhkr",
-        "nhks",
-        "nr",
-        "ns",
-        "old_chains",
-        "pn",
-        "profile",
-        "rk",
-        "role",
-    )  # fmt: skip
-
-    def __init__(self, state: RatchetState) -> None:
-        self.profile = state.profile
-        self.role = state.role
-        self.dhs = state.dhs
-        self.dhr = state.dhr
-        self.rk = state.rk
-        self.cks = state.cks
-        self.ckr = state.ckr
-        self.ns = state.ns
-        self.nr = state.nr
-        self.pn = state.pn
-        self.mkskipped = state.mkskipped
-        self.hks = state.hks
-        self.hkr = state.hkr
-        self.nhks = state.nhks
-        self.nhkr = state.nhkr
-        self.old_chains = state.old_chains
-        self.evicted = state.evicted
-        self._owned = False
-
-    def own_skipped(self) -> dict[SkippedKeyId, MessageKey]:
-        """``mkskipped``, copied on first use so the old state's dict is never changed."""
-        if not self._owned:
-            self.mkskipped = dict(self.mkskipped)
-            self._owned = True
-        return self.mkskipped
-
-    def freeze(self) -> RatchetState:
-        return RatchetState(
-            profile=self.profile,
-            role=self.role,
-            dhs=self.dhs,
-            dhr=self.dhr,
-            rk=self.rk,
-            cks=self.cks,
-            ckr=self.ckr,
-            ns=self.ns,
-            nr=self.nr,
-            pn=self.pn,
-            mkskipped=self.mkskipped,
-            hks=self.hks,
-            hkr=self.hkr,
-            nhks=self.nhks,
-            nhkr=self.nhkr,
-            old_chains=self.old_chains,
-            evicted=self.evicted,
         )
 
 
@@ -338,18 +258,22 @@ def ratchet_encrypt(
         raise InvalidArgument("no sending chain yet: the responder sends after it first receives")
     if state.ns >= U32_LIMIT - 1:
         raise LimitExceeded("the sending chain has used every message number")
-    s = _Draft(state)
-    s.cks, mk = kdf_ck(profile, state.cks)
-    header = Header(state.dhs.public, state.pn, state.ns, pq_ratchet)
-    block = profile.headers.protect(header, state.hks, rng)
+    cks, mk = profile.chains.kdf_ck(state.cks)  # state.CKs, mk = KDF_CK(state.CKs)
+    header = Header(state.dhs.public, state.pn, state.ns, pq_ratchet)  # HEADER(DHs, PN, Ns)
+    block = profile.headers.protect(header, state.hks, rng)  # or HENCRYPT(state.HKs, header)
     keys = profile.cipher.message_keys(mk, message_key_salt)
     message = profile.cipher.seal(
         keys, plaintext, ad, state.role == "initiator", header, block, profile.framing
     )
     if len(message) > profile.max_message_size:
         raise LimitExceeded("message would exceed the profile's size limit")
-    s.ns += 1
-    return s.freeze(), message
+    # state.Ns += 1: the one new state, with the new sending chain key (fields in order).
+    new_state = RatchetState(
+        profile, state.role, state.dhs, state.dhr, state.rk, cks, state.ckr, state.ns + 1,
+        state.nr, state.pn, state.mkskipped, state.hks, state.hkr, state.nhks, state.nhkr,
+        state.old_chains, state.evicted,
+    )  # fmt: skip
+    return new_state, message
 
 
 # --- RatchetDecrypt (DR §3.5, §4; spec/ratchet.md §3.2, §4) --------------------------------
@@ -363,33 +287,68 @@ def ratchet_decrypt(
     *,
     message_key_salt: bytes | None = None,
 ) -> tuple[RatchetState, bytes]:
-    """Implements RatchetDecrypt / RatchetDecryptHE (DR §3.5, §4), step by step.
+    """Implements RatchetDecrypt / RatchetDecryptHE (DR §3.5, §4), line by line.
+
+    Where the pseudocode assigns ``state.X``, this function assigns the local
+    ``X`` and builds the new state once, at the end; ``state`` itself is
+    immutable, so on any failure nothing is returned and the caller's state
+    is unchanged (spec/ratchet.md §7).
 
     Note that on a DH step the message is authenticated with the new
     receiving chain *before* GENERATE_DH and the sending half of DHRatchet
-    run; the result is the spec's, but a forgery draws no randomness. On any
-    failure nothing is returned and ``state`` is unchanged (it is immutable;
-    every change is made to a draft).
+    run; the result is the spec's, but a forgery draws no randomness.
     """
     profile = state.profile
     profile.cipher.check_ad(ad)
     incoming = decode_message(profile, message)
     # DecryptHeader (DR §4), or the plain header's DHr comparison (DR §3.5).
     header, chain_id, source = _find_chain(state, incoming)
-    s = _Draft(state)
-    mk = _try_skipped_message_keys(s, chain_id, header.n)
-    dh_step = mk is None and source == "next"
-    if mk is None:
-        if dh_step:  # header.dh != state.DHr
-            _end_receiving_chain(s, header.pn)  # SkipMessageKeys(state, header.pn)
-            chain_id = _dh_ratchet_receive(s, header)  # DHRatchet, receiving half
-            source = "current"
-        mk = _next_message_key(s, chain_id, source, header.n)  # SkipMessageKeys(n); KDF_CK
-    keys = profile.cipher.message_keys(mk, message_key_salt)
-    plaintext = profile.cipher.open(keys, incoming, ad, state.role != "initiator")  # DECRYPT
+    # plaintext = TrySkippedMessageKeys(state, header, ciphertext, AD)
+    if (chain_id, header.n) in state.mkskipped:
+        return _try_skipped_message_keys(state, chain_id, header.n, incoming, ad, message_key_salt)
+    if (chain_id, header.n) in state.evicted:
+        raise MessageKeyEvicted("the key of this message was evicted from the skipped-key store")
+    if isinstance(source, int):  # a late message on an earlier chain (spec/ratchet.md §4.1)
+        return _decrypt_on_old_chain(
+            state, chain_id, source, header.n, incoming, ad, message_key_salt
+        )
+    rk, dhs, dhr, cks, ckr = state.rk, state.dhs, state.dhr, state.cks, state.ckr
+    ns, nr, pn = state.ns, state.nr, state.pn
+    hks, hkr, nhks, nhkr = state.hks, state.hkr, state.nhks, state.nhkr
+    mkskipped, evicted, old_chains = state.mkskipped, state.evicted, state.old_chains
+    dh_step = source == "next"
+    if dh_step:  # header.dh != state.DHr
+        # SkipMessageKeys(state, header.pn); the chain joins old_chains (spec/ratchet.md §4.1)
+        mkskipped, evicted, old_chains = _end_receiving_chain(state, header.pn)
+        # DHRatchet(state, header), receiving half:
+        # HKs = NHKs; HKr = NHKr; DHr = header.dh; Nr = 0; RK, CKr, NHKr = KDF_RK(RK, DH(DHs, DHr))
+        hks, hkr = nhks, nhkr
+        dhr, nr = header.dh, 0
+        rk, ckr, nhkr = kdf_rk(profile, rk, dhs.exchange(dhr))
+        chain_id = _new_chain_id(profile, dhr, hkr)
+    if header.n < nr:
+        raise DuplicateMessage("message key already used")
+    if ckr is None:
+        raise AuthFailed("no receiving chain key for this message")
+    if header.n > nr:  # SkipMessageKeys(state, header.n), which skips nothing when n = Nr
+        ckr, mkskipped, evicted = _skip_message_keys(
+            profile, mkskipped, evicted, chain_id, ckr, nr, header.n
+        )
+    ckr, mk = profile.chains.kdf_ck(ckr)  # state.CKr, mk = KDF_CK(state.CKr)
+    nr = header.n + 1  # state.Nr += 1
+    plaintext = _open(state, mk, incoming, ad, message_key_salt)  # DECRYPT(mk, ciphertext, ...)
     if dh_step:
-        _dh_ratchet_send(s, rng)  # DHRatchet, sending half, now that the message is genuine
-    return s.freeze(), plaintext
+        # DHRatchet, sending half, now that the message is genuine (spec/ratchet.md §5.3):
+        # PN = Ns; Ns = 0; DHs = GENERATE_DH(); RK, CKs, NHKs = KDF_RK(RK, DH(DHs, DHr))
+        assert dhr is not None  # DHr = header.dh above
+        pn, ns = profile.chains.previous_counter(ns), 0
+        dhs = generate_dh(rng)
+        rk, cks, nhks = kdf_rk(profile, rk, dhs.exchange(dhr))
+    new_state = RatchetState(
+        profile, state.role, dhs, dhr, rk, cks, ckr, ns, nr, pn, mkskipped, hks, hkr, nhks, nhkr,
+        old_chains, evicted,
+    )  # fmt: skip
+    return new_state, plaintext
 
 
 def _find_chain(state: RatchetState, message: RatchetMessage) -> tuple[Header, bytes, Source]:
@@ -400,52 +359,106 @@ def _find_chain(state: RatchetState, message: RatchetMessage) -> tuple[Header, b
     return headers.locate(message, current, state.nhkr, old)
 
 
-def _try_skipped_message_keys(s: _Draft, chain_id: bytes, n: int) -> MessageKey | None:
-    """TrySkippedMessageKeys (DR §3.5): take and delete the stored key of (chain, n).
+def _new_chain_id(profile: Profile, dhr: bytes, hkr: HeaderKey | None) -> bytes:
+    """The id of the receiving chain a DH step starts: DHr, or with header encryption HKr."""
+    chain_id = profile.headers.chain_id(dhr, hkr)
+    assert chain_id is not None  # NHKr is set whenever headers are encrypted
+    return chain_id
 
-    A key evicted from the store (spec/ratchet.md §6.2) is MESSAGE_KEY_EVICTED.
+
+def _open(
+    state: RatchetState,
+    mk: MessageKey,
+    message: RatchetMessage,
+    ad: bytes,
+    salt: bytes | None,
+) -> bytes:
+    """DECRYPT(mk, ciphertext, CONCAT(AD, header)) (DR §3.1) with the profile's cipher."""
+    cipher = state.profile.cipher
+    return cipher.open(cipher.message_keys(mk, salt), message, ad, state.role != "initiator")
+
+
+def _try_skipped_message_keys(
+    state: RatchetState,
+    chain_id: bytes,
+    n: int,
+    message: RatchetMessage,
+    ad: bytes,
+    salt: bytes | None,
+) -> tuple[RatchetState, bytes]:
+    """TrySkippedMessageKeys (DR §3.5): decrypt with the stored key of (chain, n), then delete it.
+
+    A key evicted from the store (spec/ratchet.md §6.2) is MESSAGE_KEY_EVICTED,
+    which the caller checks.
     """
-    key = (chain_id, n)
-    if key in s.mkskipped:
-        return s.own_skipped().pop(key)
-    if key in s.evicted:
-        raise MessageKeyEvicted("the key of this message was evicted from the skipped-key store")
-    return None
+    plaintext = _open(state, state.mkskipped[(chain_id, n)], message, ad, salt)
+    mkskipped = dict(state.mkskipped)
+    del mkskipped[(chain_id, n)]  # del state.MKSKIPPED[header.dh, header.n]
+    return _with_skipped(state, mkskipped, state.evicted, state.old_chains), plaintext
 
 
-def _next_message_key(s: _Draft, chain_id: bytes, source: Source, n: int) -> MessageKey:
-    """SkipMessageKeys(state, n), then (CK, mk) = KDF_CK(CK) and N = n + 1 (DR §3.5).
+def _decrypt_on_old_chain(
+    state: RatchetState,
+    chain_id: bytes,
+    index: int,
+    n: int,
+    message: RatchetMessage,
+    ad: bytes,
+    salt: bytes | None,
+) -> tuple[RatchetState, bytes]:
+    """SkipMessageKeys(n) and KDF_CK on ``old_chains[index]`` (spec/ratchet.md §4.1).
 
-    On the current receiving chain, or (spec/ratchet.md §4.1) on an old one.
+    Only libsignal's rules keep an old chain's key (``ck``); under the
+    spec's rules the chain was skipped to PN when it ended, so a message past
+    that has no key (AUTH_FAILED).
     """
-    if source == "current":
-        ck, start = s.ckr, s.nr
-    else:
-        assert isinstance(source, int)
-        ck, start = s.old_chains[source].ck, s.old_chains[source].n
-    if n < start:
+    chain = state.old_chains[index]
+    if n < chain.n:
         raise DuplicateMessage("message key already used")
-    if ck is None:
+    if chain.ck is None:
         raise AuthFailed("no receiving chain key for this message")
-    ck = _skip_message_keys(s, chain_id, ck, start, n)
-    ck, mk = kdf_ck(s.profile, ck)
-    if source == "current":
-        s.ckr, s.nr = ck, n + 1
-    else:
-        assert isinstance(source, int)
-        chains = list(s.old_chains)
-        chains[source] = ReceivingChain(chain_id, ck, n + 1)
-        s.old_chains = tuple(chains)
-    return mk
+    ck, mkskipped, evicted = _skip_message_keys(
+        state.profile, state.mkskipped, state.evicted, chain_id, chain.ck, chain.n, n
+    )
+    ck, mk = state.profile.chains.kdf_ck(ck)
+    plaintext = _open(state, mk, message, ad, salt)
+    chains = list(state.old_chains)
+    chains[index] = ReceivingChain(chain_id, ck, n + 1)
+    return _with_skipped(state, mkskipped, evicted, tuple(chains)), plaintext
+
+
+def _with_skipped(
+    state: RatchetState,
+    mkskipped: dict[SkippedKeyId, MessageKey],
+    evicted: dict[SkippedKeyId, None],
+    old_chains: tuple[ReceivingChain, ...],
+) -> RatchetState:
+    """``state`` with new skipped keys, evictions and old chains, and nothing else changed."""
+    return RatchetState(
+        state.profile, state.role, state.dhs, state.dhr, state.rk, state.cks, state.ckr, state.ns,
+        state.nr, state.pn, mkskipped, state.hks, state.hkr, state.nhks, state.nhkr, old_chains,
+        evicted,
+    )  # fmt: skip
+
+
+Skipped = tuple[ChainKey, dict[SkippedKeyId, MessageKey], dict[SkippedKeyId, None]]
+"""What SkipMessageKeys leaves: the chain key, MKSKIPPED and the eviction record."""
 
 
 def _skip_message_keys(
-    s: _Draft, chain_id: bytes, ck: ChainKey, start: int, until: int
-) -> ChainKey:
-    """SkipMessageKeys (DR §3.5): store the keys of messages start..until-1; returns the chain key.
+    profile: Profile,
+    mkskipped: dict[SkippedKeyId, MessageKey],
+    evicted: dict[SkippedKeyId, None],
+    chain_id: bytes,
+    ck: ChainKey,
+    start: int,
+    until: int,
+) -> Skipped:
+    """SkipMessageKeys (DR §3.5): store the keys of messages start..until-1.
 
     Refuses to skip more than max_skip keys; beyond max_stored_skipped stored
-    keys, the oldest are evicted and remembered (spec/ratchet.md §6).
+    keys, the oldest are evicted and remembered (spec/ratchet.md §6). The
+    dicts given are never changed: when keys are skipped, new ones are made.
 
     Note that when more keys are skipped than the store holds, the first of
     them would be evicted as soon as they were stored: only their chain
@@ -454,15 +467,15 @@ def _skip_message_keys(
     every key and evicting the oldest; the work for a forged header that
     jumps max_skip keys is halved (spec/security.md §3.13).
     """
-    rules = s.profile.chains
+    rules = profile.chains
     count = until - start
     if count > rules.max_skip:
         raise TooManySkipped(f"message would skip {count} keys")
     if count <= 0:
-        return ck
+        return ck, mkskipped, evicted
     keep = min(count, rules.max_stored_skipped)
     ck, kept = rules.advance(ck, count, keep)
-    stored = s.own_skipped()
+    stored = dict(mkskipped)
     overflow = len(stored) + count - rules.max_stored_skipped
     if overflow > 0:
         gone = list(islice(stored, min(overflow, len(stored))))
@@ -471,75 +484,52 @@ def _skip_message_keys(
         dropped = count - keep  # new keys evicted straight away, oldest first
         first = max(start, start + dropped - rules.max_stored_skipped)
         gone += [(chain_id, n) for n in range(first, start + dropped)]
-        _record_evicted(s, gone[-rules.max_stored_skipped :])
+        evicted = _record_evicted(profile, evicted, gone[-rules.max_stored_skipped :])
     for n, mk in enumerate(kept, until - keep):
         stored[(chain_id, n)] = mk
-    return ck
+    return ck, stored, evicted
 
 
-def _record_evicted(s: _Draft, gone: list[SkippedKeyId]) -> None:
+def _record_evicted(
+    profile: Profile, evicted: dict[SkippedKeyId, None], gone: list[SkippedKeyId]
+) -> dict[SkippedKeyId, None]:
     """Remember the last max_stored_skipped evictions (spec/ratchet.md §6.2)."""
-    record = dict(s.evicted)
+    record = dict(evicted)
     record.update(dict.fromkeys(gone))
-    for key in list(islice(record, max(len(record) - s.profile.chains.max_stored_skipped, 0))):
+    for key in list(islice(record, max(len(record) - profile.chains.max_stored_skipped, 0))):
         del record[key]
-    s.evicted = record
+    return record
 
 
-def _end_receiving_chain(s: _Draft, pn: int) -> None:
+def _end_receiving_chain(
+    state: RatchetState, pn: int
+) -> tuple[dict[SkippedKeyId, MessageKey], dict[SkippedKeyId, None], tuple[ReceivingChain, ...]]:
     """Close the receiving chain at a DH step and add it to old_chains (spec/ratchet.md §4.1).
 
     When PN says where the peer's chain ended (DR §3.5), SkipMessageKeys(PN)
     stores the rest of its keys and the chain key is deleted. Under
     libsignal's PN rule it cannot say (0 for both 0 and 1 messages), so the
-    chain key is kept and advanced if a late message arrives.
+    chain key is kept and advanced if a late message arrives. Returns the
+    new MKSKIPPED, eviction record and old chains.
     """
-    chain_id = s.profile.headers.chain_id(s.dhr, s.hkr)
-    if s.ckr is None or chain_id is None:
-        return
-    if s.profile.chains.pn_ends_chain:
-        _skip_message_keys(s, chain_id, s.ckr, s.nr, pn)
-        ended = ReceivingChain(chain_id, None, max(pn, s.nr))
+    profile = state.profile
+    mkskipped, evicted = state.mkskipped, state.evicted
+    chain_id = profile.headers.chain_id(state.dhr, state.hkr)
+    if state.ckr is None or chain_id is None:
+        return mkskipped, evicted, state.old_chains
+    if profile.chains.pn_ends_chain:
+        _, mkskipped, evicted = _skip_message_keys(
+            profile, mkskipped, evicted, chain_id, state.ckr, state.nr, pn
+        )
+        ended = ReceivingChain(chain_id, None, max(pn, state.nr))
     else:
-        ended = ReceivingChain(chain_id, s.ckr, s.nr)
-    _retire_chains(s, (*s.old_chains, ended))
-
-
-def _retire_chains(s: _Draft, chains: tuple[ReceivingChain, ...]) -> None:
-    """Keep at most max_receiving_chains old chains; forget the keys of older ones."""
-    excess = len(chains) - s.profile.chains.max_receiving_chains
+        ended = ReceivingChain(chain_id, state.ckr, state.nr)
+    chains = (*state.old_chains, ended)
+    # Keep at most max_receiving_chains old chains; forget the keys of older ones.
+    excess = len(chains) - profile.chains.max_receiving_chains
     if excess > 0:
         gone = {chain.chain_id for chain in chains[:excess]}
         chains = chains[excess:]
-        s.mkskipped = {key: mk for key, mk in s.mkskipped.items() if key[0] not in gone}
-        s._owned = True
-        s.evicted = {key: None for key in s.evicted if key[0] not in gone}
-    s.old_chains = chains
-
-
-def _dh_ratchet_receive(s: _Draft, header: Header) -> bytes:
-    """The receiving half of DHRatchet / DHRatchetHE (DR §3.5, §4); returns the new chain's id.
-
-    HKs = NHKs; HKr = NHKr; DHr = header.dh; Nr = 0;
-    RK, CKr, NHKr = KDF_RK(RK, DH(DHs, DHr)).
-    """
-    chain_id = s.profile.headers.chain_id(header.dh, s.nhkr)
-    assert chain_id is not None  # NHKr is set whenever headers are encrypted
-    s.hks, s.hkr = s.nhks, s.nhkr
-    s.dhr = header.dh
-    s.nr = 0
-    s.rk, s.ckr, s.nhkr = kdf_rk(s.profile, s.rk, s.dhs.exchange(header.dh))
-    return chain_id
-
-
-def _dh_ratchet_send(s: _Draft, rng: Random) -> None:
-    """The sending half of DHRatchet / DHRatchetHE (DR §3.5, §4).
-
-    PN = Ns (libsignal: Ns - 1, saturating at 0; spec/ratchet.md §5.3);
-    Ns = 0; DHs = GENERATE_DH(); RK, CKs, NHKs = KDF_RK(RK, DH(DHs, DHr)).
-    """
-    assert s.dhr is not None  # set by the receiving half
-    s.pn = s.profile.chains.previous_counter(s.ns)
-    s.ns = 0
-    s.dhs = generate_dh(rng)
-    s.rk, s.cks, s.nhks = kdf_rk(s.profile, s.rk, s.dhs.exchange(s.dhr))
+        mkskipped = {key: mk for key, mk in mkskipped.items() if key[0] not in gone}
+        evicted = {key: None for key in evicted if key[0] not in gone}
+    return mkskipped, evicted, chains

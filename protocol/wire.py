@@ -26,9 +26,10 @@ version byte, ``InvalidPublicKey`` for a key that parses but is refused, and
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 
 import msgpack
 
@@ -50,6 +51,7 @@ from protocol.protobuf import (
     read_fields,
     require_fields,
     uint32_field,
+    write_field,
     write_fields,
 )
 
@@ -64,8 +66,7 @@ HEADER_LEN: Final = X25519_LEN + 4 + 4
 U32_LIMIT: Final = 2**32
 
 
-@dataclass(frozen=True, slots=True)
-class Header:
+class Header(NamedTuple):
     """HEADER(dh_pair, pn, n) (DR §3.1): the sender's ratchet key and counters.
 
     ``pq_ratchet`` is libsignal v4's SignalMessage field 5, the SPQR message
@@ -79,26 +80,29 @@ class Header:
     pq_ratchet: bytes = b""
 
 
+_COUNTERS: Final = struct.Struct(">II")
+"""pn ‖ n, two u32 big-endian (spec/wire.md §1)."""
+
+
 def encode_header(header: Header) -> bytes:
     """The fixed 40-byte header encoding dh ‖ pn ‖ n (spec/wire.md §1)."""
     if not (0 <= header.pn < U32_LIMIT and 0 <= header.n < U32_LIMIT):
         raise MalformedMessage("header counters must fit in u32")
-    return header.dh + header.pn.to_bytes(4, "big") + header.n.to_bytes(4, "big")
+    return header.dh + _COUNTERS.pack(header.pn, header.n)
 
 
 def decode_header(data: bytes) -> Header:
     """Parse a 40-byte header; a refused ratchet key is INVALID_PUBLIC_KEY."""
     if len(data) != HEADER_LEN:
         raise MalformedMessage("header must be 40 bytes")
-    dh = check_x25519_public(data[:X25519_LEN])
-    return Header(dh, int.from_bytes(data[32:36], "big"), int.from_bytes(data[36:40], "big"))
+    pn, n = _COUNTERS.unpack_from(data, X25519_LEN)
+    return Header(check_x25519_public(data[:X25519_LEN]), pn, n)
 
 
 # --- Decoded messages ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class RatchetMessage:
+class RatchetMessage(NamedTuple):
     """A decoded ratchet (normal) message.
 
     ``header`` is None when the header is encrypted (pq-default). ``authenticated``
@@ -180,17 +184,22 @@ def _pack(kind: int, fields: Mapping[str, object]) -> bytes:
 # are exactly what msgpack.packb({"h": header, "c": ciphertext}) writes (a
 # two-entry map, one-character keys, bin8/bin16/bin32 by length), and the
 # reader accepts nothing else. This keeps the per-message path cheap.
-_MAP2: Final = b"\x82"
-_KEY_H: Final = b"\xa1h"
+_MESSAGE_HEAD: Final = bytes([MSGPACK_VERSION, KIND_MESSAGE]) + b"\x82\xa1h"
+"""version ‖ kind ‖ a two-entry map ‖ the key "h"."""
 _KEY_C: Final = b"\xa1c"
-_BIN: Final = ((0xC4, 1), (0xC5, 2), (0xC6, 4))  # msgpack bin8, bin16, bin32
-_BIN_WIDTH: Final = dict(_BIN)
+_BIN8, _BIN16, _BIN32 = 0xC4, 0xC5, 0xC6  # msgpack bin8, bin16, bin32: 1-, 2-, 4-byte length
+_BIN_WIDTH: Final = {_BIN8: 1, _BIN16: 2, _BIN32: 4}
 
 
 def _bin(data: bytes) -> bytes:
-    for marker, width in _BIN:
-        if len(data) < 1 << (8 * width):
-            return bytes([marker]) + len(data).to_bytes(width, "big") + data
+    """``data`` as the shortest msgpack bin, as msgpack.packb writes it."""
+    length = len(data)
+    if length < 1 << 8:
+        return bytes((_BIN8, length)) + data
+    if length < 1 << 16:
+        return bytes((_BIN16,)) + length.to_bytes(2, "big") + data
+    if length < 1 << 32:
+        return bytes((_BIN32,)) + length.to_bytes(4, "big") + data
     raise MalformedMessage("byte string too long")
 
 
@@ -210,25 +219,31 @@ def _read_bin(data: bytes, offset: int) -> tuple[bytes, int]:
 
 def encode_message(header_bytes: bytes, ciphertext: bytes) -> bytes:
     """Frame a ratchet message: {"h": header or encrypted header, "c": ciphertext}."""
-    head = bytes([MSGPACK_VERSION, KIND_MESSAGE]) + _MAP2 + _KEY_H
-    return head + _bin(header_bytes) + _KEY_C + _bin(ciphertext)
+    return _MESSAGE_HEAD + _bin(header_bytes) + _KEY_C + _bin(ciphertext)
 
 
 def decode_msgpack_message(profile: Profile, data: bytes) -> RatchetMessage:
-    """Strictly decode {h: header block, c: ciphertext} (spec/wire.md §2.2)."""
-    body = _framed_body(data, KIND_MESSAGE, profile.max_message_size)
-    if body[:3] != _MAP2 + _KEY_H:
+    """Strictly decode {h: header block, c: ciphertext} (spec/wire.md §2.2).
+
+    Note that the bytes are read in place, at offsets, with no copy of the
+    body: the checks are those of ``_framed_body`` and ``_read_bin``, and the
+    canonical encoding is enforced field by field (the map head, each bin's
+    shortest length, nothing after the ciphertext), so no re-encoding is needed.
+    """
+    if not isinstance(data, bytes) or not data.startswith(_MESSAGE_HEAD):
+        _framed_body(data, KIND_MESSAGE, profile.max_message_size)  # the precise error
         raise MalformedMessage("a message is the map {h, c}")
-    header_bytes, offset = _read_bin(body, 3)
-    if body[offset : offset + 2] != _KEY_C:
+    if len(data) > profile.max_message_size:
+        raise MalformedMessage("message exceeds the size limit")
+    header_bytes, offset = _read_bin(data, len(_MESSAGE_HEAD))
+    if data[offset : offset + 2] != _KEY_C:
         raise MalformedMessage("a message is the map {h, c}")
-    ciphertext, end = _read_bin(body, offset + 2)
-    if end != len(body):
+    ciphertext, end = _read_bin(data, offset + 2)
+    if end != len(data):
         raise MalformedMessage("trailing bytes after the message")
     if len(header_bytes) != profile.headers.block_len:
         raise MalformedMessage("header has the wrong length")
-    header = profile.headers.read(header_bytes)
-    return RatchetMessage(header, header_bytes, ciphertext, b"")
+    return RatchetMessage(profile.headers.read(header_bytes), header_bytes, ciphertext, b"")
 
 
 _PREKEY_FIELDS: Final = ("ik", "ek", "spk", "opk", "kem", "kct", "m")
@@ -345,13 +360,27 @@ def encode_signal_message(header: Header, ciphertext: bytes) -> bytes:
     The ratchet key is written as 0x05 ‖ dh without checking it: the ratchet
     only sends its own keys, and the vectors need to write a low-order one.
     """
-    fields: Fields = {
-        1: bytes([CURVE25519_TYPE]) + header.dh,
-        2: header.n,
-        3: header.pn,
-        4: ciphertext,
-    }
-    return bytes([SIGNAL_VERSION]) + write_fields(fields)
+    return b"".join(
+        [
+            bytes([SIGNAL_VERSION]),
+            *_signal_header_fields(header),
+            write_field(4, ciphertext),
+        ]
+    )
+
+
+def _signal_header_fields(header: Header) -> tuple[bytes, bytes, bytes]:
+    """SignalMessage fields 1-3: ratchet_key (0x05 ‖ dh), counter (n), previous_counter (pn).
+
+    Note that each message writes its fields one by one in field-number order,
+    the order ``write_fields`` sorts a dict into (the canonical order): the
+    bytes are the same, without a dict and a sort per message.
+    """
+    return (
+        write_field(1, bytes([CURVE25519_TYPE]) + header.dh),
+        write_field(2, header.n),
+        write_field(3, header.pn),
+    )
 
 
 def decode_signal_message(profile: Profile, data: bytes) -> RatchetMessage:
@@ -436,14 +465,14 @@ def encode_signal_v4_message(header: Header, ciphertext: bytes) -> bytes:
     """
     if not header.pq_ratchet:
         raise MalformedMessage("a v4 message carries its SPQR message in field 5")
-    fields: Fields = {
-        1: bytes([CURVE25519_TYPE]) + header.dh,
-        2: header.n,
-        3: header.pn,
-        4: ciphertext,
-        5: header.pq_ratchet,
-    }
-    return bytes([SIGNAL_V4_VERSION]) + write_fields(fields)
+    return b"".join(
+        [
+            bytes([SIGNAL_V4_VERSION]),
+            *_signal_header_fields(header),
+            write_field(4, ciphertext),
+            write_field(5, header.pq_ratchet),
+        ]
+    )
 
 
 def decode_signal_v4_message(profile: Profile, data: bytes) -> RatchetMessage:

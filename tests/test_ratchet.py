@@ -203,7 +203,7 @@ def _tampered(profile: Profile, message: bytes, field: str) -> bytes:
     if profile.framing.name == "signal-v3":
         assert header is not None
         if field == "header":
-            header = dataclasses.replace(header, n=header.n ^ 1)
+            header = header._replace(n=header.n ^ 1)
         return encode_signal_message(header, ciphertext) + parsed.mac
     authenticated = parsed.authenticated
     if field == "header":

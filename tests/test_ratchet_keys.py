@@ -20,7 +20,6 @@ import pytest
 
 import protocol
 from protocol import triple_ratchet
-from protocol.cipher import MessageKeys
 from protocol.errors import InvalidArgument
 from protocol.primitives import X25519KeyPair
 from protocol.profiles import PROFILES, get_profile
@@ -76,9 +75,9 @@ def _package_classes() -> list[type]:
 
 
 def _names_a_key_type(hint: object) -> bool:
-    """Whether an annotation is, or contains, a ratchet key type or MessageKeys."""
+    """Whether an annotation is, or contains, a ratchet key type."""
     if isinstance(hint, type):
-        return issubclass(hint, SecretKey | MessageKeys)
+        return issubclass(hint, SecretKey)
     return any(_names_a_key_type(arg) for arg in typing.get_args(hint))
 
 

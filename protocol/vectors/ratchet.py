@@ -632,7 +632,7 @@ def _mutate(
         ct = mutate(ct, mutation)
     elif kind == "header" and signal:
         assert header is not None
-        header = dataclasses.replace(header, n=mutate_int(header.n, mutation))
+        header = header._replace(n=mutate_int(header.n, mutation))
     elif kind == "header":
         body = mutate(body, mutation)
     else:  # header_dh: a low-order ratchet key, in an otherwise well-formed header
