@@ -8,7 +8,7 @@ out of band, until the application calls ``trust``.
 from __future__ import annotations
 
 from protocol.errors import UntrustedIdentity
-from protocol.fingerprint import safety_number
+from protocol.fingerprint import ScannableFingerprint, fingerprint, safety_number
 from protocol.primitives import constant_time_equal
 from protocol.session.records import IDENTITIES, Address, DeviceRecord, TrustedIdentity
 from protocol.store.access import load_record, put_record
@@ -29,6 +29,18 @@ def trusted(txn: Transaction, peer: Address) -> bytes | None:
 def peer_safety_number(device: DeviceRecord, peer: Address, identity_key: bytes) -> str:
     """The safety number of this device and ``peer`` holding ``identity_key``."""
     return safety_number(device.address.user, device.identity.public, peer.user, identity_key)
+
+
+def peer_scannable_fingerprint(
+    device: DeviceRecord, peer: Address, identity_key: bytes, version: int
+) -> ScannableFingerprint:
+    """The scannable fingerprint of this device and ``peer`` holding ``identity_key``.
+
+    The same user ids and keys as the safety number; ``version`` 1 or 2 only
+    changes the version field (libsignal ``Fingerprint::new``).
+    """
+    user, key = device.address.user, device.identity.public
+    return fingerprint(version, user, key, peer.user, identity_key).scannable
 
 
 def check(txn: Transaction, device: DeviceRecord, peer: Address, identity_key: bytes) -> None:

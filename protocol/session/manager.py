@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from protocol import pqxdh, triple_ratchet, wire, x3dh
 from protocol.bundle import PrekeyBundle
 from protocol.errors import DuplicateMessage, InvalidArgument, NoSession, StateCorrupt
+from protocol.fingerprint import ScannableFingerprint
 from protocol.prekeys import (
     IdentityKeyPair,
     OneTimePrekey,
@@ -263,10 +264,28 @@ class SessionManager:
 
     def safety_number(self, peer: Address, identity_key: bytes | None = None) -> str:
         """The safety number for ``peer`` (its trusted key unless ``identity_key`` is given)."""
+        return identity_trust.peer_safety_number(
+            self._device, peer, self._peer_identity(peer, identity_key)
+        )
+
+    def scannable_fingerprint(
+        self, peer: Address, identity_key: bytes | None = None, *, version: int = 1
+    ) -> ScannableFingerprint:
+        """The scannable form of the safety number for ``peer`` (spec/session.md §6).
+
+        ``serialize()`` gives the 74 bytes this device shows as a QR code;
+        ``compare(scanned)`` checks the peer's. Version 1, as libsignal's
+        text identifiers; the key is the trusted one unless given.
+        """
+        return identity_trust.peer_scannable_fingerprint(
+            self._device, peer, self._peer_identity(peer, identity_key), version
+        )
+
+    def _peer_identity(self, peer: Address, identity_key: bytes | None) -> bytes:
         key = identity_key if identity_key is not None else self.trusted_identity(peer)
         if key is None:
             raise NoSession("no identity key is known for that peer")
-        return identity_trust.peer_safety_number(self._device, peer, key)
+        return key
 
     # --- Sessions (spec/session.md §3-§5) -------------------------------------------------
 

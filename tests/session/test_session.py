@@ -20,7 +20,7 @@ from protocol.errors import (
     UnsupportedVersion,
     UntrustedIdentity,
 )
-from protocol.fingerprint import safety_number
+from protocol.fingerprint import fingerprint, safety_number
 from protocol.profiles import (
     ALL_PROFILES,
     CLASSIC,
@@ -159,6 +159,23 @@ def test_a_changed_identity_key_must_be_acknowledged_and_changes_nothing_before(
     assert raised.value.safety_number == impostor.safety_number(BOB, bob.identity_key)
     bob.trust_identity(ALICE, impostor.identity_key)
     assert bob.decrypt(ALICE, message) == b"it is me"
+
+
+def test_scannable_fingerprints_of_a_pair_verify_each_other_and_not_an_impostor() -> None:
+    alice, bob = pair(PQ_DEFAULT)
+    assert bob.decrypt(ALICE, alice.encrypt(BOB, b"hi")) == b"hi"  # both now trust a key
+    shown = alice.scannable_fingerprint(BOB).serialize()  # the QR code alice shows
+    assert len(shown) == 74
+    assert alice.scannable_fingerprint(BOB) == (
+        fingerprint(1, "alice", alice.identity_key, "bob", bob.identity_key).scannable
+    )
+    assert bob.scannable_fingerprint(ALICE).compare(shown)
+    impostor = device(Address("alice", 9), PQ_DEFAULT)
+    assert not bob.scannable_fingerprint(ALICE, impostor.identity_key).compare(shown)
+    with pytest.raises(UnsupportedVersion):  # another version: update, not an attack
+        bob.scannable_fingerprint(ALICE, version=2).compare(shown)
+    with pytest.raises(NoSession):
+        alice.scannable_fingerprint(Address("carol", 1))
 
 
 def test_initiating_towards_a_changed_identity_raises_before_any_draw(profile: Profile) -> None:
