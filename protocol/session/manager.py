@@ -165,6 +165,13 @@ class SessionManager:
             yield txn
         self._device = self._records.latest(DEVICE, SELF, DeviceRecord)
 
+    def _now(self) -> int:
+        """The injected clock's reading, which must be whole Unix seconds (an int)."""
+        now = self._clock()
+        if type(now) is not int:
+            raise InvalidArgument("the clock must return whole Unix seconds as an int")
+        return now
+
     def _put_device(self, txn: Transaction, device: DeviceRecord) -> None:
         self._records.put(txn, DEVICE, SELF, device)
 
@@ -303,6 +310,7 @@ class SessionManager:
         A session already there is archived, not lost. ``kem_encapsulation``
         replays a recorded ML-KEM (CT, SS) for vectors only (spec/pqxdh.md §7).
         """
+        now = self._now()  # read before any draw, so a bad clock changes nothing
         with self._transaction() as txn:
             device = self._device
             identity_trust.check(txn, self._device, peer, bundle.identity_key)
@@ -333,7 +341,7 @@ class SessionManager:
                 ad=result.ad,
                 ratchet=state.ratchet,
                 pq=state.pq,
-                pending_since=device.profile.policy.pending_since(self._clock()),
+                pending_since=device.profile.policy.pending_since(now),
             )
             record = self._records.load(txn, SESSIONS, peer.key, SessionRecord)
             self._records.put(
@@ -354,7 +362,7 @@ class SessionManager:
         fetches a bundle and calls ``initiate``.
         """
         record = self.session_record(peer)
-        return record is not None and not record.current.stale(self._clock())
+        return record is not None and not record.current.stale(self._now())
 
     def session(self, peer: Address) -> Session:
         if not self.has_session(peer):
@@ -389,7 +397,7 @@ class SessionManager:
                 txn, SESSIONS, peer.key, SessionRecord, NoSession, "no session with that peer"
             )
             current = record.current
-            if current.stale(self._clock()):
+            if current.stale(self._now()):
                 raise NoSession("the session with that peer was never answered and is stale")
             state, message = triple_ratchet.encrypt(
                 current.triple, plaintext, current.ad, self._rng

@@ -19,10 +19,10 @@ import msgpack
 import pytest
 
 from protocol import wire
-from protocol.errors import AuthFailed, DuplicateMessage, NoSession
+from protocol.errors import AuthFailed, DuplicateMessage, InvalidArgument, NoSession
 from protocol.profiles import ALL_PROFILES, SIGNAL_V4, Profile
 from protocol.protobuf import read_fields
-from protocol.randomness import DrbgRandom
+from protocol.randomness import DrbgRandom, ScriptedRandom
 from protocol.session import Address, SessionManager
 from protocol.session.records import DEVICE, SELF, SESSIONS, SessionRecord
 from protocol.session.service_ids import is_same_account, parse_service_id
@@ -245,6 +245,16 @@ def test_a_stale_session_is_not_usable_and_a_new_one_from_a_fresh_bundle_replace
     assert alice.has_usable_session(BOB)
     assert record(alice, BOB).current.pending_since == T0 + 31 * DAY
     assert bob.decrypt(ALICE, alice.encrypt(BOB, b"fresh")) == b"fresh"
+
+
+def test_a_clock_that_does_not_give_whole_seconds_is_refused_before_anything_changes() -> None:
+    alice, bob = device(ALICE), device(BOB)
+    before = stored(alice)
+    alice._clock = lambda: 1.5  # type: ignore[assignment, return-value]
+    alice._rng = ScriptedRandom([])  # any draw would fail with another message
+    with pytest.raises(InvalidArgument, match="clock"):
+        alice.initiate(BOB, bob.prekey_bundles()[-1])
+    assert stored(alice) == before
 
 
 def test_a_responders_session_never_expires() -> None:
