@@ -14,9 +14,9 @@ secrets dump):
    dump, no computable key may equal any real secret.
 4. A symbolic closure (``knowledge``) over a model of the key schedule shaped
    like the capture: no message, header, root, chain, media or frame key and
-   no plaintext is derivable from what the relay saw. The model is of
-   pq-default sessions; for a capture of another profile this part says so
-   and does not run.
+   no plaintext is derivable from what the relay saw. The models are of
+   pq-default and signal-v4 sessions; for a capture of another profile this
+   part says so and does not run.
 5. With the ``video`` extra, every frame fed to each video decoder the
    video view knows, one stream per sender (spec/video.md §4).
 
@@ -35,10 +35,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from protocol.audit.keytrial import candidate_keys, public_values, samples, trial
+from protocol.audit.keytrial import candidate_keys, public_values, samples, spqr_message, trial
 from protocol.audit.knowledge import Model, Term, call_model, session_model
-from protocol.audit.observe import Observation, observe
+from protocol.audit.observe import Message, Observation, observe
 from protocol.audit.secrets import read_secrets
+from protocol.audit.triple_model import triple_session_model
 from protocol.errors import ProtocolError
 from protocol.media.sframe import decode_header
 from protocol.profiles import DEFAULT_PROFILE, Profile
@@ -164,21 +165,24 @@ def _window_in(secret: bytes, i: int, data: bytes) -> bool:
 # --- 4. Symbolic model -------------------------------------------------------------------
 
 
-def model_of(seen: Observation) -> Model:
+def model_of(seen: Observation, profile: Profile = DEFAULT_PROFILE) -> Model:
     """A model with the capture's shape: a session per pair that exchanged messages,
     chains from the direction changes, each call sender's generations (one more per
-    leave) and steps (one per join) while it was in the call."""
+    leave) and steps (one per join) while it was in the call. In signal-v4 each
+    message's SPQR epoch is the one its field 5 names (``triple_model``)."""
     model = Model()
     carriers: dict[str, list[Term]] = {}
-    for sid, (pair, directions) in enumerate(_conversations(seen).items()):
-        initiator = directions[0]
-        responder = next(iter(pair - {initiator}), initiator)
-        runs = _runs(directions)
-        last = session_model(
-            model, f"s{sid}", name(initiator), name(responder), [len(r) for r in runs]
-        )
+    for sid, (pair, messages) in enumerate(_conversations(seen).items()):
+        initiator = messages[0].sender
+        a, b = name(initiator), name(next(iter(pair - {initiator}), initiator))
+        runs = _runs(messages)
+        if profile.spqr:
+            epochs = [[_key_epoch(profile, message.body) for message in run] for run in runs]
+            last = triple_session_model(model, f"s{sid}", a, b, epochs)
+        else:
+            last = session_model(model, f"s{sid}", a, b, [len(r) for r in runs])
         for run, key in zip(runs, last, strict=True):
-            carriers.setdefault(name(run[0]), []).append(key)
+            carriers.setdefault(name(run[0].sender), []).append(key)
     for sender, (generations, steps) in _call_shape(seen).items():
         keys = carriers.get(sender, [])
         if keys:
@@ -186,21 +190,27 @@ def model_of(seen: Observation) -> Model:
     return model
 
 
-def _conversations(seen: Observation) -> dict[frozenset[Address], list[Address]]:
-    pairs: dict[frozenset[Address], list[Address]] = {}
+def _conversations(seen: Observation) -> dict[frozenset[Address], list[Message]]:
+    pairs: dict[frozenset[Address], list[Message]] = {}
     for message in seen.messages:
-        pairs.setdefault(frozenset((message.sender, message.recipient)), []).append(message.sender)
+        pairs.setdefault(frozenset((message.sender, message.recipient)), []).append(message)
     return pairs
 
 
-def _runs(directions: list[Address]) -> list[list[Address]]:
-    runs: list[list[Address]] = []
-    for sender in directions:
-        if runs and runs[-1][0] == sender:
-            runs[-1].append(sender)
+def _runs(messages: list[Message]) -> list[list[Message]]:
+    runs: list[list[Message]] = []
+    for message in messages:
+        if runs and runs[-1][0].sender == message.sender:
+            runs[-1].append(message)
         else:
-            runs.append([sender])
+            runs.append([message])
     return runs
+
+
+def _key_epoch(profile: Profile, body: bytes) -> int:
+    """The SPQR epoch whose chain key the message uses: its field 5 epoch less one."""
+    spqr = spqr_message(profile, body)
+    return 0 if spqr is None else spqr.epoch - 1
 
 
 def _call_shape(seen: Observation) -> dict[str, tuple[int, int]]:
@@ -335,12 +345,12 @@ def _labelled(secrets: list[tuple[str, bytes]], label: str) -> list[bytes]:
 
 
 def _symbolic(seen: Observation, profile: Profile, result: AuditResult) -> None:
-    if profile != DEFAULT_PROFILE:
-        # Note that the model is pq-default's key schedule (spec/relay.md §9.4); a model
-        # of another profile's capture would claim what no test checked (spec/security.md §4).
-        result.say(f"Symbolic check: not run (the model is of {DEFAULT_PROFILE.name} sessions)")
+    if profile != DEFAULT_PROFILE and not profile.spqr:
+        # Note that the models are of pq-default and signal-v4 sessions (spec/relay.md
+        # §9.4); either, for another profile's capture, would claim what it does not model.
+        result.say("Symbolic check: not run (the models are of pq-default and signal-v4)")
         return
-    model = model_of(seen)
+    model = model_of(seen, profile)
     derivable = model.derivable_secrets()
     result.say(
         f"Symbolic check: {len(model.wire)} wire terms, {len(model.secrets)} secrets "

@@ -52,7 +52,8 @@ from protocol.spqr import erasure
 from protocol.spqr import incremental_mlkem768 as im
 from protocol.spqr.authenticator import UPDATE_INFO
 from protocol.spqr.chain import CHAIN_ADD_EPOCH_INFO, CHAIN_NEXT_INFO, CHAIN_START_INFO
-from protocol.spqr.messages import MessageType, decode_message
+from protocol.spqr.messages import Message as SpqrMessage
+from protocol.spqr.messages import MessageType, decode_message, encode_message
 from protocol.spqr.states import CT2_PAYLOAD_LEN, HDR_PAYLOAD_LEN, SCKA_KEY_INFO
 from protocol.x3dh import associated_data
 
@@ -120,12 +121,10 @@ def spqr_public_values(seen: Observation, profile: Profile) -> set[bytes]:
     found: set[bytes] = set()
     chunks: dict[tuple[Address, Address, int, int], list[tuple[int, bytes]]] = {}
     for message in seen.messages:
-        parsed = _ratchet_message(profile, message.body)
-        field5 = b"" if parsed is None or parsed.header is None else parsed.header.pq_ratchet
-        spqr = _ignore_errors(decode_message, field5) if field5 else None
+        spqr = spqr_message(profile, message.body)
         if spqr is None or spqr.chunk is None:
             continue
-        found |= {field5, spqr.chunk.data}
+        found |= {encode_message(spqr), spqr.chunk.data}
         length = SPQR_PAYLOAD_LEN[spqr.type]
         key = (message.sender, message.recipient, spqr.epoch, length)
         chunks.setdefault(key, []).append((spqr.chunk.index, spqr.chunk.data))
@@ -233,6 +232,13 @@ def samples(
             senders.add(media.sender)
             picked.append(Sample(f"frame {n}", b"", None, media.frame))
     return picked
+
+
+def spqr_message(profile: Profile, body: bytes) -> SpqrMessage | None:
+    """Field 5 of a signal-v4 message as the relay reads it (None if there is none)."""
+    parsed = _ratchet_message(profile, body)
+    field5 = b"" if parsed is None or parsed.header is None else parsed.header.pq_ratchet
+    return _ignore_errors(decode_message, field5) if field5 else None
 
 
 def _ratchet_message(profile: Profile, body: bytes) -> wire.RatchetMessage | None:

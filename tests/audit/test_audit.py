@@ -28,6 +28,7 @@ from protocol.audit.keytrial import (
 from protocol.audit.knowledge import Atom, Model, call_model, session_model
 from protocol.audit.observe import observe
 from protocol.audit.secrets import SecretLog, read_secrets
+from protocol.audit.triple_model import triple_session_model
 from protocol.demo.run import DemoOptions, run_demo
 from protocol.profiles import PQ_DEFAULT, SIGNAL_V4
 from protocol.randomness import DrbgRandom, RecordingRandom
@@ -80,6 +81,60 @@ def test_a_leaked_base_key_reveals_later_steps_of_its_generation_only() -> None:
     derivable = model.derivable_secrets([model.secrets["base a/0/1"]])
     frames = sorted(name for name in derivable if name.startswith("frame a/"))
     assert frames == ["frame a/0/1/0", "frame a/0/2/0"]
+
+
+# --- The symbolic model of signal-v4 sessions (spec/security.md §4) ----------------------
+
+V4_CHAINS = [[0, 0], [0], [1, 1], [1], [2, 2]]  # SPQR's key epoch of each message of each chain
+
+
+def v4_session() -> Model:
+    model = Model()
+    triple_session_model(model, "s", "a", "b", V4_CHAINS)
+    return model
+
+
+def classical_keys() -> list[Atom]:
+    ratchet_keys = [Atom(f"DHs:s:{n}") for n in range(len(V4_CHAINS))]
+    return [Atom("IK:a"), Atom("IK:b"), Atom("SPK:b"), Atom("OPK:s"), Atom("EK:s"), *ratchet_keys]
+
+
+def texts(names: list[str]) -> list[str]:
+    return sorted(name for name in names if name.startswith("text "))
+
+
+def test_relay_derives_no_secret_of_a_v4_session() -> None:
+    model = v4_session()
+    assert sum(name.startswith("epoch secret ") for name in model.secrets) == 2
+    assert model.derivable_secrets() == []
+
+
+def test_a_quantum_adversary_with_every_x25519_key_and_the_kyber_prekey_reads_only_epoch_0() -> (
+    None
+):
+    # Every X25519 private key and the PQXDH Kyber key: SK and the Double
+    # Ratchet fall, but each SPQR epoch's fresh ML-KEM-768 secret keeps the
+    # messages of epochs 1 and 2 (chains 2-4) unreadable.
+    derivable = v4_session().derivable_secrets([*classical_keys(), Atom("PQSPK:b")])
+    assert "SK s" in derivable
+    assert texts(derivable) == ["text s/0/0", "text s/0/1", "text s/1/0"]
+
+
+def test_one_spqr_epochs_ml_kem_key_opens_that_epoch_and_no_later_one() -> None:
+    leaked = [*classical_keys(), Atom("PQSPK:b"), Atom("SPQRDK:s:1:a")]
+    derivable = v4_session().derivable_secrets(leaked)
+    assert texts(derivable) == sorted(
+        f"text s/{chain}/{i}" for chain in range(4) for i in range(len(V4_CHAINS[chain]))
+    )
+
+
+def test_every_post_quantum_key_without_the_classical_ones_opens_nothing() -> None:
+    # The hybrid: the Kyber prekey and every SPQR ML-KEM key, but no X25519
+    # private key, leave the Double Ratchet's keys, and so every message, sealed.
+    pq_keys = [Atom("PQSPK:b"), Atom("SPQRDK:s:1:a"), Atom("SPQRDK:s:2:b")]
+    derivable = v4_session().derivable_secrets(pq_keys)
+    assert texts(derivable) == [] and not [n for n in derivable if n.startswith("mk ")]
+    assert "epoch secret s/2" in derivable  # the leak did reach SPQR
 
 
 # --- The secret scan (spec/relay.md §9.2) -----------------------------------------------
@@ -229,6 +284,19 @@ def test_audit_of_a_v4_capture_passes_with_its_control(v4_run: tuple[Path, Path]
     assert result.ok, result.problems
     text = "\n".join(result.report)
     assert "control, the real keys: 2 of 2 samples open" in text  # a message and a frame
+    assert "Symbolic check: " in text and " 0 derivable" in text
+
+
+def test_symbolic_model_of_the_v4_demo_has_its_sessions_spqr_keys_and_call(
+    v4_run: tuple[Path, Path],
+) -> None:
+    model = model_of(observe(v4_run[0]), SIGNAL_V4)
+    assert sum(name.startswith("SK ") for name in model.secrets) == 9
+    messages = sum(name.startswith("text ") for name in model.secrets)
+    assert messages == len(observe(v4_run[0]).messages)
+    assert sum(name.startswith("spqr key ") for name in model.secrets) == messages
+    assert any(name.startswith("frame key dave.1/") for name in model.secrets)
+    assert model.derivable_secrets() == []
 
 
 def _planted(capture: Path, folder: Path, data: bytes) -> Path:
