@@ -427,7 +427,7 @@ def decode_signal_prekey(profile: Profile, data: bytes) -> PrekeyMessage:
     return message
 
 
-# --- libsignal v4 protobuf framing (spec/wire.md §4) ---------------------------------------
+# --- libsignal v4 protobuf framing (spec/wire.md §3.6) -------------------------------------
 
 SIGNAL_V4_VERSION: Final = 0x44
 """(session version 4 << 4) | current version 4, libsignal protocol.rs; the only v4 byte."""

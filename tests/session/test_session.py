@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from protocol.errors import (
     UntrustedIdentity,
 )
 from protocol.fingerprint import fingerprint, safety_number
+from protocol.primitives import KEM_CIPHERTEXT_LEN
 from protocol.profiles import (
     ALL_PROFILES,
     CLASSIC,
@@ -30,6 +32,7 @@ from protocol.profiles import (
     SIGNAL_V4,
     Profile,
 )
+from protocol.protobuf import write_fields
 from protocol.randomness import DrbgRandom
 from protocol.session import Address, SessionManager
 from protocol.session.prekey_lifecycle import SIGNED_PREKEY_GRACE_SECONDS
@@ -176,6 +179,40 @@ def test_scannable_fingerprints_of_a_pair_verify_each_other_and_not_an_impostor(
         bob.scannable_fingerprint(ALICE, version=2).compare(shown)
     with pytest.raises(NoSession):
         alice.scannable_fingerprint(Address("carol", 1))
+
+
+def _with_kem_part(profile: Profile, data: bytes) -> bytes:
+    """``data``, an X3DH first message, with a PQXDH KEM part added in the profile's framing:
+    libsignal v4's Kyber fields 7-8 in a v3 PreKeySignalMessage, ``kem`` and ``kct`` in msgpack."""
+    kem_ciphertext = bytes(KEM_CIPHERTEXT_LEN["Kyber1024"])
+    if profile.framing.name == "signal-v3":
+        return data + write_fields({7: 2, 8: kem_ciphertext})
+    message = wire.decode_prekey_message(profile, data)
+    initial = dataclasses.replace(message.initial, kem_prekey_id=2, kem_ciphertext=kem_ciphertext)
+    return wire.encode_msgpack_prekey(dataclasses.replace(message, initial=initial))
+
+
+@pytest.mark.parametrize("profile", [CLASSIC, SIGNAL_V3], ids=lambda p: p.name)
+def test_x3dh_profiles_refuse_a_first_message_carrying_a_kem_part_and_change_nothing(
+    profile: Profile,
+) -> None:
+    # The other direction of X3dhInitialMessage and MissingKemPart (spec/pqxdh.md §7.4-§7.5):
+    # no PQXDH part is silently dropped by a profile without a KEM.
+    alice, bob = pair(profile)
+    first = alice.encrypt(BOB, b"hi")
+    before = snapshot(bob)
+    with pytest.raises(MalformedMessage):
+        bob.decrypt(ALICE, _with_kem_part(profile, first))
+    assert snapshot(bob) == before
+    assert bob.decrypt(ALICE, first) == b"hi"
+
+
+def test_an_x3dh_profile_refuses_a_pqxdh_bundle_and_changes_nothing() -> None:
+    alice, bob = device(ALICE, CLASSIC), device(BOB, PQ_DEFAULT)
+    before = snapshot(alice)
+    with pytest.raises(MalformedMessage):
+        alice.initiate(BOB, bob.prekey_bundles()[0])
+    assert snapshot(alice) == before
 
 
 def test_initiating_towards_a_changed_identity_raises_before_any_draw(profile: Profile) -> None:
