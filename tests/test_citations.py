@@ -191,39 +191,48 @@ def test_every_citation_names_a_listed_document() -> None:
     assert list(problems) == []
 
 
-def test_every_cited_section_of_our_documents_exists() -> None:
+def missing_sections(found: tuple[Citation, ...] | list[Citation], root: Path = ROOT) -> list[str]:
+    """The citations of our documents whose document or numbered heading is missing."""
     broken = []
-    for citation in scan()[0]:
+    for citation in found:
         if isinstance(citation.source, str):
             continue
         target = citation.source
         if not target.is_file():
-            broken.append(f"{citation.where}: {target} does not exist")
+            broken.append(f"{citation.where}: {relative(target, root)} does not exist")
         elif citation.section not in headings(target)[0]:
-            broken.append(f"{citation.where}: {relative(target)} has no {SIGN}{citation.section}")
-    assert broken == []
+            broken.append(
+                f"{citation.where}: {relative(target, root)} has no {SIGN}{citation.section}"
+            )
+    return broken
+
+
+def missing_anchors(path: Path, root: Path = ROOT) -> list[str]:
+    """The Markdown links of ``path`` into our documents whose anchor no heading has."""
+    broken = []
+    text = read(path)
+    for match in LINK.finditer(text):
+        target = match.group(2)
+        if "#" not in target:
+            continue
+        name, anchor = target.split("#", 1)
+        document = path if not name else our_document(path, name)
+        if document is None:
+            continue
+        where = f"{relative(path, root)}:{text.count(chr(10), 0, match.start()) + 1}"
+        if not document.is_file():
+            broken.append(f"{where}: {name} does not exist")
+        elif anchor not in headings(document)[1]:
+            broken.append(f"{where}: {name or relative(path, root)} has no heading #{anchor}")
+    return broken
+
+
+def test_every_cited_section_of_our_documents_exists() -> None:
+    assert missing_sections(scan()[0]) == []
 
 
 def test_every_markdown_anchor_into_our_documents_exists() -> None:
-    broken = []
-    for path in scanned_files():
-        if path.suffix != ".md":
-            continue
-        text = read(path)
-        for match in LINK.finditer(text):
-            target = match.group(2)
-            if "#" not in target:
-                continue
-            name, anchor = target.split("#", 1)
-            document = path if not name else our_document(path, name)
-            if document is None:
-                continue
-            where = f"{relative(path)}:{text.count(chr(10), 0, match.start()) + 1}"
-            if not document.is_file():
-                broken.append(f"{where}: {name} does not exist")
-            elif anchor not in headings(document)[1]:
-                broken.append(f"{where}: {name or relative(path)} has no heading #{anchor}")
-    assert broken == []
+    assert [m for p in scanned_files() if p.suffix == ".md" for m in missing_anchors(p)] == []
 
 
 def test_the_checker_catches_what_it_is_for(tmp_path: Path) -> None:
@@ -239,4 +248,22 @@ def test_the_checker_catches_what_it_is_for(tmp_path: Path) -> None:
     assert problems == [
         f"code.py:1: 'Ratchet' is not in spec/README.md {SIGN}1.1",
         f"code.py:1: {SIGN}4 names no document",
+    ]
+
+
+def test_the_checker_finds_missing_sections_and_anchors(tmp_path: Path) -> None:
+    spec = tmp_path / "spec"
+    spec.mkdir()
+    (spec / "a.md").write_text("# A\n\n## 1. One\n\n### 1.1 Sub\n", encoding="utf-8")
+    doc = spec / "b.md"
+    doc.write_text(
+        f"[a.md](a.md) {SIGN}1.1 and {SIGN}2; [x](a.md#11-sub), [y](a.md#2-two), [z](c.md#1).\n",
+        encoding="utf-8",
+    )
+    found, problems = citations(doc, root=tmp_path)
+    assert problems == []
+    assert missing_sections(found, tmp_path) == [f"spec/b.md:1: spec/a.md has no {SIGN}2"]
+    assert missing_anchors(doc, tmp_path) == [
+        "spec/b.md:1: a.md has no heading #2-two",
+        "spec/b.md:1: c.md does not exist",
     ]
