@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 from unittest import mock
 
-from protocol import pqxdh, primitives, wire, x3dh
+from protocol import kyber1024, pqxdh, primitives, wire, x3dh
 from protocol.audit.keytrial import Sample, opens
 from protocol.chains import ChainRules
 from protocol.cipher import AesCbcHmacCipher, AesGcmCipher
@@ -49,6 +49,10 @@ from protocol.session.records import (
     SessionRecord,
     TrustedIdentity,
 )
+from protocol.spqr import authenticator, erasure, states
+from protocol.spqr import chain as spqr_chain
+from protocol.spqr import incremental_mlkem768 as im
+from protocol.spqr.states import Sending
 from protocol.store import MemoryStore, load_state
 from protocol.wire import PrekeyMessage
 
@@ -109,15 +113,27 @@ PUBLIC_FIELDS: Final = frozenset(
         "_kid_field",
         "ephemeral_key",
         "handshake_digest",
+        "hdr",
+        "ek",
+        "ct1",
     }
 )
 """Fields whose bytes are public by design: public keys, signatures, AD, KID encodings,
-the initiator's ephemeral key naming a session and the digest of its initial message.
+the initiator's ephemeral key naming a session and the digest of its initial message,
+and SPQR's ML-KEM header, key vector and ct1 (sent or received in field 5, spec/spqr.md §8).
 
 A call id is not among them: it travels only inside MediaKey messages, and the
 relay routes frames by a room id drawn apart from it (spec/relay.md §8)."""
-PUBLIC_TYPES: Final = (PrekeyMessage, TrustedIdentity, Profile, MediaLimits)
-"""State types with no secret in them: the initial message's fields, trusted identity keys."""
+PUBLIC_TYPES: Final = (
+    PrekeyMessage,
+    TrustedIdentity,
+    Profile,
+    MediaLimits,
+    Sending,
+    erasure.Decoder,
+)
+"""State types with no secret in them: the initial message's fields, trusted identity keys,
+and SPQR's payload being sent and chunks received (field 5, spec/spqr.md §8)."""
 PUBLIC_DRAWS: Final = frozenset({"relay_message_id", "header_nonce", "registration_id"})
 """Random draws sent in the clear on purpose: message ids, header-encryption salts, and the
 registration id libsignal puts in initial messages."""
@@ -215,6 +231,16 @@ _DERIVATIONS: Final[tuple[tuple[Any, str, str, frozenset[int]], ...]] = (
     (sframe, "sframe_secret", "sframe_secret", frozenset()),
     (sender, "ratchet_base_key", "media_base_key", frozenset()),
     (receiver, "ratchet_base_key", "media_base_key", frozenset()),
+    (kyber1024, "encapsulate", "kem_shared_secret", frozenset({0})),
+    (kyber1024, "decapsulate", "kem_shared_secret", frozenset()),
+    (states, "epoch_secret", "spqr_epoch_secret", frozenset()),
+    (states, "authenticator_update", "spqr_authenticator", frozenset()),
+    (im, "encaps1_derand", "spqr_kem_shared_secret", frozenset({0})),
+    (im, "decaps", "spqr_kem_shared_secret", frozenset()),
+    (authenticator, "authenticator_update", "spqr_authenticator", frozenset()),
+    (spqr_chain, "chain_start_kdf", "spqr_chain", frozenset()),
+    (spqr_chain, "chain_add_epoch_kdf", "spqr_chain", frozenset()),
+    (spqr_chain, "chain_next", "spqr_chain", frozenset()),
 )
 
 

@@ -22,13 +22,13 @@ from relay_parties import create_party, relay_files, run_bounded
 from relay_run import ADDRESSES, Run, Step, steps
 from security_harness import Secrets, find_leaks, record_derived, snapshot
 
-from protocol.profiles import PROFILES, Profile
+from protocol.profiles import ALL_PROFILES, PROFILES, Profile
 from protocol.relay.harness import running_relay
 
 # A run takes a second or two: report the failing example as generated, unshrunk.
 NO_SHRINK: Final = (Phase.explicit, Phase.reuse, Phase.generate)
 SLOW_OK: Final = (HealthCheck.too_slow,)
-profiles = st.sampled_from(sorted(PROFILES))
+profiles = st.sampled_from(sorted(ALL_PROFILES))
 seeds = st.binary(min_size=8, max_size=8)
 
 
@@ -45,6 +45,8 @@ def run_and_scan(profile: Profile, seed: bytes, script: list[Step]) -> None:
         expected |= {"hks", "hkr", "header_subkey"}
     if profile.kem is not None:
         expected |= {"seed", "kem_shared_secret"}
+    if profile.spqr:
+        expected |= {"next", "next_root", "root_key", "mac_key", "spqr_chain", "spqr_authenticator"}
     assert expected <= labels, f"secrets not collected: {sorted(expected - labels)}"
     capture = files["relay.capture"]
     assert all(frame.frame in capture for frame in call.frames), "the capture misses frames"
@@ -53,13 +55,13 @@ def run_and_scan(profile: Profile, seed: bytes, script: list[Step]) -> None:
         assert not find_leaks(secrets, data), f"{name} holds secrets"
 
 
-@pytest.mark.parametrize("profile", sorted(PROFILES))
+@pytest.mark.parametrize("profile", sorted(ALL_PROFILES))
 @settings(max_examples=2, deadline=None, phases=NO_SHRINK, suppress_health_check=SLOW_OK)
 @given(seed=seeds, script=steps)
 def test_relay_database_and_capture_hold_no_secret_of_any_conversation_or_call(
     profile: str, seed: bytes, script: list[Step]
 ) -> None:
-    run_and_scan(PROFILES[profile], seed, script)
+    run_and_scan(ALL_PROFILES[profile], seed, script)
 
 
 @pytest.mark.slow
@@ -68,7 +70,7 @@ def test_relay_database_and_capture_hold_no_secret_of_any_conversation_or_call(
 def test_relay_holds_no_secret_over_many_generated_runs(
     profile: str, seed: bytes, script: list[Step]
 ) -> None:
-    run_and_scan(PROFILES[profile], seed, script)
+    run_and_scan(ALL_PROFILES[profile], seed, script)
 
 
 def test_leak_scan_finds_a_secret_that_a_client_handed_the_relay_in_the_clear(
