@@ -27,7 +27,7 @@ field 5 (pq_ratchet) and PreKeySignalMessage fields 7-8 (spec/wire.md §4).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Final
 
 from protocol import wire
@@ -73,6 +73,8 @@ class ProtobufFraming:
 
     name: str
     version: int
+    # v4 (0x44) messages carry SignalMessage field 5; v3 ones do not.
+    carries_pq_ratchet: bool = field(init=False)
     mac_len: ClassVar[int] = wire.SIGNAL_MAC_LEN
     plain_headers_only: ClassVar[bool] = True
     carries_registration_id: ClassVar[bool] = True
@@ -80,11 +82,8 @@ class ProtobufFraming:
     def __post_init__(self) -> None:
         if self.version not in (wire.SIGNAL_VERSION, wire.SIGNAL_V4_VERSION):
             raise InvalidArgument(f"protobuf framing version {self.version:#04x} is not written")
-
-    @property
-    def carries_pq_ratchet(self) -> bool:
-        """v4 (0x44) messages carry SignalMessage field 5; v3 ones do not."""
-        return self.version == wire.SIGNAL_V4_VERSION
+        # Note that the version decides it, once, here: every message asks.
+        object.__setattr__(self, "carries_pq_ratchet", self.version == wire.SIGNAL_V4_VERSION)
 
     def is_prekey_message(self, data: bytes) -> bool:
         """Whether it reads as a PreKeySignalMessage, in any field order (spec/wire.md §3.5)."""

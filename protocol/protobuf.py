@@ -124,9 +124,10 @@ def first_wire_type(data: bytes, number: int) -> WireType | None:
 
 def require_fields(fields: Fields, numbers: tuple[int, ...]) -> None:
     """Refuse a message that lacks one of the required fields ``numbers``."""
-    missing = [n for n in numbers if n not in fields]
-    if missing:
-        raise MalformedMessage(f"protobuf fields {missing} are missing")
+    for number in numbers:
+        if number not in fields:
+            missing = [n for n in numbers if n not in fields]
+            raise MalformedMessage(f"protobuf fields {missing} are missing")
 
 
 def bytes_field(fields: Fields, number: int) -> bytes:

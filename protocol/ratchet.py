@@ -304,9 +304,10 @@ def ratchet_decrypt(
     # DecryptHeader (DR §4), or the plain header's DHr comparison (DR §3.5).
     header, chain_id, source = _find_chain(state, incoming)
     # plaintext = TrySkippedMessageKeys(state, header, ciphertext, AD)
-    if (chain_id, header.n) in state.mkskipped:
+    skipped_id = (chain_id, header.n)
+    if skipped_id in state.mkskipped:
         return _try_skipped_message_keys(state, chain_id, header.n, incoming, ad, message_key_salt)
-    if (chain_id, header.n) in state.evicted:
+    if skipped_id in state.evicted:
         raise MessageKeyEvicted("the key of this message was evicted from the skipped-key store")
     if isinstance(source, int):  # a late message on an earlier chain (spec/ratchet.md §4.1)
         return _decrypt_on_old_chain(
