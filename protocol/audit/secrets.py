@@ -105,15 +105,17 @@ class SecretLog:
         """Secret fields of any state, and what its ratchets yield next (``derived``)."""
         for name, secret in secrets_in(value):
             self.add(name, secret)
-        spqr_keys: list[bytes | None] = []
+        spqr_keys: list[bytes] = []
         for pq in _instances(value, PqRatchet):
             spqr_keys += spqr_next_keys(pq.chain)
             for name, secret in spqr_epoch_secrets(pq.braid):
                 self.add(name, secret)
         for key in spqr_keys:
-            self.add("spqr_message_key", key or b"")
+            self.add("spqr_message_key", key)
         for state in _instances(value, RatchetState):
-            salts = [None, *spqr_keys] if state.profile.spqr else [None]
+            salts: list[bytes | None] = [None]
+            if state.profile.spqr:
+                salts += spqr_keys
             for ck in (state.cks, state.ckr):
                 if ck is not None:
                     for name, secret in next_message_keys(state.profile, ck, salts):
@@ -131,12 +133,11 @@ class SecretLog:
             for seed in values
         ]
         initial = [(profile, data) for (_, data), profile in self._initial.items()]
+        everything = dict(self._secrets)
         decapsulated = set(kem_decapsulations(initial, seeds))
-        return (
-            {**self._secrets, "pqxdh_kem_decapsulation": decapsulated}
-            if decapsulated
-            else (dict(self._secrets))
-        )
+        if decapsulated:
+            everything["pqxdh_kem_decapsulation"] = decapsulated
+        return everything
 
     def items(self) -> Iterator[tuple[str, bytes]]:
         for label, values in sorted(self._all().items()):

@@ -20,8 +20,10 @@ following spec/pqxdh.md §9 and spec/spqr.md §6, §10 and §13:
 Note that the model abstracts what confidentiality does not depend on: the
 authenticator (MACs over SPQR's header and ciphertext), the chunking of
 field 5, the chain key PQXDH gives the responder's unused first sending
-chain, and skipped keys. Unlike pq-default's model (spec/security.md
-§2.4), no test yet evaluates these terms with a real run's values.
+chain, and skipped keys. As for pq-default's model (spec/security.md
+§2.4), a test evaluates these terms with a real run's values
+(tests/security/test_knowledge_model_fidelity.py), for conversations that
+stay in SPQR's epoch 0.
 """
 
 from __future__ import annotations

@@ -15,21 +15,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
+from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from security_harness import INITIATOR, RESPONDER, Pair, peer_of, session_state
 
-from protocol import wire, x3dh
+from protocol import pqxdh, wire, x3dh
 from protocol.audit.knowledge import DH, Atom, Kdf, Model, Pub, Term, call_model, session_model
+from protocol.audit.triple_model import triple_session_model
 from protocol.media.callkeys import CallSender
 from protocol.media.limits import MediaLimits
 from protocol.media.sframe import DEFAULT_SUITE, ratchet_base_key
 from protocol.prekeys import KemPrekey, OneTimePrekey, SignedPrekey
-from protocol.primitives import X25519KeyPair, hkdf_sha256, kem_decapsulate, x25519
-from protocol.profiles import PQ_DEFAULT
-from protocol.randomness import DrbgRandom
-from protocol.ratchet import kdf_ck, kdf_rk
+from protocol.primitives import X25519KeyPair, hkdf_sha256, x25519
+from protocol.profiles import PQ_DEFAULT, SIGNAL_V4
+from protocol.randomness import DrbgRandom, Random
+from protocol.ratchet import kdf_ck, kdf_rk, message_keys
 from protocol.session.records import (
     DEVICE,
     KEM_PREKEYS,
@@ -37,6 +39,9 @@ from protocol.session.records import (
     SIGNED_PREKEYS,
     DeviceRecord,
 )
+from protocol.spqr import pq_ratchet
+from protocol.spqr.chain import chain_next, chain_start_kdf
+from protocol.spqr.pq_ratchet import PqRatchet
 from protocol.store import MemoryStore, load_state
 
 KEY_LEN: Final = 32
@@ -115,7 +120,7 @@ def responder_values(pair: Pair, initial: bytes) -> Values:
     values.private["SPK:bob"] = spk.key_pair.private
     values.private["OPK:s"] = opk.key_pair.private
     values.public["EK:s"] = message.ephemeral_key
-    values.atoms["SS:s"] = kem_decapsulate(kem.kem, kem.seed, message.kem_ciphertext)
+    values.atoms["SS:s"] = pqxdh.decapsulate(kem.kem, kem, message.kem_ciphertext)
     return values
 
 
@@ -170,3 +175,77 @@ def test_every_base_key_the_model_names_is_the_one_the_sender_used(
         sender.leave([sorted(sender.state.members)[0]], DrbgRandom(seed + b"leave"))
         now[0] += LIMITS.rotation_delay
         sender.encrypt(b"the frame that switches to the next generation")
+
+
+# --- signal-v4: the triple ratchet's model (spec/security.md §4) ----------------------------
+
+
+class V4Values(Values):
+    """``Values`` with the signal-v4 labels of ``triple_model``."""
+
+    def kdf(self, term: Kdf) -> bytes:
+        inputs = [self.evaluate(t) for t in term.inputs]
+        part = slice(term.index * KEY_LEN, (term.index + 1) * KEY_LEN)
+        if term.label == "pqxdh v4":
+            return x3dh.kdf(SIGNAL_V4, x3dh.key_material(tuple(inputs[:-1]), inputs[-1]))
+        if term.label == "sk v4":
+            return inputs[0][part]
+        if term.label == "spqr start":
+            return chain_start_kdf(inputs[0])[part]
+        if term.label == "spqr next":
+            next_key, message_key = chain_next(inputs[0], spqr_counter(term))
+            return {0: next_key, 1: message_key}[term.index]
+        if term.label == "WhisperMessageKeys":
+            return message_keys(SIGNAL_V4, inputs[0], inputs[1]).enc_key
+        if term.label == "rk":
+            key = kdf_rk(SIGNAL_V4, inputs[0], inputs[1])[term.index]
+            assert key is not None
+            return key
+        assert term.label == "ck"
+        next_ck, mk = kdf_ck(SIGNAL_V4, inputs[0])
+        return {1: mk, 2: next_ck}[term.index]
+
+
+def spqr_counter(term: Kdf) -> int:
+    """The counter of a ``spqr next`` term: one more than the chain key it starts from."""
+    inner = term.inputs[0]
+    if isinstance(inner, Kdf) and inner.label == "spqr next":
+        return spqr_counter(inner) + 1
+    return 1
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(min_size=4, max_size=4), st.lists(st.integers(1, 3), min_size=1, max_size=5))
+def test_every_key_the_v4_model_names_is_the_key_the_code_used(
+    seed: bytes, chains: list[int]
+) -> None:
+    # Short conversations stay in SPQR's epoch 0 (an epoch takes dozens of messages).
+    model = Model()
+    triple_session_model(model, "s", "alice", "bob", [[0] * count for count in chains])
+    pair = Pair.create(SIGNAL_V4, seed)
+    rng = DrbgRandom(seed)
+    values: V4Values | None = None
+    spqr_keys: list[bytes] = []
+
+    def send(state: PqRatchet, draw: Random) -> tuple[PqRatchet, bytes, bytes]:
+        out = real_send(state, draw)
+        spqr_keys.append(out[2])
+        return out
+
+    real_send, sender = pq_ratchet.send, INITIATOR
+    with mock.patch.object(pq_ratchet, "send", send):
+        for number, count in enumerate(chains):
+            for index in range(count):
+                ratchet = session_state(pair.stores[sender], peer_of(sender)).current.ratchet
+                data = pair.send(sender, rng.draw("plaintext", 16))
+                values = values or V4Values(**vars(responder_values(pair, data)))
+                values.private[f"DHs:s:{number}"] = ratchet.dhs.private
+                assert ratchet.cks is not None
+                assert values.evaluate(model.secrets[f"rk s/{number}"]) == ratchet.rk
+                spqr_key = values.evaluate(model.secrets[f"spqr key s/{number}/{index}"])
+                assert spqr_key == spqr_keys[-1]
+                mk = kdf_ck(SIGNAL_V4, ratchet.cks)[1]
+                expected = message_keys(SIGNAL_V4, mk, spqr_keys[-1]).enc_key
+                assert values.evaluate(model.secrets[f"mk s/{number}/{index}"]) == expected
+                pair.receive(peer_of(sender), data)
+            sender = peer_of(sender)
