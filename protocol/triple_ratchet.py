@@ -8,7 +8,8 @@ Implements DR-rev3 §5-§6, the Triple Ratchet, as libsignal b056faa composes it
   libsignal v4's SK is 96 bytes = root key ‖ chain key ‖ SPQR authentication
   key; the first 64 start the Double Ratchet exactly as v3, the last 32
   start SPQR (``pq_ratchet.initial_state``), A2B for the PQXDH initiator and
-  B2A for the responder, with no jump limit in a session with oneself;
+  B2A for the responder, with the Double Ratchet's jump limit in a
+  session with oneself where libsignal has none (``chain_params``);
 * ``encrypt``: SPQR ``send`` first gives field 5 and the SPQR message key;
   the Double Ratchet then encrypts with that key as the HKDF salt of
   "WhisperMessageKeys" and carries field 5 under its MAC;

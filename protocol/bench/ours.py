@@ -184,7 +184,7 @@ def our_rows(burst_length: int, fanout_devices: int) -> list[RowSpec]:
     for profile in PROFILES.values():
         title = f"reload + serialize session, {profile.name}"
         rows.append(RowSpec("serialize", profile.name, title, _serialize(profile), None))
-    for profile in PROFILES.values():
+    for profile in (*PROFILES.values(), SIGNAL_V4):
         title = f"worst-case forged message, {profile.name}"
         rows.append(RowSpec("forged", profile.name, title, forged_workload(profile), None))
     return rows

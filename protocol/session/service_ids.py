@@ -7,9 +7,9 @@ keys are equal, and both address names are service ids
 naming the same account. Device ids are not compared: a user's linked
 devices share one identity key and one service id, so a session between two
 of them is a self-session too. A name that is not a service id never makes
-a self-session. Such a session's SPQR chain has no jump limit
-(``ratchet.rs`` ``spqr_chain_params``; ``protocol/spqr/chain.py``
-``chain_params``).
+a self-session. libsignal lifts such a session's SPQR jump limit
+(``ratchet.rs`` ``spqr_chain_params``); ours keeps the Double Ratchet's
+(``protocol/spqr/chain.py`` ``chain_params``, spec/spqr.md §6).
 """
 
 from __future__ import annotations

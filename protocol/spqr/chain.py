@@ -17,9 +17,8 @@ pure: it takes a frozen ``Chain`` and returns a new one.
   "Signal PQ Ratchet V1 Chain Next") → next 32 ‖ message key 32. Counters
   start at 0; the first key has index 1.
 * Limits (``ChainParams``): a receiver derives at most ``max_jump`` keys ahead
-  in one step (25,000; unlimited, u32::MAX, for a session with oneself, as
-  libsignal ``ratchet.rs`` ``spqr_chain_params`` sets it) and keeps skipped
-  keys at most ``max_ooo_keys`` (2,000) behind its counter.
+  in one step (25,000, in a session with oneself too: see ``chain_params``)
+  and keeps skipped keys at most ``max_ooo_keys`` (2,000) behind its counter.
 * ``chain_send_key``: when the sending epoch advances, every epoch but the one
   just before it is dropped (``EPOCHS_TO_KEEP_PRIOR_TO_SEND_EPOCH`` = 1) and
   the older epochs' sending chains are erased.
@@ -36,7 +35,10 @@ sending in an older epoch or adding an epoch out of order INVALID_ARGUMENT
 Note that spqr keeps skipped keys in a byte list it garbage-collects only
 when it exceeds 2,201 entries, but refuses on lookup any key more than
 ``max_ooo_keys`` behind, so dropping those keys at once, as we do, gives the
-same answers to every request.
+same answers to every request. A key that would be dropped at once is never
+derived either: a receiver walking past it computes only the next chain key
+(``chain_next_key``, the same bytes in one HMAC fewer), so a forged index
+costs one HKDF of 32 bytes per key walked (spec/security.md §3.13).
 """
 
 from __future__ import annotations
@@ -60,7 +62,6 @@ CHAIN_ADD_EPOCH_INFO: Final = b"Signal PQ Ratchet V1 Chain Add Epoch"
 CHAIN_NEXT_INFO: Final = b"Signal PQ Ratchet V1 Chain Next"
 DEFAULT_MAX_JUMP: Final = 25_000
 DEFAULT_MAX_OOO_KEYS: Final = 2_000
-SELF_SESSION_MAX_JUMP: Final = 2**32 - 1
 EPOCHS_TO_KEEP_PRIOR_TO_SEND_EPOCH: Final = 1
 _ZERO_SALT: Final = bytes(32)
 _U32_MAX: Final = 2**32 - 1
@@ -141,9 +142,19 @@ class Chain:
 
 
 def chain_params(self_session: bool) -> ChainParams:
-    """libsignal ``ratchet.rs`` ``spqr_chain_params``: no jump limit for a session with oneself."""
-    if self_session:
-        return ChainParams(max_jump=SELF_SESSION_MAX_JUMP)
+    """libsignal ``ratchet.rs`` ``spqr_chain_params``, with the Double Ratchet's limit kept.
+
+    Note that libsignal lifts ``max_jump`` to u32::MAX in a session with
+    oneself, together with its Double Ratchet's jump limit
+    (``session_cipher.rs``, ``MAX_FORWARD_JUMPS`` unless ``session_with_self``).
+    Our Double Ratchet keeps its 25,000 there (spec/session.md §7.1), so a
+    message more than 25,000 keys ahead is refused after SPQR anyway: an
+    unlimited SPQR jump would let no further message through and would let
+    a forged one cost up to 2^32 − 1 chain steps before its MAC fails. The
+    self-session limit is therefore the Double Ratchet's, 25,000
+    (spec/security.md §3.13).
+    """
+    del self_session  # the same limits either way; kept to show where libsignal differs
     return ChainParams()
 
 
@@ -168,6 +179,17 @@ def chain_next(next_key: bytes, ctr: int) -> tuple[bytes, bytes]:
     """``next_key_internal`` for the new counter ``ctr``: returns (next, message key)."""
     out = hkdf_sha256(next_key, _ZERO_SALT, ctr.to_bytes(4, "big") + CHAIN_NEXT_INFO, 64)
     return out[:32], out[32:]
+
+
+def chain_next_key(next_key: bytes, ctr: int) -> bytes:
+    """``next_key_internal``'s next chain key alone, for the new counter ``ctr``.
+
+    Note that an HKDF output is a prefix of every longer output with the same
+    inputs (RFC 5869 §2.3: T(1) does not depend on L), so the first 32 bytes
+    of ``chain_next``'s 64 are derived here in one HMAC fewer. Used for keys
+    a receiver walks past and would drop at once (``max_ooo_keys``).
+    """
+    return hkdf_sha256(next_key, _ZERO_SALT, ctr.to_bytes(4, "big") + CHAIN_NEXT_INFO, 32)
 
 
 def chain_start(auth_key: bytes, direction: Direction, params: ChainParams) -> Chain:
@@ -244,14 +266,20 @@ def _recv_key(
         raise TooManySkipped("SPQR key jump too large")
     if at > _U32_MAX:
         raise MalformedMessage("SPQR index does not fit in u32")
+    if len(direction.next) != 32:
+        raise InvalidArgument("SPQR chain exhausted or erased")
     horizon = at - params.max_ooo_keys  # keys below it can never be asked for again
     skipped = [(i, k) for i, k in direction.skipped if i >= horizon]
-    while direction.ctr + 1 < at:
-        direction, ctr, key = _next_key(direction)
-        if ctr >= horizon:
-            skipped.append((ctr, key))
-    direction, _, key = _next_key(direction)
-    return replace(direction, skipped=tuple(skipped)), key
+    ctr, next_key = direction.ctr, direction.next
+    while ctr + 1 < horizon:  # walked past and dropped at once: no message key
+        ctr += 1
+        next_key = chain_next_key(next_key, ctr)
+    while ctr + 1 < at:
+        ctr += 1
+        next_key, key = chain_next(next_key, ctr)
+        skipped.append((ctr, key))
+    next_key, key = chain_next(next_key, at)
+    return ChainDirection(at, next_key, tuple(skipped)), key
 
 
 def chain_recv_key(chain: Chain, epoch: int, index: int) -> tuple[Chain, bytes]:

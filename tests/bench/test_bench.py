@@ -56,7 +56,8 @@ def _expected_rows() -> set[tuple[str, str]]:
         pingpong = "pingpong-he" if profile.headers.encrypted else "pingpong"
         kinds = ("setup", pingpong, "burst", "reverse", "serialize", "forged")
         rows |= {(kind, profile.name) for kind in kinds}
-    rows |= {(kind, "signal-v4") for kind in ("setup", "pingpong-spqr", "burst", "reverse")}
+    v4_kinds = ("setup", "pingpong-spqr", "burst", "reverse", "forged")
+    rows |= {(kind, "signal-v4") for kind in v4_kinds}
     return rows
 
 

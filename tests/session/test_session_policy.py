@@ -26,7 +26,7 @@ from protocol.randomness import DrbgRandom, ScriptedRandom
 from protocol.session import Address, SessionManager
 from protocol.session.records import DEVICE, SELF, SESSIONS, SessionRecord
 from protocol.session.service_ids import is_same_account, parse_service_id
-from protocol.spqr.chain import SELF_SESSION_MAX_JUMP
+from protocol.spqr.chain import DEFAULT_MAX_JUMP
 from protocol.store import MemoryStore, SqliteStore, Store
 from protocol.store.access import put_record
 
@@ -356,13 +356,13 @@ def _linked_devices() -> tuple[SessionManager, SessionManager]:
     return first, SessionManager(second_store, DrbgRandom(b"second device"), clock=Clock(T0))
 
 
-def test_a_session_between_linked_devices_has_no_spqr_jump_limit_on_both_sides() -> None:
+def test_a_session_between_linked_devices_keeps_the_double_ratchets_jump_limit_in_spqr() -> None:
     first, second = _linked_devices()
     first.initiate(second.address, second.prekey_bundles()[-1])
     assert second.decrypt(first.address, first.encrypt(second.address, b"to me")) == b"to me"
     for ours, peer in ((first, second.address), (second, first.address)):
         pq = record(ours, peer).current.pq
-        assert pq is not None and pq.chain.params.max_jump == SELF_SESSION_MAX_JUMP
+        assert pq is not None and pq.chain.params.max_jump == DEFAULT_MAX_JUMP
 
 
 def test_a_session_with_another_account_or_a_plain_name_keeps_the_jump_limit() -> None:

@@ -73,9 +73,29 @@ def test_keys_more_than_max_ooo_behind_are_trimmed() -> None:
     chain_recv_key(a2b, 0, 2)  # exactly max_ooo_keys behind: kept
 
 
-def test_self_session_has_no_jump_limit() -> None:
-    assert chain_params(self_session=True).max_jump == 2**32 - 1
+def test_self_session_keeps_the_double_ratchets_jump_limit() -> None:
+    # libsignal: u32::MAX with oneself; ours: 25,000 (spec/spqr.md §6, spec/security.md §3.13)
+    assert chain_params(self_session=True) == ChainParams(25_000, 2_000)
     assert chain_params(self_session=False) == ChainParams(25_000, 2_000)
+
+
+def test_keys_walked_past_and_dropped_are_the_same_chain() -> None:
+    # the next-key-only steps give the chain every full step gives
+    params = ChainParams(max_jump=50, max_ooo_keys=3)
+    a2b, b2a = chain_start(b"1", Direction.A2B, params), chain_start(b"1", Direction.B2A, params)
+    sent = []
+    for _ in range(41):
+        b2a, index, key = chain_send_key(b2a, 0)
+        sent.append(key)
+    a2b, key = chain_recv_key(a2b, 0, 40)
+    assert key == sent[39]
+    for index in (37, 38, 39):
+        a2b, key = chain_recv_key(a2b, 0, index)
+        assert key == sent[index - 1]
+    with pytest.raises(MessageKeyEvicted):
+        chain_recv_key(a2b, 0, 36)
+    a2b, key = chain_recv_key(a2b, 0, 41)
+    assert key == sent[40]
 
 
 def test_jump_limit_is_max_jump() -> None:
