@@ -241,6 +241,7 @@ _DERIVATIONS: Final[tuple[tuple[Any, str, str, frozenset[int]], ...]] = (
     (spqr_chain, "chain_start_kdf", "spqr_chain", frozenset()),
     (spqr_chain, "chain_add_epoch_kdf", "spqr_chain", frozenset()),
     (spqr_chain, "chain_next", "spqr_chain", frozenset()),
+    (spqr_chain, "chain_next_key", "spqr_chain", frozenset()),
 )
 
 
