@@ -9,16 +9,12 @@ holds, made by the ratchet or loaded from a format-1 record, has its type.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import json
-import pkgutil
 import typing
 from pathlib import Path
 
 import pytest
 
-import protocol
 from protocol import triple_ratchet
 from protocol.errors import InvalidArgument
 from protocol.primitives import X25519KeyPair
@@ -29,6 +25,7 @@ from protocol.ratchet_keys import ChainKey, HeaderKey, MessageKey, RootKey, Secr
 from protocol.secrecy import secret_fields
 from protocol.session.records import SessionRecord
 from protocol.store.format import load_state
+from tests.package_classes import package_classes
 from tests.ratchet_pair import make_pair
 
 KEY_TYPES = (RootKey, ChainKey, HeaderKey, MessageKey)
@@ -61,19 +58,6 @@ def test_a_key_is_frozen_and_new_bytes_made_from_it_are_untyped() -> None:
     assert type(key.stored_bytes()) is bytes and ChainKey.from_stored_bytes(bytes(32)) == key
 
 
-def _package_classes() -> list[type]:
-    classes = []
-    for module_info in pkgutil.walk_packages(protocol.__path__, "protocol."):
-        if module_info.name.endswith("__main__"):
-            continue
-        try:
-            module = importlib.import_module(module_info.name)
-        except ImportError:  # an optional extra (video codecs) that is not installed
-            continue
-        classes += [c for _, c in inspect.getmembers(module, inspect.isclass)]
-    return classes
-
-
 def _names_a_key_type(hint: object) -> bool:
     """Whether an annotation is, or contains, a ratchet key type."""
     if isinstance(hint, type):
@@ -84,7 +68,7 @@ def _names_a_key_type(hint: object) -> bool:
 def test_every_field_typed_with_a_key_is_secret() -> None:
     """Found by subclass, not by the ``__secret__`` mark, so a type that lost its mark fails."""
     checked = []
-    for cls in set(_package_classes()):
+    for cls in package_classes():
         fields = getattr(cls, "__dataclass_fields__", None) or dict.fromkeys(
             getattr(cls, "_fields", ())
         )

@@ -10,9 +10,6 @@ ratchet's internal receipt its message key.
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import inspect
-import pkgutil
 import typing
 from typing import Any, Final
 
@@ -22,6 +19,7 @@ from protocol.media.callkeys import CallReceiver, CallSender
 from protocol.media.messages import decode_media_key
 from protocol.randomness import DrbgRandom
 from protocol.secrecy import holds_secrets, secret_fields
+from tests.package_classes import package_classes
 
 CALL_ID = bytes(range(16))
 
@@ -32,21 +30,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def _package_classes(package: Any = protocol) -> list[type]:
-    classes = []
-    for module_info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
-        if module_info.name.endswith("__main__"):
-            continue
-        try:
-            module = importlib.import_module(module_info.name)
-        except ImportError:  # an optional extra (video codecs) that is not installed
-            continue
-        for _, cls in inspect.getmembers(module, inspect.isclass):
-            if cls.__module__ == module.__name__:
-                classes.append(cls)
-    return classes
 
 
 def _repr_hides_secrets(cls: type) -> bool:
@@ -62,7 +45,7 @@ def _repr_hides_secrets(cls: type) -> bool:
 
 
 def test_every_class_with_a_secret_field_or_a_secret_type_redacts_it_in_repr() -> None:
-    found = [cls for cls in _package_classes() if holds_secrets(cls)]
+    found = [cls for cls in package_classes() if holds_secrets(cls)]
     names = {cls.__qualname__ for cls in found}
     assert {"RatchetState", "X25519KeyPair", "KeyDelivery", "ReleasedFrame"} <= names
     assert {"RootKey", "ChainKey", "HeaderKey", "MessageKey", "MessageKeys"} <= names
@@ -138,7 +121,7 @@ def test_every_bytes_field_of_the_spqr_types_is_marked_secret_or_named_public() 
     """Deny by default: a new bytes field in protocol/spqr/ fails here until it is marked
     secret (so the leak scan collects it, spec/security.md §2.2) or named public above."""
     unmarked, public_seen = [], set()
-    classes = [cls for cls in _package_classes(protocol.spqr) if dataclasses.is_dataclass(cls)]
+    classes = [cls for cls in package_classes(protocol.spqr) if dataclasses.is_dataclass(cls)]
     for cls in classes:
         hints = typing.get_type_hints(cls)
         for field in dataclasses.fields(cls):
