@@ -79,17 +79,32 @@ def _multiply(key: X25519PrivateKey, u: bytes) -> bytes | None:
         return None
 
 
+def torsion_free_part(u: bytes) -> bytes | None:
+    """u(P0) for the point P = P0 + T of the curve: the u-coordinate of its torsion-free twin.
+
+    Computed as X25519(5q − 1, u): [5q − 1]P = [−1]P0, since 5q − 1 is a
+    multiple of 8 and ≡ −1 mod q, and u(−P0) = u(P0) (module docstring). So
+    ``torsion_free_part(u) == u`` exactly when P is torsion-free, and two
+    curve keys are torsion twins exactly when their torsion-free parts are
+    equal; a torsion-free key is its own. For a key on the quadratic twist
+    the result is a twist point's u, equal to no curve key's. None only for
+    the identity, which ``check_x25519_public`` refuses before. Raises
+    INVALID_PUBLIC_KEY for a key that it refuses (wrong length,
+    non-canonical, low order).
+    """
+    return _multiply(_TORSION_FREE_KEY, check_x25519_public(u))
+
+
 def is_torsion_free(u: bytes) -> bool:
     """True if ``u`` is a valid X25519 public key of a point of order q: [q]P is the identity.
 
-    Computed as X25519(5q − 1, u) = u (module docstring). A key on the
+    Computed as X25519(5q − 1, u) = u (``torsion_free_part``). A key on the
     quadratic twist is refused too: its order does not divide q. Honest keys
     always pass, since every X25519 public key is a multiple of the base
     point, whose order is q. Raises INVALID_PUBLIC_KEY for a key that
     ``check_x25519_public`` refuses (wrong length, non-canonical, low order).
     """
-    check_x25519_public(u)
-    return _multiply(_TORSION_FREE_KEY, u) == u
+    return torsion_free_part(u) == u
 
 
 def same_up_to_torsion(u1: bytes, u2: bytes) -> bool:

@@ -402,7 +402,7 @@ class SessionManager:
             state, message = triple_ratchet.encrypt(
                 current.triple, plaintext, current.ad, self._rng
             )
-            record = dataclasses.replace(record, current=current.advanced(state))
+            record = SessionRecord(current.advanced(state), record.archived)
             self._records.put(txn, SESSIONS, peer.key, record)
         if current.pending is None:
             return message

@@ -39,6 +39,10 @@ class Address:
 
     user: str
     device: int
+    # The store key, ``device:user`` (the first colon ends the device id).
+    # Note that it is derived (``init=False``, never stored, not compared)
+    # and made once here: every store operation with a peer reads it.
+    key: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.user, str) or not self.user:
@@ -47,11 +51,7 @@ class Address:
             raise InvalidArgument("a device id is an int")
         if not 0 <= self.device < 2**31:
             raise InvalidArgument("a device id is in 0..2^31-1")
-
-    @property
-    def key(self) -> str:
-        """The store key: ``device:user`` (the first colon ends the device id)."""
-        return f"{self.device}:{self.user}"
+        object.__setattr__(self, "key", f"{self.device}:{self.user}")
 
     @classmethod
     def from_key(cls, key: str) -> Address:
@@ -201,6 +201,10 @@ class SessionRecord:
         For an archived state this is libsignal's ``promote_old_session``: the
         current one is archived in its place.
         """
+        if index == 0:
+            # Note that the archived sessions are then the same ones, already
+            # bounded when they were archived, so they are kept as they are.
+            return SessionRecord(state, self.archived)
         states = [self.current, *self.archived]
         del states[index]
         return SessionRecord(state, _bounded(state.profile.policy, tuple(states)))

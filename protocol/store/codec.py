@@ -104,13 +104,19 @@ def _array_encoder(*encoders: Encode) -> Encode:
         return list
     if len(encoders) == 1:
         (encode,) = encoders
-        return lambda value: [encode(item) for item in value]
+        return lambda value: list(map(encode, value))
     return lambda value: [encode(item) for encode, item in zip(encoders, value, strict=True)]
 
 
 def _pairs_encoder(encode_key: Encode, encode_value: Encode) -> Encode:
     """A dict as an array of ``[key, value]`` pairs, in insertion order."""
-    return lambda value: [[encode_key(k), encode_value(v)] for k, v in value.items()]
+
+    def encode_pairs(value: Mapping[object, object]) -> object:
+        if not value:  # most messages leave no skipped key: no pair to build
+            return []
+        return [[encode_key(k), encode_value(v)] for k, v in value.items()]
+
+    return encode_pairs
 
 
 _profile_name: Final[Encode] = operator.attrgetter("name")

@@ -45,9 +45,10 @@ class _MemoryTransaction:
 
     def get(self, table: str, key: str) -> bytes | None:
         check_name(table, key)
-        if (table, key) in self.staged:
-            return self.staged[(table, key)]
-        return self._committed.get((table, key))
+        address = (table, key)
+        if address in self.staged:
+            return self.staged[address]
+        return self._committed.get(address)
 
     def put(self, table: str, key: str, value: bytes) -> None:
         check_name(table, key)
