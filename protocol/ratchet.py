@@ -17,6 +17,10 @@ Both ``ratchet_encrypt`` and ``ratchet_decrypt`` take an optional per-message
 input to the message-key derivation (``message_key_salt``, spec/ratchet.md
 §2.2): libsignal v4's triple ratchet passes its SPQR message key there, so a
 triple ratchet is this Double Ratchet plus a separate post-quantum state.
+``ratchet_decrypt`` is ``find_message_key`` (the message's key and the
+pending state, every check that needs no key) then ``open_message``
+(DECRYPT, where the input enters), so that the triple ratchet can run SPQR
+between them in libsignal's order (spec/ratchet.md §3.2).
 
 Deviations from the pseudocode, each explained where it happens:
 
@@ -279,6 +283,32 @@ def ratchet_encrypt(
 # --- RatchetDecrypt (DR §3.5, §4; spec/ratchet.md §3.2, §4) --------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class PendingMessage:
+    """A received message whose key RatchetDecrypt has found, before DECRYPT (spec/ratchet.md §3.2).
+
+    ``mk`` is the message's key as KDF_CK gave it or MKSKIPPED kept it,
+    before any per-message input salts it (libsignal's seed, its
+    ``MessageKeyGenerator``). ``state`` is the state with that key consumed:
+    the skipped key deleted, or the chain skipped to the message and stepped
+    past it, and on a new chain the receiving half of DHRatchet. It is
+    pending: nothing is committed until ``open_message`` authenticates the
+    message, and a caller that drops it keeps its state unchanged.
+    ``header`` is the message's header (decrypted, with header encryption)
+    and ``dh_step`` says whether DHRatchet's sending half is still to run.
+    """
+
+    state: RatchetState
+    mk: MessageKey
+    header: Header
+    message: RatchetMessage
+    ad: bytes
+    dh_step: bool
+
+    def __repr__(self) -> str:
+        return f"PendingMessage({self.state!r}, dh_step={self.dh_step}, mk=<redacted>)"
+
+
 def ratchet_decrypt(
     state: RatchetState,
     message: bytes,
@@ -287,16 +317,32 @@ def ratchet_decrypt(
     *,
     message_key_salt: bytes | None = None,
 ) -> tuple[RatchetState, bytes]:
-    """Implements RatchetDecrypt / RatchetDecryptHE (DR §3.5, §4), line by line.
+    """Implements RatchetDecrypt / RatchetDecryptHE (DR §3.5, §4).
+
+    ``find_message_key`` runs the pseudocode up to ``state.Nr += 1`` and
+    ``open_message`` its last line, DECRYPT; they are two functions so that
+    the triple ratchet can run SPQR between them, as libsignal's
+    ``triple_ratchet.rs`` runs it between ``consume_message_key`` and the
+    MAC (spec/spqr.md §13). ``message_key_salt`` is the optional
+    per-message input of the message-key derivation (spec/ratchet.md §2.2).
+    """
+    return open_message(find_message_key(state, message, ad), rng, message_key_salt)
+
+
+def find_message_key(state: RatchetState, message: bytes, ad: bytes) -> PendingMessage:
+    """RatchetDecrypt / RatchetDecryptHE (DR §3.5, §4) up to DECRYPT, line by line.
 
     Where the pseudocode assigns ``state.X``, this function assigns the local
-    ``X`` and builds the new state once, at the end; ``state`` itself is
+    ``X`` and builds the pending state once, at the end; ``state`` itself is
     immutable, so on any failure nothing is returned and the caller's state
-    is unchanged (spec/ratchet.md §7).
+    is unchanged (spec/ratchet.md §7). Every check that needs no key runs
+    here: a replay (DUPLICATE_MESSAGE), an evicted key, a gap over the
+    limit (TOO_MANY_SKIPPED).
 
-    Note that on a DH step the message is authenticated with the new
-    receiving chain *before* GENERATE_DH and the sending half of DHRatchet
-    run; the result is the spec's, but a forgery draws no randomness.
+    Note that on a DH step only the receiving half of DHRatchet runs here;
+    GENERATE_DH and the sending half wait until ``open_message`` has
+    authenticated the message, so the result is the spec's but a forgery
+    draws no randomness.
     """
     profile = state.profile
     profile.cipher.check_ad(ad)
@@ -306,16 +352,13 @@ def ratchet_decrypt(
     # plaintext = TrySkippedMessageKeys(state, header, ciphertext, AD)
     skipped_id = (chain_id, header.n)
     if skipped_id in state.mkskipped:
-        return _try_skipped_message_keys(state, chain_id, header.n, incoming, ad, message_key_salt)
+        return _take_skipped_message_key(state, skipped_id, header, incoming, ad)
     if skipped_id in state.evicted:
         raise MessageKeyEvicted("the key of this message was evicted from the skipped-key store")
     if isinstance(source, int):  # a late message on an earlier chain (spec/ratchet.md §4.1)
-        return _decrypt_on_old_chain(
-            state, chain_id, source, header.n, incoming, ad, message_key_salt
-        )
-    rk, dhs, dhr, cks, ckr = state.rk, state.dhs, state.dhr, state.cks, state.ckr
-    ns, nr, pn = state.ns, state.nr, state.pn
-    hks, hkr, nhks, nhkr = state.hks, state.hkr, state.nhks, state.nhkr
+        return _old_chain_message_key(state, chain_id, source, header, incoming, ad)
+    rk, dhr, ckr, nr = state.rk, state.dhr, state.ckr, state.nr
+    hks, hkr, nhkr = state.hks, state.hkr, state.nhkr
     mkskipped, evicted, old_chains = state.mkskipped, state.evicted, state.old_chains
     dh_step = source == "next"
     if dh_step:  # header.dh != state.DHr
@@ -323,9 +366,9 @@ def ratchet_decrypt(
         mkskipped, evicted, old_chains = _end_receiving_chain(state, header.pn)
         # DHRatchet(state, header), receiving half:
         # HKs = NHKs; HKr = NHKr; DHr = header.dh; Nr = 0; RK, CKr, NHKr = KDF_RK(RK, DH(DHs, DHr))
-        hks, hkr = nhks, nhkr
+        hks, hkr = state.nhks, nhkr
         dhr, nr = header.dh, 0
-        rk, ckr, nhkr = kdf_rk(profile, rk, dhs.exchange(dhr))
+        rk, ckr, nhkr = kdf_rk(profile, rk, state.dhs.exchange(dhr))
         chain_id = _new_chain_id(profile, dhr, hkr)
     if header.n < nr:
         raise DuplicateMessage("message key already used")
@@ -337,17 +380,37 @@ def ratchet_decrypt(
         )
     ckr, mk = profile.chains.kdf_ck(ckr)  # state.CKr, mk = KDF_CK(state.CKr)
     nr = header.n + 1  # state.Nr += 1
-    plaintext = _open(state, mk, incoming, ad, message_key_salt)  # DECRYPT(mk, ciphertext, ...)
-    if dh_step:
-        # DHRatchet, sending half, now that the message is genuine (spec/ratchet.md §5.3):
-        # PN = Ns; Ns = 0; DHs = GENERATE_DH(); RK, CKs, NHKs = KDF_RK(RK, DH(DHs, DHr))
-        assert dhr is not None  # DHr = header.dh above
-        pn, ns = profile.chains.previous_counter(ns), 0
-        dhs = generate_dh(rng)
-        rk, cks, nhks = kdf_rk(profile, rk, dhs.exchange(dhr))
+    pending = RatchetState(
+        profile, state.role, state.dhs, dhr, rk, state.cks, ckr, state.ns, nr, state.pn,
+        mkskipped, hks, hkr, state.nhks, nhkr, old_chains, evicted,
+    )  # fmt: skip
+    return PendingMessage(pending, mk, header, incoming, ad, dh_step)
+
+
+def open_message(
+    pending: PendingMessage, rng: Random = SYSTEM_RANDOM, message_key_salt: bytes | None = None
+) -> tuple[RatchetState, bytes]:
+    """RatchetDecrypt's last line, DECRYPT(mk, ciphertext, CONCAT(AD, header)) (DR §3.5), then,
+    after a new chain, the sending half of DHRatchet; returns the new state and the plaintext.
+
+    ``message_key_salt`` enters the message-key derivation here and only
+    here (spec/ratchet.md §2.2). A failure (AUTH_FAILED) returns nothing, so
+    the caller's state is unchanged.
+    """
+    state = pending.state
+    plaintext = _open(state, pending.mk, pending.message, pending.ad, message_key_salt)
+    if not pending.dh_step:
+        return state, plaintext
+    # DHRatchet, sending half, now that the message is genuine (spec/ratchet.md §5.3):
+    # PN = Ns; Ns = 0; DHs = GENERATE_DH(); RK, CKs, NHKs = KDF_RK(RK, DH(DHs, DHr))
+    profile, dhr = state.profile, state.dhr
+    assert dhr is not None  # DHr = header.dh in find_message_key
+    pn, ns = profile.chains.previous_counter(state.ns), 0
+    dhs = generate_dh(rng)
+    rk, cks, nhks = kdf_rk(profile, state.rk, dhs.exchange(dhr))
     new_state = RatchetState(
-        profile, state.role, dhs, dhr, rk, cks, ckr, ns, nr, pn, mkskipped, hks, hkr, nhks, nhkr,
-        old_chains, evicted,
+        profile, state.role, dhs, dhr, rk, cks, state.ckr, ns, state.nr, pn, state.mkskipped,
+        state.hks, state.hkr, nhks, state.nhkr, state.old_chains, state.evicted,
     )  # fmt: skip
     return new_state, plaintext
 
@@ -379,41 +442,39 @@ def _open(
     return cipher.open(cipher.message_keys(mk, salt), message, ad, state.role != "initiator")
 
 
-def _try_skipped_message_keys(
+def _take_skipped_message_key(
     state: RatchetState,
-    chain_id: bytes,
-    n: int,
+    skipped_id: SkippedKeyId,
+    header: Header,
     message: RatchetMessage,
     ad: bytes,
-    salt: bytes | None,
-) -> tuple[RatchetState, bytes]:
-    """TrySkippedMessageKeys (DR §3.5): decrypt with the stored key of (chain, n), then delete it.
+) -> PendingMessage:
+    """TrySkippedMessageKeys (DR §3.5): the stored key of (chain, n), deleted from MKSKIPPED.
 
     A key evicted from the store (spec/ratchet.md §6.2) is MESSAGE_KEY_EVICTED,
     which the caller checks.
     """
-    plaintext = _open(state, state.mkskipped[(chain_id, n)], message, ad, salt)
     mkskipped = dict(state.mkskipped)
-    del mkskipped[(chain_id, n)]  # del state.MKSKIPPED[header.dh, header.n]
-    return _with_skipped(state, mkskipped, state.evicted, state.old_chains), plaintext
+    mk = mkskipped.pop(skipped_id)  # del state.MKSKIPPED[header.dh, header.n]
+    pending = _with_skipped(state, mkskipped, state.evicted, state.old_chains)
+    return PendingMessage(pending, mk, header, message, ad, False)
 
 
-def _decrypt_on_old_chain(
+def _old_chain_message_key(
     state: RatchetState,
     chain_id: bytes,
     index: int,
-    n: int,
+    header: Header,
     message: RatchetMessage,
     ad: bytes,
-    salt: bytes | None,
-) -> tuple[RatchetState, bytes]:
+) -> PendingMessage:
     """SkipMessageKeys(n) and KDF_CK on ``old_chains[index]`` (spec/ratchet.md §4.1).
 
     Only libsignal's rules keep an old chain's key (``ck``); under the
     spec's rules the chain was skipped to PN when it ended, so a message past
     that has no key (AUTH_FAILED).
     """
-    chain = state.old_chains[index]
+    chain, n = state.old_chains[index], header.n
     if n < chain.n:
         raise DuplicateMessage("message key already used")
     if chain.ck is None:
@@ -422,10 +483,10 @@ def _decrypt_on_old_chain(
         state.profile, state.mkskipped, state.evicted, chain_id, chain.ck, chain.n, n
     )
     ck, mk = state.profile.chains.kdf_ck(ck)
-    plaintext = _open(state, mk, message, ad, salt)
     chains = list(state.old_chains)
     chains[index] = ReceivingChain(chain_id, ck, n + 1)
-    return _with_skipped(state, mkskipped, evicted, tuple(chains)), plaintext
+    pending = _with_skipped(state, mkskipped, evicted, tuple(chains))
+    return PendingMessage(pending, mk, header, message, ad, False)
 
 
 def _with_skipped(

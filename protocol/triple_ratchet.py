@@ -13,12 +13,16 @@ Implements DR-rev3 §5-§6, the Triple Ratchet, as libsignal b056faa composes it
 * ``encrypt``: SPQR ``send`` first gives field 5 and the SPQR message key;
   the Double Ratchet then encrypts with that key as the HKDF salt of
   "WhisperMessageKeys" and carries field 5 under its MAC;
-* ``decrypt``: the message is decoded, SPQR ``recv`` reads its field 5 and
-  gives the SPQR key (or none), and the Double Ratchet decrypts with it. The
-  new SPQR state is kept only when the Double Ratchet verified the MAC and
-  decrypted: libsignal commits ``new_pqr_state`` after the MAC and the
-  decryption, and both halves here are pure functions, so a failure leaves
-  both states as they were.
+* ``decrypt``: in libsignal's order, the Double Ratchet finds the
+  message's key and the state it leaves (``ratchet.find_message_key``, as
+  ``ensure_receiver_chain`` and ``consume_message_key``), SPQR ``recv``
+  reads field 5 and gives the SPQR key (or none), and the Double Ratchet
+  opens the message with that key as the salt (``ratchet.open_message``:
+  the keys, the MAC, the decryption). libsignal commits both states after
+  the MAC and the decryption; here every step is a pure function, so a
+  failure leaves both states as they were. A message both ratchets would
+  refuse gets the Double Ratchet's code, as in libsignal (a replay with
+  field 5 changed is DUPLICATE_MESSAGE).
 
 A profile without SPQR (``Profile.spqr`` False) is the Double Ratchet alone;
 this module is then a pass-through, so the session layer calls one
@@ -27,15 +31,15 @@ function for every profile.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from protocol import ratchet, wire
-from protocol.errors import InvalidArgument, MalformedMessage
+from protocol import ratchet
+from protocol.errors import InvalidArgument
 from protocol.primitives import X25519KeyPair
 from protocol.profiles import SPQR_AUTH_KEY_LEN, Profile
 from protocol.randomness import SYSTEM_RANDOM, Random
 from protocol.spqr import pq_ratchet
-from protocol.spqr.chain import Direction, chain_params
+from protocol.spqr.chain import SESSION_PARAMS, Direction, chain_params
 from protocol.spqr.pq_ratchet import PqRatchet
 
 
@@ -109,22 +113,37 @@ def encrypt(
 def decrypt(
     state: TripleRatchetState, message: bytes, ad: bytes, rng: Random = SYSTEM_RANDOM
 ) -> tuple[TripleRatchetState, bytes]:
-    """``TripleRatchet::decrypt``: SPQR recv on field 5, then RatchetDecrypt salted by its key.
+    """``TripleRatchet::decrypt``: the Double Ratchet's key, SPQR recv, then the salted open.
 
-    Note that libsignal finds the Double Ratchet's message key before it runs
-    SPQR; here SPQR runs first because its key is an input of the Double
-    Ratchet's step. Both are pure, so only the error reported for a message
-    both would refuse can differ, never the outcome or the state.
+    In libsignal's order: the Double Ratchet finds the message's key
+    (``ensure_receiver_chain``, ``consume_message_key``: a replay, an
+    evicted key or a jump over the limit is refused here); SPQR reads field
+    5 (``spqr::recv``); the message keys are derived with SPQR's key as the
+    salt, the MAC is checked and the message decrypted. Each step returns a
+    new state and commits nothing, so a failure at any of them leaves both
+    states as they were; both are kept only once the message opened.
     """
     if state.pq is None:
         new_ratchet, plaintext = ratchet.ratchet_decrypt(state.ratchet, message, ad, rng)
         return TripleRatchetState(new_ratchet, None), plaintext
-    state.ratchet.profile.cipher.check_ad(ad)
-    header = wire.decode_message(state.ratchet.profile, message).header
-    if header is None:  # a profile with SPQR has plain headers (spec/profiles.md §1.3)
-        raise MalformedMessage("an SPQR message has a plain header")
-    pq, pq_key = pq_ratchet.recv(state.pq, header.pq_ratchet)
-    new_ratchet, plaintext = ratchet.ratchet_decrypt(
-        state.ratchet, message, ad, rng, message_key_salt=pq_key
-    )
+    pending = ratchet.find_message_key(state.ratchet, message, ad)
+    pq, pq_key = pq_ratchet.recv(_with_session_limits(state.pq), pending.header.pq_ratchet)
+    new_ratchet, plaintext = ratchet.open_message(pending, rng, pq_key)
     return TripleRatchetState(new_ratchet, pq), plaintext
+
+
+def _with_session_limits(pq: PqRatchet) -> PqRatchet:
+    """``pq`` with its chain's limits as the session policy sets them (``SESSION_PARAMS``).
+
+    Note that the limits are part of the stored SPQR chain (``Chain.params``)
+    and that a session with oneself stored while its jump limit was
+    libsignal's u32::MAX carries ``max_jump`` 2^32 − 1. The limits used are
+    the policy's, not the record's: the stored ones are replaced before
+    SPQR's receive reads them, and the record is written with them after its
+    next message. A record that already has them, every record made since,
+    is used as stored and keeps its bytes (spec/spqr.md §6).
+    """
+    chain = pq.chain
+    if chain.params == SESSION_PARAMS:
+        return pq
+    return PqRatchet(pq.braid, replace(chain, params=SESSION_PARAMS))

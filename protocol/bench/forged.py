@@ -4,9 +4,9 @@ A forged message cannot authenticate, but a receiver does work before it
 finds out: with a plain header it walks the chains the header names, up to
 ``max_skip`` keys on the chain PN ends (spec rules) and ``max_skip`` on the
 new chain of a DH step; with an encrypted header it tries every header key.
-With SPQR beside the Double Ratchet (``signal-v4``) the receiver first walks
-SPQR's chain to the index field 5 names, up to ``max_jump`` keys, since the
-SPQR key is an input of the MAC key. ``forged_message`` builds the message
+With SPQR beside the Double Ratchet (``signal-v4``) the receiver then walks
+SPQR's chain to the index field 5 names, up to ``max_jump`` keys, before the
+MAC, since the SPQR key is an input of the MAC key. ``forged_message`` builds the message
 that asks for the most of that work, and ``forged_workload`` times its
 rejection (issue 11 F4: at most 50 ms).
 """

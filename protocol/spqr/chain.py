@@ -141,6 +141,10 @@ class Chain:
         )
 
 
+SESSION_PARAMS: Final = ChainParams()
+"""The limits of every session's SPQR chain, with oneself or not (``chain_params``)."""
+
+
 def chain_params(self_session: bool) -> ChainParams:
     """libsignal ``ratchet.rs`` ``spqr_chain_params``, with the Double Ratchet's limit kept.
 
@@ -155,7 +159,7 @@ def chain_params(self_session: bool) -> ChainParams:
     (spec/security.md §3.13).
     """
     del self_session  # the same limits either way; kept to show where libsignal differs
-    return ChainParams()
+    return SESSION_PARAMS
 
 
 def _split(genr8r: bytes, direction: int) -> ChainEpoch:

@@ -27,10 +27,11 @@ from libsignal_peer import (
     spqr_message,
 )
 
-from protocol.errors import DuplicateMessage, ProtocolError
+from protocol.errors import DuplicateMessage, MalformedMessage, ProtocolError
 from protocol.profiles import SIGNAL_V4
 from protocol.protobuf import Schema, read_fields, write_fields
 from protocol.session import Address, SessionManager
+from protocol.spqr.messages import Message, encode_message
 from protocol.store import MemoryStore, SqliteStore, Store
 from protocol.wire import MessageKind
 
@@ -225,3 +226,55 @@ def test_our_side_reloaded_from_sqlite_in_the_middle_of_an_epoch(
     assert chat.receive(0, held) == b"held across the reload"
     epochs += [chat.exchange(n & 1, n.to_bytes(2, "big")) for n in range(130, 300)]
     assert epochs[-1] >= epochs[129] + 2
+
+
+def _spqr_epoch_out_of_range(kind: MessageKind, data: bytes) -> bytes:
+    """``data`` with field 5 naming an SPQR epoch five ahead, a field 5 SPQR refuses (MAC kept)."""
+    assert kind == "message"
+    fields = read_fields(data[1:-MAC_LEN], SIGNAL_MESSAGE)
+    message = spqr_message(kind, data)
+    ahead = Message(message.epoch + 5, message.index, message.type, message.chunk)
+    fields[5] = encode_message(ahead)
+    return data[:1] + write_fields(fields) + data[-MAC_LEN:]
+
+
+# libsignal-client's ErrorCode (dist/Errors.d.ts): Generic, which InvalidMessage is, and
+# DuplicatedMessage.
+LIBSIGNAL_GENERIC, LIBSIGNAL_DUPLICATED_MESSAGE = 0, 1
+
+
+@pytest.mark.parametrize("receiver", [0, 1], ids=["we-receive", "libsignal-receives"])
+def test_a_replay_with_field_5_changed_is_a_duplicate_on_both_sides(
+    libsignal: Driver, receiver: int
+) -> None:
+    """The Double Ratchet's key is looked up before SPQR reads field 5 (spec/spqr.md §13).
+
+    The same change of field 5 is refused by SPQR on a message not yet
+    delivered (MALFORMED_MESSAGE here; libsignal's InvalidMessage, which
+    reaches JavaScript as a Generic error) and is a duplicate on the same
+    message once delivered (DUPLICATE_MESSAGE; DuplicatedMessage), on both sides.
+    """
+    chat = Conversation(
+        libsignal, we_initiate=receiver == 1, one_time_prekey=True, store=MemoryStore()
+    )
+    sender = 1 - receiver
+    chat.exchange(sender, b"set up")
+    chat.exchange(receiver, b"answer")
+    for n in range(3):
+        kind, data = chat.send(sender, bytes([n]))
+        changed = _spqr_epoch_out_of_range(kind, data)
+        for delivered in (False, True):
+            with pytest.raises((ProtocolError, LibsignalError)) as refused:
+                chat.receive(receiver, (kind, changed))
+            error = refused.value
+            if isinstance(error, LibsignalError):
+                assert receiver == 1
+                assert error.code == (
+                    LIBSIGNAL_DUPLICATED_MESSAGE if delivered else LIBSIGNAL_GENERIC
+                )
+            else:
+                assert receiver == 0
+                assert type(error) is (DuplicateMessage if delivered else MalformedMessage)
+            if not delivered:
+                assert chat.receive(receiver, (kind, data)) == bytes([n])
+        chat.exchange(receiver, bytes([n]))

@@ -4,7 +4,7 @@ spec/security.md §3.13. The limits stay where libsignal has them (signal-v3
 accepts a jump of 25,000 keys), so what is bounded is the work per key: a
 forged plain-header message that jumps ``max_skip`` keys is refused after
 one HMAC per key walked, plus one per key the skipped-key store can keep,
-and nothing changes. With SPQR (signal-v4) the receiver first walks SPQR's
+and nothing changes. With SPQR (signal-v4) the receiver then walks SPQR's
 chain to the index of field 5: at most ``max_jump`` steps, one HKDF each,
 of which only the last ``max_ooo_keys`` + 1 derive a message key, in a
 session with oneself too. The work is counted in HMAC calls of the chain
