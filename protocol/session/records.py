@@ -19,6 +19,7 @@ from protocol.profiles import Profile
 from protocol.session_policy import SessionPolicy
 from protocol.spqr.pq_ratchet import PqRatchet
 from protocol.store.format import ADDED
+from protocol.store.schema import SHARED_ITEMS
 
 # Store tables (spec/storage.md §1).
 DEVICE: Final = "device"
@@ -189,7 +190,9 @@ class SessionRecord:
     """
 
     current: SessionState
-    archived: tuple[SessionState, ...] = ()
+    # Note that the archived sessions are encoded once each, not on every
+    # write of the record (SHARED_ITEMS, protocol/store/codec.py).
+    archived: tuple[SessionState, ...] = field(default=(), metadata=SHARED_ITEMS)
 
     def replaced_by(self, state: SessionState) -> SessionRecord:
         """libsignal ``promote_state``: a new current session; the old one is archived."""

@@ -39,6 +39,14 @@ exact bytes and keep loading (spec/storage.md §4, the migration rule).
 """
 
 
+SHARED_ITEMS_FIELD: Final = "stored_shared_items"
+"""Field metadata key: an array of records that successive records share (``SHARED_ITEMS``)."""
+SHARED_ITEMS: Final[Mapping[str, object]] = types.MappingProxyType({SHARED_ITEMS_FIELD: True})
+"""``dataclasses.field(metadata=SHARED_ITEMS)``: the items are frozen records carried, as the
+same objects, from one record to the next (a session record's archived sessions), so each
+is encoded once (protocol/store/codec.py). It changes no stored byte."""
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class StoredField:
     """One field of a record as the format sees it: stored name, attribute, type."""
@@ -49,6 +57,7 @@ class StoredField:
     added: bool
     default: object
     keyword_only: bool = False
+    shared_items: bool = False
 
 
 def stored_kind(cls: type) -> str:
@@ -90,7 +99,8 @@ def stored_fields(cls: type) -> tuple[StoredField, ...]:
             raise InvalidArgument(f"an added field needs a default ({cls.__name__}.{f.name})")
         name = f.metadata.get(STORED_NAME, f.name)
         keyword_only = f.kw_only is True
-        out.append(StoredField(name, f.name, hints[f.name], added, default, keyword_only))
+        shared = bool(f.metadata.get(SHARED_ITEMS_FIELD, False))
+        out.append(StoredField(name, f.name, hints[f.name], added, default, keyword_only, shared))
     return tuple(out)
 
 
