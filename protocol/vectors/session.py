@@ -188,6 +188,13 @@ V4_NOTES: Final = {
         "description": "signal-v4: a message whose field 5 was removed is refused (SPQR is "
         "mandatory); the genuine message then works.",
     },
+    "ReplayedWithChangedPqRatchet": {
+        "bugType": "MALFORMED_INPUT",
+        "description": "signal-v4: field 5 changed to an SPQR epoch out of range is SPQR's "
+        "refusal (MALFORMED_MESSAGE) on a message not yet delivered, and the same bytes after "
+        "the genuine message are DUPLICATE_MESSAGE: the Double Ratchet's key is looked up "
+        "before SPQR reads field 5, in libsignal's order (spec/spqr.md §13).",
+    },
 }
 
 # --- Session transcripts: generation --------------------------------------------------------
@@ -293,6 +300,21 @@ V4_CASES: Final = (
         (*_BASE[:6], "send initiator a2", "recv responder a2s", "recv responder a2"),
         {"a2s": ("a2", "strip_spqr")},
     ),
+    Case(
+        "ReplayedWithChangedPqRatchet",
+        "field 5's SPQR epoch changed from 1 to 5 (the MAC left as sent): refused by SPQR "
+        "before the genuine message, a duplicate after it",
+        (
+            *_BASE[:6],
+            "send initiator a2",
+            "recv responder a2e",
+            "recv responder a2",
+            "recv responder a2d",
+            "send initiator a3",
+            "recv responder a3",
+        ),
+        {"a2e": ("a2", "pq_epoch"), "a2d": ("a2", "pq_epoch_replayed")},
+    ),
 )
 # The result each mutation must produce (spec/session.md §5); a repeated
 # delivery of an unchanged message is DUPLICATE_MESSAGE.
@@ -304,6 +326,8 @@ _EXPECTED: Final = {
     "version34": "ok",
     "pq_ratchet": "AUTH_FAILED",
     "strip_spqr": "MALFORMED_MESSAGE",
+    "pq_epoch": "MALFORMED_MESSAGE",
+    "pq_epoch_replayed": "DUPLICATE_MESSAGE",
 }
 # libsignal-protocol-javascript's PreKeyWhisperMessage declaration order.
 JAVASCRIPT_FIELD_ORDER: Final = (5, 1, 6, 2, 3, 4)
@@ -317,12 +341,16 @@ def _mutation(profile: Profile, data: bytes, kind: str) -> dict[str, Any]:
         return {"field": "bytes", "op": "xor", "offset": 0, "mask": "7f"}
     if kind == "version34":
         return {"field": "bytes", "op": "xor", "offset": 0, "mask": "07"}
-    if kind in ("pq_ratchet", "strip_spqr"):
+    if kind in ("pq_ratchet", "strip_spqr", "pq_epoch", "pq_epoch_replayed"):
         pq = read_fields(data[1 : -wire.SIGNAL_MAC_LEN], wire.SIGNAL_V4_MESSAGE)[5]
         field = write_field(5, pq)
         start = data.index(field)
         if kind == "pq_ratchet":
             return {"field": "bytes", "op": "xor", "offset": start + len(field) - 1, "mask": "01"}
+        if kind != "strip_spqr":  # the epoch, field 5's second byte (spec/spqr.md §8): 1 → 5
+            assert isinstance(pq, bytes) and pq[1] == 1
+            offset = start + len(field) - len(pq) + 1
+            return {"field": "bytes", "op": "xor", "offset": offset, "mask": "04"}
         return {
             "field": "bytes",
             "op": "replace",
