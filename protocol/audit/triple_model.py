@@ -11,9 +11,10 @@ following spec/pqxdh.md §9 and spec/spqr.md §6, §10 and §13:
 * SPQR: its chain starts from the authentication key (epoch 0); epoch e
   (1, 2, ...) has a fresh ML-KEM-768 key pair of the side whose turn it is
   (the initiator in odd epochs), its public key and the ciphertext of a
-  shared secret K_e travel in field 5, and the epoch secret KDF(K_e)
-  re-keys the chain; each message takes the next key of its direction in
-  the epoch its field 5 names;
+  shared secret K_e travel in field 5, and the epoch secret KDF_e(K_e)
+  (its label names the epoch, as the info string does) re-keys the chain;
+  each message takes the next key of its direction in the epoch its field
+  5 names;
 * each message is encrypted under KDF(Double Ratchet message key, SPQR
   message key), libsignal's salted "WhisperMessageKeys".
 
@@ -21,9 +22,11 @@ Note that the model abstracts what confidentiality does not depend on: the
 authenticator (MACs over SPQR's header and ciphertext), the chunking of
 field 5, the chain key PQXDH gives the responder's unused first sending
 chain, and skipped keys. As for pq-default's model (spec/security.md
-§2.4), a test evaluates these terms with a real run's values
-(tests/security/test_knowledge_model_fidelity.py), for conversations that
-stay in SPQR's epoch 0.
+§2.4), tests evaluate these terms with a real run's values
+(tests/security/test_knowledge_model_fidelity.py): for short conversations,
+which stay in SPQR's epoch 0, and for conversations long enough that two
+SPQR epochs complete, where the epoch secrets, the add-epoch steps and the
+message keys of epochs 1 and 2 are the code's.
 """
 
 from __future__ import annotations
@@ -85,7 +88,7 @@ def _spqr_epochs(
         owner = f"SPQRDK:{sid}:{epoch}:{a if epoch % 2 else b}"
         shared = Atom(f"SPQRK:{sid}:{epoch}")
         model.wire |= {Pub(owner), KemCt(owner, shared)}
-        secret = Kdf("scka", (shared,))
+        secret = Kdf(f"scka {epoch}", (shared,))
         model.secrets[f"epoch secret {sid}/{epoch}"] = secret
         inputs = (root, secret)
         root = Kdf("spqr add epoch", inputs, 0)

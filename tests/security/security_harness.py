@@ -12,6 +12,7 @@
   salts) while a run is in progress.
 * ``find_leaks``: which secrets have a 12-byte window inside some bytes
   (stricter than the 16-byte windows spec/security.md §3.1 promises).
+* ``SpqrRecorder``: the SPQR values the code computes while a run goes on.
 * ``Pair``: two devices with a session, in memory, for the tests in which the
   relay rewrites, replays, reorders or drops what it carries.
 """
@@ -21,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 from unittest import mock
 
@@ -35,7 +36,7 @@ from protocol.media import receiver, sender, sframe
 from protocol.media.limits import MediaLimits
 from protocol.prekeys import KemPrekey, OneTimePrekey, SignedPrekey
 from protocol.profiles import Profile
-from protocol.randomness import DrbgRandom
+from protocol.randomness import DrbgRandom, Random
 from protocol.ratchet import kdf_ck
 from protocol.session import Address, SessionManager
 from protocol.session.records import (
@@ -49,9 +50,11 @@ from protocol.session.records import (
     SessionRecord,
     TrustedIdentity,
 )
-from protocol.spqr import authenticator, erasure, states
+from protocol.spqr import authenticator, erasure, pq_ratchet, states
 from protocol.spqr import chain as spqr_chain
 from protocol.spqr import incremental_mlkem768 as im
+from protocol.spqr.chain import Chain
+from protocol.spqr.pq_ratchet import PqRatchet
 from protocol.spqr.states import Sending
 from protocol.store import MemoryStore, load_state
 from protocol.wire import PrekeyMessage
@@ -269,6 +272,48 @@ def record_derived(secrets: Secrets) -> Iterator[None]:
             wrapped = _recording(original, label, public, secrets)
             stack.enter_context(mock.patch.object(module, name, wrapped))
         yield
+
+
+@dataclass
+class SpqrRecorder:
+    """The SPQR values the code computed: each message key sent, each epoch's ML-KEM
+    shared secret (from encapsulation and from decapsulation) and each epoch secret
+    each side added to its chain."""
+
+    keys: list[bytes] = field(default_factory=list)
+    encapsulated: list[bytes] = field(default_factory=list)
+    decapsulated: list[bytes] = field(default_factory=list)
+    added: dict[int, set[bytes]] = field(default_factory=dict)
+
+    @contextmanager
+    def recording(self) -> Iterator[None]:
+        real_send, real_encaps1, real_decaps = pq_ratchet.send, im.encaps1, im.decaps
+        real_add_epoch = pq_ratchet.chain_add_epoch
+
+        def send(state: PqRatchet, draw: Random) -> tuple[PqRatchet, bytes, bytes]:
+            out = real_send(state, draw)
+            self.keys.append(out[2])
+            return out
+
+        def encaps1(hdr: bytes, draw: Random) -> tuple[bytes, im.EncapsulationState, bytes]:
+            out = real_encaps1(hdr, draw)
+            self.encapsulated.append(out[2])
+            return out
+
+        def decaps(seed: bytes, ct1: bytes, ct2: bytes) -> bytes:
+            self.decapsulated.append(real_decaps(seed, ct1, ct2))
+            return self.decapsulated[-1]
+
+        def add_epoch(chain: Chain, epoch: int, secret: bytes) -> Chain:
+            self.added.setdefault(epoch, set()).add(secret)
+            return real_add_epoch(chain, epoch, secret)
+
+        with ExitStack() as stack:
+            stack.enter_context(mock.patch.object(pq_ratchet, "send", send))
+            stack.enter_context(mock.patch.object(im, "encaps1", encaps1))
+            stack.enter_context(mock.patch.object(im, "decaps", decaps))
+            stack.enter_context(mock.patch.object(pq_ratchet, "chain_add_epoch", add_epoch))
+            yield
 
 
 CHAIN_LOOKAHEAD: Final = 16

@@ -48,7 +48,7 @@ from protocol.media.sframe import (
     open_frame,
     ratchet_base_key,
 )
-from protocol.profiles import PROFILES
+from protocol.profiles import ALL_PROFILES
 from protocol.randomness import DrbgRandom
 from protocol.session import Address, SessionManager
 
@@ -95,7 +95,7 @@ def thief_decrypts(stolen: Snapshot, message: Captured, victim: Address) -> bool
 def steal_after_conversation(
     profile: str, seed: bytes, bursts: list[int], held: int, victim_is_initiator: bool
 ) -> None:
-    pair = Pair.create(PROFILES[profile], seed)
+    pair = Pair.create(ALL_PROFILES[profile], seed)
     captured = run_conversation(pair, bursts, min(held, bursts[-1]), DrbgRandom(seed))
     victim = INITIATOR if victim_is_initiator else peer_of(INITIATOR)
     stolen = pair.records(victim)
@@ -111,7 +111,7 @@ def steal_after_conversation(
 
 
 conversations = given(
-    profile=st.sampled_from(sorted(PROFILES)),
+    profile=st.sampled_from(sorted(ALL_PROFILES)),
     seed=st.binary(min_size=4, max_size=4),
     bursts=st.lists(st.integers(1, 3), min_size=1, max_size=6),
     held=st.integers(0, 3),
@@ -280,14 +280,14 @@ RELAY_SCRIPT: Final = [
 ]
 
 
-@pytest.mark.parametrize("profile", sorted(PROFILES))
+@pytest.mark.parametrize("profile", sorted(ALL_PROFILES))
 def test_stores_stolen_after_a_relay_run_open_no_message_of_the_relays_capture(
     profile: str, tmp_path: Path
 ) -> None:
     """The relay's own record of the run (its capture, replayed by ``observe``) is what
     it would keep for later; with every device's store stolen once all was delivered,
     not one captured message opens, MediaKey messages included."""
-    run = Run(PROFILES[profile], b"stolen at the end " + profile.encode())
+    run = Run(ALL_PROFILES[profile], b"stolen at the end " + profile.encode())
     run_bounded(run.run(tmp_path, RELAY_SCRIPT))
     captured = observe(tmp_path / "relay.capture").messages
     assert len(captured) > len(RELAY_SCRIPT)  # the script's texts and the call's MediaKeys

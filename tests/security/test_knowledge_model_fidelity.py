@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
-from unittest import mock
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from security_harness import INITIATOR, RESPONDER, Pair, peer_of, session_state
+from security_harness import INITIATOR, RESPONDER, Pair, SpqrRecorder, peer_of, session_state
 
 from protocol import pqxdh, wire, x3dh
 from protocol.audit.knowledge import DH, Atom, Kdf, Model, Pub, Term, call_model, session_model
@@ -30,7 +30,7 @@ from protocol.media.sframe import DEFAULT_SUITE, ratchet_base_key
 from protocol.prekeys import KemPrekey, OneTimePrekey, SignedPrekey
 from protocol.primitives import X25519KeyPair, hkdf_sha256, x25519
 from protocol.profiles import PQ_DEFAULT, SIGNAL_V4
-from protocol.randomness import DrbgRandom, Random
+from protocol.randomness import DrbgRandom
 from protocol.ratchet import kdf_ck, kdf_rk, message_keys
 from protocol.session.records import (
     DEVICE,
@@ -39,9 +39,9 @@ from protocol.session.records import (
     SIGNED_PREKEYS,
     DeviceRecord,
 )
-from protocol.spqr import pq_ratchet
-from protocol.spqr.chain import chain_next, chain_start_kdf
-from protocol.spqr.pq_ratchet import PqRatchet
+from protocol.spqr import states
+from protocol.spqr.chain import chain_add_epoch_kdf, chain_next, chain_start_kdf
+from protocol.spqr.messages import decode_message
 from protocol.store import MemoryStore, load_state
 
 KEY_LEN: Final = 32
@@ -180,12 +180,25 @@ def test_every_base_key_the_model_names_is_the_one_the_sender_used(
 # --- signal-v4: the triple ratchet's model (spec/security.md §4) ----------------------------
 
 
+@dataclass
 class V4Values(Values):
     """``Values`` with the signal-v4 labels of ``triple_model``."""
+
+    cache: dict[int, bytes] = field(default_factory=dict)
+
+    def evaluate(self, term: Term) -> bytes:
+        """As ``Values.evaluate``, each subterm once (a long conversation's terms nest deep)."""
+        if id(term) not in self.cache:
+            self.cache[id(term)] = super().evaluate(term)
+        return self.cache[id(term)]
 
     def kdf(self, term: Kdf) -> bytes:
         inputs = [self.evaluate(t) for t in term.inputs]
         part = slice(term.index * KEY_LEN, (term.index + 1) * KEY_LEN)
+        if term.label.startswith("scka "):
+            return states.epoch_secret(inputs[0], int(term.label.removeprefix("scka ")))
+        if term.label == "spqr add epoch":
+            return chain_add_epoch_kdf(inputs[0], inputs[1])[part]
         if term.label == "pqxdh v4":
             return x3dh.kdf(SIGNAL_V4, x3dh.key_material(tuple(inputs[:-1]), inputs[-1]))
         if term.label == "sk v4":
@@ -225,15 +238,9 @@ def test_every_key_the_v4_model_names_is_the_key_the_code_used(
     pair = Pair.create(SIGNAL_V4, seed)
     rng = DrbgRandom(seed)
     values: V4Values | None = None
-    spqr_keys: list[bytes] = []
-
-    def send(state: PqRatchet, draw: Random) -> tuple[PqRatchet, bytes, bytes]:
-        out = real_send(state, draw)
-        spqr_keys.append(out[2])
-        return out
-
-    real_send, sender = pq_ratchet.send, INITIATOR
-    with mock.patch.object(pq_ratchet, "send", send):
+    recorder, sender = SpqrRecorder(), INITIATOR
+    spqr_keys = recorder.keys
+    with recorder.recording():
         for number, count in enumerate(chains):
             for index in range(count):
                 ratchet = session_state(pair.stores[sender], peer_of(sender)).current.ratchet
@@ -249,3 +256,99 @@ def test_every_key_the_v4_model_names_is_the_key_the_code_used(
                 assert values.evaluate(model.secrets[f"mk s/{number}/{index}"]) == expected
                 pair.receive(peer_of(sender), data)
             sender = peer_of(sender)
+
+
+@dataclass
+class Sent:
+    """One message of a long signal-v4 conversation, as its sender held it when sending."""
+
+    chain: int
+    index: int
+    rk: bytes
+    cks: bytes
+    dhs_private: bytes
+    spqr_epoch: int  # the epoch of the SPQR keys it used: field 5's epoch less one
+    spqr_key: bytes
+
+
+SPQR_EPOCHS: Final = 2
+"""How many SPQR epochs the long conversations complete (field 5 then names epoch 3)."""
+MESSAGE_LIMIT: Final = 1000
+
+
+def converse_through_epochs(
+    pair: Pair, bursts: list[int], rng: DrbgRandom, recorder: SpqrRecorder
+) -> tuple[list[Sent], V4Values]:
+    """Bursts alternating from the initiator, ``bursts`` repeated, until a message uses
+    the keys of SPQR epoch ``SPQR_EPOCHS``: what each sender held, and the values of
+    the responder's prekeys and the initiator's base key (read before they are used up)."""
+    sent: list[Sent] = []
+    values: V4Values | None = None
+    sender, chain = INITIATOR, 0
+    while not sent or sent[-1].spqr_epoch < SPQR_EPOCHS:
+        assert len(sent) < MESSAGE_LIMIT, "the SPQR epochs did not complete"
+        for index in range(bursts[chain % len(bursts)]):
+            ratchet = session_state(pair.stores[sender], peer_of(sender)).current.ratchet
+            assert ratchet.cks is not None
+            data = pair.send(sender, rng.draw("plaintext", 16))
+            values = values or V4Values(**vars(responder_values(pair, data)))
+            inner = data
+            if wire.is_signal_prekey(data):
+                inner = wire.decode_prekey_message(SIGNAL_V4, data).message
+            epoch = decode_message(wire.decode_message(SIGNAL_V4, inner).header.pq_ratchet).epoch
+            key = recorder.keys[-1]
+            private = ratchet.dhs.private
+            sent.append(Sent(chain, index, ratchet.rk, ratchet.cks, private, epoch - 1, key))
+            pair.receive(peer_of(sender), data)
+        sender, chain = peer_of(sender), chain + 1
+    assert values is not None
+    return sent, values
+
+
+def v4_model_through_epochs(seed: bytes, bursts: list[int]) -> None:
+    pair, recorder = Pair.create(SIGNAL_V4, seed), SpqrRecorder()
+    with recorder.recording():
+        sent, values = converse_through_epochs(pair, bursts, DrbgRandom(seed), recorder)
+    chains: list[list[int]] = [[] for _ in range(sent[-1].chain + 1)]
+    for message in sent:
+        chains[message.chain].append(message.spqr_epoch)
+        values.private[f"DHs:s:{message.chain}"] = message.dhs_private
+    model = Model()
+    triple_session_model(model, "s", "alice", "bob", chains)
+    # Each epoch's ML-KEM-768 shared secret, as the encapsulating side drew it; the
+    # decapsulating side got the same (otherwise the conversation would have failed).
+    assert recorder.decapsulated[:SPQR_EPOCHS] == recorder.encapsulated[:SPQR_EPOCHS]
+    for epoch in range(1, SPQR_EPOCHS + 1):
+        values.atoms[f"SPQRK:s:{epoch}"] = recorder.encapsulated[epoch - 1]
+        secret = values.evaluate(model.secrets[f"epoch secret s/{epoch}"])
+        assert recorder.added[epoch] == {secret}  # what both sides added to their chains
+    assert {message.spqr_epoch for message in sent} == set(range(SPQR_EPOCHS + 1))
+    for message in sent:
+        name = f"s/{message.chain}/{message.index}"
+        assert values.evaluate(model.secrets[f"rk s/{message.chain}"]) == message.rk
+        assert values.evaluate(model.secrets[f"spqr key {name}"]) == message.spqr_key
+        mk = kdf_ck(SIGNAL_V4, message.cks)[1]
+        expected = message_keys(SIGNAL_V4, mk, message.spqr_key).enc_key
+        assert values.evaluate(model.secrets[f"mk {name}"]) == expected
+
+
+long_conversations = given(
+    st.binary(min_size=4, max_size=4), st.lists(st.integers(1, 3), min_size=1, max_size=4)
+)
+
+
+@settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@long_conversations
+def test_every_epoch_secret_and_key_the_v4_model_names_through_two_spqr_epochs_is_the_codes(
+    seed: bytes, bursts: list[int]
+) -> None:
+    v4_model_through_epochs(seed, bursts)
+
+
+@pytest.mark.slow
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@long_conversations
+def test_every_key_the_v4_model_names_through_two_spqr_epochs_over_many_conversations(
+    seed: bytes, bursts: list[int]
+) -> None:
+    v4_model_through_epochs(seed, bursts)

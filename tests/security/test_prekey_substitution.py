@@ -33,7 +33,7 @@ from protocol.prekeys import (
     generate_one_time_prekey,
     generate_signed_prekey,
 )
-from protocol.profiles import PROFILES, Profile
+from protocol.profiles import ALL_PROFILES, Profile
 from protocol.randomness import DrbgRandom
 from protocol.relay.harness import running_relay
 from protocol.relay.schema import Address as RelayAddress
@@ -43,7 +43,7 @@ from protocol.store import MemoryStore
 SETTINGS: Final = settings(
     max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-profiles = st.sampled_from(sorted(PROFILES))
+profiles = st.sampled_from(sorted(ALL_PROFILES))
 seeds = st.binary(min_size=4, max_size=4)
 
 
@@ -113,7 +113,7 @@ def fresh_bundle(pair: Pair) -> PrekeyBundle:
 def test_relay_substituting_a_signed_prekey_is_invalid_signature_and_nothing_is_stored(
     profile: str, seed: bytes, part: str, bursts: list[int]
 ) -> None:
-    pair = Pair.create(PROFILES[profile], seed)
+    pair = Pair.create(ALL_PROFILES[profile], seed)
     if part in KEM_PARTS and pair.profile.kem is None:
         part = "signed_prekey"
     converse(pair, [1, *bursts], DrbgRandom(seed))
@@ -130,7 +130,7 @@ def test_relay_substituting_a_signed_prekey_is_invalid_signature_and_nothing_is_
 def test_relay_substituting_a_trusted_identity_is_untrusted_identity_and_nothing_is_stored(
     profile: str, seed: bytes, bursts: list[int]
 ) -> None:
-    pair = Pair.create(PROFILES[profile], seed)
+    pair = Pair.create(ALL_PROFILES[profile], seed)
     converse(pair, [1, *bursts], DrbgRandom(seed))
     forged = Relay(pair.profile, seed).forged(fresh_bundle(pair), "identity")
     before = pair.records(INITIATOR)
@@ -147,7 +147,7 @@ def test_relay_substituting_an_identity_on_first_contact_shows_in_the_safety_num
     profile: str, seed: bytes
 ) -> None:
     """Not prevented (spec/security.md §4): trust on first use; the users' comparison catches it."""
-    pair = Pair.create(PROFILES[profile], seed)
+    pair = Pair.create(ALL_PROFILES[profile], seed)
     responder = pair.managers[RESPONDER]
     carol = Address("carol", 1)
     newcomer = SessionManager.create(
@@ -164,7 +164,7 @@ def test_relay_substituting_an_identity_on_first_contact_shows_in_the_safety_num
 def test_relay_substituting_a_one_time_prekey_makes_the_responder_refuse_the_initial_message(
     profile: str, seed: bytes
 ) -> None:
-    pair = Pair.create(PROFILES[profile], seed)
+    pair = Pair.create(ALL_PROFILES[profile], seed)
     converse(pair, [1, 1], DrbgRandom(seed))
     forged = Relay(pair.profile, seed).forged(fresh_bundle(pair), "one_time_prekey")
     pair.managers[INITIATOR].initiate(RESPONDER, forged)  # unsigned: the initiator cannot tell
@@ -180,7 +180,7 @@ def test_relay_substituting_a_one_time_prekey_makes_the_responder_refuse_the_ini
 def test_relay_substituting_the_identity_key_of_an_initial_message_is_refused(
     profile: str, seed: bytes
 ) -> None:
-    pair = Pair.create(PROFILES[profile], seed)
+    pair = Pair.create(ALL_PROFILES[profile], seed)
     data = pair.send(INITIATOR, b"first")
     message = wire.decode_prekey_message(pair.profile, data)
     relay_identity = Relay(pair.profile, seed).identity.public
@@ -200,7 +200,7 @@ def test_relay_substituting_the_identity_key_of_an_initial_message_is_refused(
 def test_a_real_relay_serving_a_forged_bundle_is_caught_before_any_message(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with running_relay(tmp_path / "relay.db") as relay:
-            profile = PROFILES["pq-default"]
+            profile = ALL_PROFILES["pq-default"]
             alice, bob = [
                 await create_party(relay.port, a, profile, b"forge")
                 for a in (RelayAddress("alice", 1), RelayAddress("bob", 1))

@@ -32,7 +32,8 @@ from protocol.errors import (
     ProtocolError,
     UntrustedIdentity,
 )
-from protocol.profiles import PROFILES, Profile
+from protocol.profiles import ALL_PROFILES, SIGNAL_V4, Profile
+from protocol.protobuf import read_fields, write_fields
 from protocol.randomness import DrbgRandom
 from protocol.relay.harness import running_relay
 from protocol.relay.schema import Address as RelayAddress
@@ -61,7 +62,7 @@ TRUNCATION_CODES: Final = frozenset({"MALFORMED_MESSAGE", "AUTH_FAILED", "NO_SES
 SETTINGS: Final = settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
-profiles = st.sampled_from(sorted(PROFILES))
+profiles = st.sampled_from(sorted(ALL_PROFILES))
 seeds = st.binary(min_size=4, max_size=4)
 answered_bursts = st.lists(st.integers(1, 3), max_size=4)
 # None: the initiator has not been answered, so what the relay holds are initial messages.
@@ -73,7 +74,7 @@ class InFlight:
     then ``count`` messages the relay holds back."""
 
     def __init__(self, profile: str, seed: bytes, prefix: list[int] | None, count: int) -> None:
-        self.pair = Pair.create(PROFILES[profile], seed)
+        self.pair = Pair.create(ALL_PROFILES[profile], seed)
         self.rng = DrbgRandom(seed + b" plaintexts")
         converse(self.pair, [] if prefix is None else [1, 1, *prefix], self.rng)
         self.sender = INITIATOR if prefix is None or len(prefix) % 2 == 0 else RESPONDER
@@ -111,8 +112,11 @@ def ratchet_part(profile: Profile, data: bytes) -> tuple[int, int]:
     return start, start + len(inner)
 
 
+LIBSIGNAL_FRAMINGS: Final = frozenset({"signal-v3", "signal-v4"})
+
+
 def tag_length(profile: Profile) -> int:
-    return wire.SIGNAL_MAC_LEN if profile.framing.name == "signal-v3" else 16
+    return wire.SIGNAL_MAC_LEN if profile.framing.name in LIBSIGNAL_FRAMINGS else 16
 
 
 def change_any_byte(
@@ -122,10 +126,11 @@ def change_any_byte(
     index = data.draw(st.integers(0, count - 1), label="message")
     message = run.messages[index][0]
     # libsignal authenticates neither the registration id nor the framing of a
-    # prekey message: signal-v3 forgeries are confined to its ratchet message.
+    # prekey message (its version byte's low nibble included): signal-v3 and
+    # signal-v4 forgeries are confined to the ratchet message it carries.
     start, end = (
         ratchet_part(run.profile, message)
-        if run.profile.framing.name == "signal-v3"
+        if run.profile.framing.name in LIBSIGNAL_FRAMINGS
         else (0, len(message))
     )
     position = data.draw(st.integers(start, end - 1), label="position")
@@ -151,6 +156,59 @@ def test_relay_changing_any_byte_is_refused_over_many_generated_messages(
     profile: str, seed: bytes, prefix: list[int] | None, count: int, data: st.DataObject
 ) -> None:
     change_any_byte(profile, seed, prefix, count, data)
+
+
+SPQR_FIELD: Final = 5
+"""libsignal v4's SignalMessage field 5, ``pq_ratchet``: the SPQR message (spec/wire.md §3.6)."""
+FIELD_5_CODES: Final = frozenset({"AUTH_FAILED", "MALFORMED_MESSAGE", "UNSUPPORTED_VERSION"})
+"""A changed field 5: its version byte (spec/spqr.md §12), its decoder, or the MAC over it."""
+
+
+def with_field_5(message: bytes, pq_ratchet: bytes | None) -> bytes:
+    """A signal-v4 message with field 5 replaced (removed if None), its MAC kept."""
+    try:
+        prekey: wire.PrekeyMessage | None = wire.decode_prekey_message(SIGNAL_V4, message)
+    except ProtocolError:
+        prekey = None
+    inner = message if prekey is None else prekey.message
+    mac = len(inner) - wire.SIGNAL_MAC_LEN
+    fields = read_fields(inner[1:mac], wire.SIGNAL_V4_MESSAGE)
+    assert inner[1:mac] == write_fields(fields)  # the re-encoding changes field 5 only
+    del fields[SPQR_FIELD]
+    if pq_ratchet is not None:
+        fields[SPQR_FIELD] = pq_ratchet
+    changed = inner[:1] + write_fields(fields) + inner[mac:]
+    if prekey is None:
+        return changed
+    return wire.encode_prekey_message(SIGNAL_V4, dataclasses.replace(prekey, message=changed))
+
+
+def spqr_field(message: bytes) -> bytes:
+    inner = ratchet_part(SIGNAL_V4, message)
+    body = message[inner[0] + 1 : inner[1] - wire.SIGNAL_MAC_LEN]
+    value = read_fields(body, wire.SIGNAL_V4_MESSAGE)[SPQR_FIELD]
+    assert isinstance(value, bytes)
+    return value
+
+
+@SETTINGS
+@given(seeds, bursts, st.integers(1, 3), st.data())
+def test_relay_changing_or_stripping_spqr_field_5_is_refused_and_the_genuine_message_decrypts(
+    seed: bytes, prefix: list[int] | None, count: int, data: st.DataObject
+) -> None:
+    """signal-v4 only: field 5 (pq_ratchet) with one byte changed, or removed, is
+    refused with the receiver unchanged; the genuine messages then decrypt, each once."""
+    run = InFlight(SIGNAL_V4.name, seed, prefix, count)
+    index = data.draw(st.integers(0, count - 1), label="message")
+    message = run.messages[index][0]
+    pq = spqr_field(message)
+    position = data.draw(st.integers(0, len(pq) - 1), label="position in field 5")
+    changed = bytearray(pq)
+    changed[position] ^= data.draw(st.integers(1, 255), label="mask")
+    assert run.refused(with_field_5(message, bytes(changed))).code in FIELD_5_CODES
+    assert run.refused(with_field_5(message, None)).code == "MALFORMED_MESSAGE"
+    run.deliver_all(list(range(count)))
+    converse(run.pair, [1, 1], run.rng)
 
 
 @SETTINGS
@@ -238,7 +296,7 @@ def third_device(pair: Pair, seed: bytes) -> tuple[Address, SessionManager]:
 def test_relay_presenting_a_message_under_another_senders_address_is_refused(
     profile: str, seed: bytes, prefix: list[int]
 ) -> None:
-    pair = Pair.create(PROFILES[profile], seed)
+    pair = Pair.create(ALL_PROFILES[profile], seed)
     initial = pair.send(INITIATOR, b"first message, a prekey message")
     carol, _ = third_device(pair, seed + b" carol")
     responder = pair.managers[RESPONDER]
@@ -265,7 +323,7 @@ def test_relay_misattributing_a_first_contact_is_visible_only_in_the_safety_numb
     relay names; the identity key it carries is alice's, and the safety number
     bob sees for "carol" is not the one carol sees for bob.
     """
-    pair = Pair.create(PROFILES["pq-default"], b"tofu")
+    pair = Pair.create(ALL_PROFILES["pq-default"], b"tofu")
     initial = pair.send(INITIATOR, b"hello bob")
     carol = Address("carol", 1)
     responder = pair.managers[RESPONDER]
@@ -287,7 +345,7 @@ def test_a_relay_rewriting_its_queue_has_each_forgery_and_replay_refused(tmp_pat
     async def scenario() -> None:
         async with running_relay(tmp_path / "relay.db") as relay:
             alice, bob = [
-                await create_party(relay.port, a, PROFILES["pq-default"], b"queue")
+                await create_party(relay.port, a, ALL_PROFILES["pq-default"], b"queue")
                 for a in (RelayAddress("alice", 1), RelayAddress("bob", 1))
             ]
             try:
@@ -325,11 +383,15 @@ def open_unchanged(party: Party, envelope: Envelope) -> bytes | str:
         return refusal.code
 
 
-def test_signal_v3_leaves_the_registration_id_of_an_initial_message_unauthenticated() -> None:
+@pytest.mark.parametrize("profile", sorted(LIBSIGNAL_FRAMINGS))
+def test_libsignal_framings_leave_the_registration_id_of_an_initial_message_unauthenticated(
+    profile: str,
+) -> None:
     """Not protected (spec/security.md §4), as in libsignal: the relay may change the
-    registration id of a signal-v3 initial message; the message still decrypts, and
-    the genuine copy is then refused because it differs from the session's handshake."""
-    pair = Pair.create(PROFILES["signal-v3"], b"registration")
+    registration id of a signal-v3 (and signal-v4) initial message; the message still
+    decrypts, and the genuine copy is then refused because it differs from the
+    session's handshake."""
+    pair = Pair.create(ALL_PROFILES[profile], b"registration")
     data = pair.send(INITIATOR, b"first")
     message = wire.decode_prekey_message(pair.profile, data)
     assert message.registration_id is not None
