@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import islice
-from typing import Final, Literal, cast
+from typing import Final, Literal, NamedTuple, cast
 
 from protocol.cipher import MessageKeys
 from protocol.errors import (
@@ -82,12 +82,28 @@ class ReceivingChain:
         return f"ReceivingChain(n={self.n}, open={self.ck is not None}, keys=<redacted>)"
 
 
-@dataclass(frozen=True, slots=True)
-class RatchetState:
+class RatchetState(NamedTuple):
     """Double Ratchet state (DR §3.2, §4) under the spec's names (spec/ratchet.md §1).
 
     ``mkskipped`` and ``evicted`` are never mutated: a transition that changes
     them builds new dicts, and one that does not shares them.
+
+    Design: a named tuple, not a frozen dataclass. Every message builds one
+    new state (RatchetEncrypt's Ns += 1, RatchetDecrypt's new CKr and Nr), and
+    a frozen dataclass's ``__init__`` sets each of the 17 fields through
+    ``object.__setattr__``, which cost about 1.4 µs more per message than
+    one ``tuple.__new__`` (README "Performance"). A named tuple is as
+    immutable: its fields are read-only and it has no ``__dict__``. What it
+    adds is being a tuple (indexing, unpacking, ``==`` with a plain tuple of
+    the same values); nothing in the library uses the state that way, and
+    every reader names its fields. The stored format reads a named tuple's
+    fields as it reads a dataclass's (protocol/store/schema.py), so the
+    stored bytes are the ones of format 1 (spec/storage.md §3.1), and the
+    secret fields are found from the key types as before (protocol/secrecy.py).
+    Splitting the per-message fields into a small record of their own was the
+    other way: a chain step would still rebuild the state holding it, and
+    every reader and the stored layout would see two levels instead of the
+    spec's flat list.
     """
 
     profile: Profile

@@ -222,6 +222,14 @@ def encode_message(header_bytes: bytes, ciphertext: bytes) -> bytes:
     return _MESSAGE_HEAD + _bin(header_bytes) + _KEY_C + _bin(ciphertext)
 
 
+# The header block has one length per header protection, both under 256 bytes, so
+# its bin is always a bin8 and a message's bytes up to the block are a fixed head.
+_MESSAGE_HEADS: Final = {
+    length: _MESSAGE_HEAD + bytes((_BIN8, length)) for length in (HEADER_LEN, ENCRYPTED_HEADER_LEN)
+}
+"""version ‖ kind ‖ a two-entry map ‖ the key "h" ‖ the bin8 head of a header block, by length."""
+
+
 def decode_msgpack_message(profile: Profile, data: bytes) -> RatchetMessage:
     """Strictly decode {h: header block, c: ciphertext} (spec/wire.md §2.2).
 
@@ -229,20 +237,25 @@ def decode_msgpack_message(profile: Profile, data: bytes) -> RatchetMessage:
     body: the checks are those of ``_framed_body`` and ``_read_bin``, and the
     canonical encoding is enforced field by field (the map head, each bin's
     shortest length, nothing after the ciphertext), so no re-encoding is needed.
+    The header block has the profile's fixed length, so everything before it
+    is one fixed head (``_MESSAGE_HEADS``) compared at once, its bin8 length
+    included: a block of another length, or one framed as a longer bin, does
+    not match it.
     """
-    if not isinstance(data, bytes) or not data.startswith(_MESSAGE_HEAD):
+    block_len = profile.headers.block_len
+    head = _MESSAGE_HEADS[block_len]
+    if not isinstance(data, bytes) or not data.startswith(head):
         _framed_body(data, KIND_MESSAGE, profile.max_message_size)  # the precise error
-        raise MalformedMessage("a message is the map {h, c}")
+        raise MalformedMessage("a message is the map {h, c} with a header block of its profile")
     if len(data) > profile.max_message_size:
         raise MalformedMessage("message exceeds the size limit")
-    header_bytes, offset = _read_bin(data, len(_MESSAGE_HEAD))
+    offset = len(head) + block_len
     if data[offset : offset + 2] != _KEY_C:
         raise MalformedMessage("a message is the map {h, c}")
     ciphertext, end = _read_bin(data, offset + 2)
     if end != len(data):
         raise MalformedMessage("trailing bytes after the message")
-    if len(header_bytes) != profile.headers.block_len:
-        raise MalformedMessage("header has the wrong length")
+    header_bytes = data[len(head) : offset]
     return RatchetMessage(profile.headers.read(header_bytes), header_bytes, ciphertext, b"")
 
 

@@ -15,8 +15,6 @@ at the limits is pinned by tests/test_ratchet.py and the vectors.
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -58,7 +56,7 @@ class RatchetMachine(RuleBasedStateMachine):
 
     def _fails(self, side: str, message: bytes) -> ProtocolError:
         before = self._state(side)
-        snapshot = dataclasses.replace(before)
+        snapshot = before._replace()
         with pytest.raises(ProtocolError) as failure:
             ratchet_decrypt(before, message, self.pair.ad, self.pair.rng)
         assert before == snapshot

@@ -1,7 +1,8 @@
 """The stored format: versioned, strict serialization of records (spec/storage.md §2-§4).
 
-Every piece of state is a frozen dataclass; ``dump_state`` turns it into one
-msgpack *envelope*
+Every piece of state is a frozen dataclass or a named tuple
+(protocol/store/schema.py); ``dump_state`` turns it into one msgpack
+*envelope*
 
     [MAGIC, FORMAT_VERSION, kind, body, sha256(body)]
 

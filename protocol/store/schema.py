@@ -1,11 +1,18 @@
 """The schema of a stored record: kinds, stored names, added fields, key types (spec/storage.md §3).
 
-A record is a frozen dataclass; its layout in the format is read from the
-class once (``stored_fields``), under the format's names: a renamed field or
-class keeps them (``stored_name``, ``__stored_kind__``), state added later
-(``ADDED``) is written only when it differs from its default, and a key type
-in place of ``bytes`` is stored as the same bin (spec/storage.md §3.2).
-``protocol/store/codec.py`` compiles its encoders and decoders from this.
+A record is a frozen dataclass or a named tuple (an immutable record built
+on every message, as the Double Ratchet's state, where a tuple is cheaper to
+build: protocol/ratchet.py says why). Its layout in the format is read from
+the class once (``stored_fields``), under the format's names: a renamed field
+or class keeps them (``stored_name``, ``__stored_kind__``), state added
+later (``ADDED``) is written only when it differs from its default, and a
+key type in place of ``bytes`` is stored as the same bin (spec/storage.md
+§3.2). A dataclass carries these marks in its fields' metadata; a named
+tuple, which has no field metadata, in its annotations (``Annotated[T,
+ADDED]``), as protocol/secrecy.py marks its secret fields. Either way the
+stored bytes are the same: the format sees names, types and order, not the
+kind of Python class. ``protocol/store/codec.py`` compiles its encoders and
+decoders from this.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ def stored_name(name: str) -> dict[str, object]:
 
 ADDED: Final[Mapping[str, object]] = types.MappingProxyType({ADDED_FIELD: True})
 """``dataclasses.field(default=..., metadata=ADDED)``: state added to a record later.
+
+In a named tuple: ``name: Annotated[T, ADDED] = default``.
 
 It is written only when it differs from its default, so records that do not
 use it (another profile's, or any written before it existed) keep their
@@ -80,27 +89,50 @@ def _default(f: dataclasses.Field[Any]) -> object:
     return dataclasses.MISSING
 
 
+def _declared_fields(cls: type) -> list[tuple[str, Any, Mapping[str, Any], object, bool]]:
+    """(attribute, type, metadata, default, keyword-only) of each stored field of ``cls``.
+
+    Fields of a dataclass declared with ``init=False`` are derived, not
+    state, and are not stored. A named tuple's marks are the mappings its
+    ``Annotated`` annotations carry, and its type the annotated one.
+    """
+    if dataclasses.is_dataclass(cls):
+        hints = typing.get_type_hints(cls)
+        return [
+            (f.name, hints[f.name], f.metadata, _default(f), f.kw_only is True)
+            for f in dataclasses.fields(cls)
+            if f.init
+        ]
+    hints = typing.get_type_hints(cls, include_extras=True)
+    defaults: Mapping[str, object] = getattr(cls, "_field_defaults", {})
+    out: list[tuple[str, Any, Mapping[str, Any], object, bool]] = []
+    for name in getattr(cls, "_fields", ()):
+        hint = hints[name]
+        metadata: dict[str, Any] = {}
+        if typing.get_origin(hint) is typing.Annotated:
+            for extra in hint.__metadata__:
+                if isinstance(extra, Mapping):
+                    metadata.update(extra)
+            hint = typing.get_args(hint)[0]
+        out.append((name, hint, metadata, defaults.get(name, dataclasses.MISSING), False))
+    return out
+
+
 @functools.cache
 def stored_fields(cls: type) -> tuple[StoredField, ...]:
     """The stored fields of a record class, in format order, once per class.
 
-    Fields declared with ``init=False`` are derived, not state, and are not
-    stored. ``typing.get_type_hints`` evaluates every annotation string again
-    on each call, hence the cache.
+    ``typing.get_type_hints`` evaluates every annotation string again on each
+    call, hence the cache.
     """
-    hints = typing.get_type_hints(cls)
     out = []
-    for f in dataclasses.fields(cls):
-        if not f.init:
-            continue
-        added = bool(f.metadata.get(ADDED_FIELD, False))
-        default = _default(f)
+    for attribute, hint, metadata, default, keyword_only in _declared_fields(cls):
+        added = bool(metadata.get(ADDED_FIELD, False))
         if added and default is dataclasses.MISSING:
-            raise InvalidArgument(f"an added field needs a default ({cls.__name__}.{f.name})")
-        name = f.metadata.get(STORED_NAME, f.name)
-        keyword_only = f.kw_only is True
-        shared = bool(f.metadata.get(SHARED_ITEMS_FIELD, False))
-        out.append(StoredField(name, f.name, hints[f.name], added, default, keyword_only, shared))
+            raise InvalidArgument(f"an added field needs a default ({cls.__name__}.{attribute})")
+        name = metadata.get(STORED_NAME, attribute)
+        shared = bool(metadata.get(SHARED_ITEMS_FIELD, False))
+        out.append(StoredField(name, attribute, hint, added, default, keyword_only, shared))
     return tuple(out)
 
 
@@ -118,6 +150,11 @@ def stores_as_bytes(cls: type) -> bool:
     return hasattr(cls, "from_stored_bytes")
 
 
+def is_named_tuple(hint: object) -> bool:
+    """Whether ``hint`` is a named tuple class (``typing.NamedTuple``)."""
+    return isinstance(hint, type) and issubclass(hint, tuple) and hasattr(hint, "_fields")
+
+
 def is_record(hint: object) -> bool:
-    """Whether ``hint`` is a record class (a dataclass), stored as the map of its fields."""
-    return isinstance(hint, type) and dataclasses.is_dataclass(hint)
+    """Whether ``hint`` is a record class (a dataclass or a named tuple), stored as a map."""
+    return isinstance(hint, type) and (dataclasses.is_dataclass(hint) or is_named_tuple(hint))

@@ -163,9 +163,9 @@ class Secrets:
             self.public.add(value)
         elif isinstance(value, bytes):
             self.add(name, value)
-        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-            for field in dataclasses.fields(value):
-                self.add_state(getattr(value, field.name), field.name)
+        elif (fields := _named_fields(value)) is not None:
+            for field_name, item in fields:
+                self.add_state(item, field_name)
         elif isinstance(value, Mapping):
             for key, item in value.items():
                 self.add_state(key, name)
@@ -201,12 +201,21 @@ class Secrets:
         }
 
 
+def _named_fields(value: object) -> list[tuple[str, object]] | None:
+    """The (name, value) pairs of a dataclass or named tuple (``RatchetState``); else None."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [(field.name, getattr(value, field.name)) for field in dataclasses.fields(value)]
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return list(zip(value._fields, value, strict=True))
+    return None
+
+
 def _all_bytes(value: object) -> Iterator[bytes]:
     if isinstance(value, bytes):
         yield value
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for field in dataclasses.fields(value):
-            yield from _all_bytes(getattr(value, field.name))
+    elif (fields := _named_fields(value)) is not None:
+        for _, item in fields:
+            yield from _all_bytes(item)
 
 
 def _outputs(value: object) -> Iterator[bytes]:

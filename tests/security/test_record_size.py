@@ -38,7 +38,7 @@ def _full_session(tag: int) -> SessionState:
     assert record is not None
     state = record.current
     skipped = {(bytes([tag]) * 32, n): bytes(32) for n in range(CLASSIC.chains.max_stored_skipped)}
-    return dataclasses.replace(state, ratchet=dataclasses.replace(state.ratchet, mkskipped=skipped))
+    return dataclasses.replace(state, ratchet=state.ratchet._replace(mkskipped=skipped))
 
 
 def test_a_peer_starting_session_after_session_leaves_a_record_of_bounded_size() -> None:
@@ -55,9 +55,7 @@ def test_a_peer_starting_session_after_session_leaves_a_record_of_bounded_size()
 
 def test_small_archived_sessions_are_all_kept() -> None:
     small = [_full_session(tag) for tag in range(MAX_ARCHIVED_SESSIONS + 1)]
-    small = [
-        dataclasses.replace(s, ratchet=dataclasses.replace(s.ratchet, mkskipped={})) for s in small
-    ]
+    small = [dataclasses.replace(s, ratchet=s.ratchet._replace(mkskipped={})) for s in small]
     record = SessionRecord(small[0])
     for state in small[1:]:
         record = record.replaced_by(state)

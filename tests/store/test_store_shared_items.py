@@ -75,7 +75,7 @@ def test_a_refused_value_leaves_the_reused_packer_clean() -> None:
     """A state msgpack cannot pack is refused, and the next record's bytes are unchanged."""
     record = _record_with_archived_sessions(1)
     data = dump_state(record)
-    too_big = dataclasses.replace(record.current.ratchet, ns=2**64)
+    too_big = record.current.ratchet._replace(ns=2**64)
     current = dataclasses.replace(record.current, ratchet=too_big)
     with pytest.raises(InvalidArgument):
         dump_state(SessionRecord(current, record.archived))

@@ -11,13 +11,12 @@ field or class, a key type in place of ``bytes``.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, NamedTuple
 
 import pytest
 
@@ -34,6 +33,7 @@ from protocol.store.format import (
     stored_name,
     stores_as_bytes,
 )
+from protocol.store.schema import is_record
 
 SPEC = Path(__file__).parents[2] / "spec" / "storage.md"
 TOP_LEVEL = (
@@ -66,7 +66,7 @@ def _type_name(hint: Any, nested: list[type]) -> str:
         return "profile name"
     if isinstance(hint, type) and stores_as_bytes(hint):
         return "bin"
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+    if is_record(hint):
         nested.append(hint)
         return stored_kind(hint)
     return {bytes: "bin", int: "int", bool: "bool", str: "str", None: "nil"}[hint]
@@ -175,3 +175,36 @@ def test_a_key_type_in_place_of_bytes_changes_no_stored_byte_and_checks_its_leng
     assert load_state(_Typed, old) == _Typed(_Key(b"k" * 32), 7)
     with pytest.raises(StateCorrupt):
         load_state(_Typed, dump_state(_Before(b"k" * 31, 7)))
+
+
+class _Tuple(NamedTuple):
+    """The record of ``_After`` as a named tuple, marked in its annotations."""
+
+    __stored_kind__ = "Example"
+    chain_key: Annotated[bytes, stored_name("chain")]
+    n: int = 0
+    pq_salt: Annotated[bytes | None, ADDED] = None
+
+
+def test_a_named_tuple_record_is_stored_as_the_dataclass_with_the_same_fields() -> None:
+    """Why the ratchet's state may be a named tuple (protocol/ratchet.py): the same bytes."""
+    for tuple_value, dataclass_value in [
+        (_Tuple(b"k" * 32, 7), _After(b"k" * 32, 7)),
+        (_Tuple(b"k" * 32, 7, b"s" * 32), _After(b"k" * 32, 7, b"s" * 32)),
+    ]:
+        data = dump_state(dataclass_value)
+        assert dump_state(tuple_value) == data
+        loaded = load_state(_Tuple, data)
+        assert type(loaded) is _Tuple and loaded == tuple_value
+    assert load_state(_After, dump_state(_Tuple(b"k" * 32, 7))) == _After(b"k" * 32, 7)
+
+
+def test_a_named_tuple_record_refuses_an_added_field_written_at_its_default() -> None:
+    import msgpack
+
+    from protocol.primitives import sha256
+
+    body = msgpack.packb({"chain": b"k" * 32, "n": 7, "pq_salt": None}, use_bin_type=True)
+    data = msgpack.packb(["e2ee-state", 1, "Example", body, sha256(body)], use_bin_type=True)
+    with pytest.raises(StateCorrupt):
+        load_state(_Tuple, data)
