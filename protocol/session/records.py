@@ -108,7 +108,7 @@ class TrustedIdentity:
     identity_key: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class SessionState:
     """One session with a peer device (spec/session.md §3).
 

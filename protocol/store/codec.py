@@ -24,6 +24,7 @@ import functools
 import operator
 import types
 import typing
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -167,10 +168,6 @@ def encoder_source(cls: type) -> tuple[str, dict[str, Any]]:
     return source, namespace
 
 
-SHARED_ITEMS_CACHED: Final = 256
-"""The most encoded shared items kept (of all records together); more empties the cache."""
-
-
 def _shared_items_encoder(hint: Any) -> Encode:
     """An array of records shared between successive records, each item encoded once.
 
@@ -179,29 +176,45 @@ def _shared_items_encoder(hint: Any) -> Encode:
     the record to the next (``SessionRecord.with_state``, ``replaced_by``), so
     a write encodes only the current session instead of every archived one
     again (40 in signal-v4). This is safe because the items are frozen
-    records whose values are never changed in place, and because the cache
-    holds each item it keys, so no other object can take its ``id`` while the
-    entry exists; an entry is used only for the very object it was made
-    from. The encoded values are read, never changed, by the packer.
+    records whose values are never changed in place, and an entry is used
+    only for the very object it was made from. The cache holds its items
+    weakly: an entry goes when its item is freed, so an archived session's
+    keys (its skipped message keys, once used or dropped) are never kept in
+    memory longer than the state that held them, and no other object can
+    take the freed item's ``id`` while its entry exists. The encoded values
+    are read, never changed, by the packer.
     """
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is not tuple or len(args) != 2 or args[1] is not Ellipsis or not is_record(args[0]):
         raise InvalidArgument(f"shared items are an array of records, not {hint!r}")
-    encode_item = encoder(args[0])
-    cache: dict[int, tuple[object, object]] = {}
+    if not hasattr(args[0], "__weakref__"):
+        raise InvalidArgument(f"shared items must allow weak references: {args[0].__name__}")
+    return SharedItemsEncoder(encoder(args[0]))
 
-    def encode_shared_items(value: tuple[object, ...]) -> list[object]:
+
+class SharedItemsEncoder:
+    """The encoder ``_shared_items_encoder`` builds: items encoded once, held weakly by identity."""
+
+    def __init__(self, encode_item: Encode) -> None:
+        self._encode_item = encode_item
+        self.cache: dict[int, tuple[weakref.ref[object], object]] = {}
+
+    def _forget(self, ref: weakref.ref[object], key: int) -> None:
+        """Drop the entry of a freed item (a weak reference's callback)."""
+        entry = self.cache.get(key)
+        if entry is not None and entry[0] is ref:
+            del self.cache[key]
+
+    def __call__(self, value: tuple[object, ...]) -> list[object]:
         out = []
         for item in value:
-            entry = cache.get(id(item))
-            if entry is None or entry[0] is not item:
-                if len(cache) >= SHARED_ITEMS_CACHED:
-                    cache.clear()
-                entry = cache[id(item)] = (item, encode_item(item))
+            key = id(item)
+            entry = self.cache.get(key)
+            if entry is None or entry[0]() is not item:
+                ref = weakref.ref(item, functools.partial(self._forget, key=key))
+                entry = self.cache[key] = (ref, self._encode_item(item))
             out.append(entry[1])
         return out
-
-    return encode_shared_items
 
 
 # --- Decoders (spec/storage.md §4 step 4) ----------------------------------------------------

@@ -10,6 +10,7 @@ written from a freshly loaded copy, which shares no object with them.
 from __future__ import annotations
 
 import dataclasses
+import gc
 from typing import Final
 
 import pytest
@@ -20,7 +21,7 @@ from protocol.randomness import DrbgRandom
 from protocol.session import Address, SessionManager
 from protocol.session.records import SessionRecord, SessionState
 from protocol.store import MemoryStore
-from protocol.store.codec import SHARED_ITEMS_CACHED, _shared_items_encoder
+from protocol.store.codec import SharedItemsEncoder, _shared_items_encoder
 from protocol.store.format import dump_state, load_state
 
 ALICE: Final = Address("alice", 1)
@@ -53,20 +54,29 @@ def test_a_record_written_from_cached_archived_sessions_has_the_bytes_of_a_fresh
     assert load_state(SessionRecord, dump_state(later)) == later
 
 
-def test_more_shared_items_than_the_cache_keeps_are_still_written_exactly() -> None:
+def test_the_cache_keeps_no_archived_session_alive() -> None:
+    """A freed state's entry goes with it, so its keys stay in memory no longer than it does."""
     record = _record_with_archived_sessions(2)
     encode = _shared_items_encoder(tuple[SessionState, ...])  # a cache of its own
-    fresh_states = [
-        load_state(SessionRecord, dump_state(record)).archived[0]
-        for _ in range(SHARED_ITEMS_CACHED + 3)
-    ]
-    first = encode(tuple(fresh_states))
-    again = encode(tuple(fresh_states))
-    assert first == again == [first[0]] * len(fresh_states)
+    assert isinstance(encode, SharedItemsEncoder)
+    fresh = load_state(SessionRecord, dump_state(record)).archived
+    first = encode(fresh)
+    assert len(encode.cache) == 2 and encode(fresh) == first
+    assert all(a is b for a, b in zip(encode(fresh), first, strict=True))  # reused, not re-encoded
+    del fresh
+    gc.collect()
+    assert encode.cache == {}
+    again = load_state(SessionRecord, dump_state(record)).archived
+    assert encode(again) == first  # new objects, perhaps at freed ids, are encoded afresh
 
 
 def test_shared_items_are_an_array_of_records() -> None:
-    for hint in (tuple[bytes, ...], tuple[SessionRecord, SessionRecord], list[SessionRecord]):
+    for hint in (
+        tuple[bytes, ...],
+        tuple[SessionRecord, SessionRecord],
+        list[SessionRecord],
+        tuple[SessionRecord, ...],  # a record without a weak-reference slot
+    ):
         with pytest.raises(InvalidArgument):
             _shared_items_encoder(hint)
 
