@@ -299,8 +299,7 @@ def ratchet_encrypt(
 # --- RatchetDecrypt (DR §3.5, §4; spec/ratchet.md §3.2, §4) --------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class PendingMessage:
+class PendingMessage(NamedTuple):
     """A received message whose key RatchetDecrypt has found, before DECRYPT (spec/ratchet.md §3.2).
 
     ``mk`` is the message's key as KDF_CK gave it or MKSKIPPED kept it,
@@ -312,6 +311,9 @@ class PendingMessage:
     message, and a caller that drops it keeps its state unchanged.
     ``header`` is the message's header (decrypted, with header encryption)
     and ``dh_step`` says whether DHRatchet's sending half is still to run.
+
+    A named tuple, as ``RatchetState`` and for its reason: every received
+    message builds one.
     """
 
     state: RatchetState
