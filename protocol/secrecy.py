@@ -69,3 +69,17 @@ def secret_fields(cls: type) -> frozenset[str]:
 def holds_secrets(cls: type) -> bool:
     """Whether ``cls`` is a secret type or has a secret field (so its repr must redact)."""
     return is_secret_type(cls) or bool(secret_fields(cls))
+
+
+def named_fields(value: object) -> list[tuple[str, object]] | None:
+    """The (name, value) pairs of a dataclass or named tuple instance; None for anything else.
+
+    The walkers that look for marked fields in live objects (the audit's
+    secrets dump, the leak scan's harness) read records of both kinds
+    through this.
+    """
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return list(zip(value._fields, value, strict=True))
+    return None

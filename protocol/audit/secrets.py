@@ -24,7 +24,6 @@ File format: JSON ``{"format": "e2ee-demo-secrets-v1", "secrets": {label: [hex, 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
@@ -42,7 +41,7 @@ from protocol.initial_data import InitialData
 from protocol.profiles import Profile
 from protocol.randomness import RecordingRandom
 from protocol.ratchet import RatchetState
-from protocol.secrecy import secret_fields
+from protocol.secrecy import named_fields, secret_fields
 from protocol.session.records import SessionState
 from protocol.spqr.pq_ratchet import PqRatchet
 
@@ -54,22 +53,13 @@ KEM_PREKEY_SEED: Final = "kem_prekey_seed"
 T = TypeVar("T")
 
 
-def _named_fields(value: object) -> list[tuple[str, object]] | None:
-    """The (name, value) pairs of a dataclass or named tuple; None for anything else."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
-    if isinstance(value, tuple) and hasattr(value, "_fields"):
-        return list(zip(value._fields, value, strict=True))
-    return None
-
-
 def secrets_in(value: object, secret: str = "") -> Iterator[tuple[str, bytes]]:
     """Every (field name, bytes) under ``value`` held in a field its type marks secret.
 
     The marks are on the types (protocol/secrecy.py): a new secret field is
     found as soon as it is marked, or typed as a key, with no list here.
     """
-    named = _named_fields(value)
+    named = named_fields(value)
     if isinstance(value, bytes):
         if secret:
             yield secret, value
@@ -162,7 +152,7 @@ class SecretLog:
 
 def _instances(value: object, cls: type[T]) -> Iterator[T]:
     """Every ``cls`` under ``value``, through dataclasses, named tuples, tuples and lists."""
-    named = _named_fields(value)
+    named = named_fields(value)
     if isinstance(value, cls):
         yield value
     elif named is not None:

@@ -38,6 +38,7 @@ from protocol.prekeys import KemPrekey, OneTimePrekey, SignedPrekey
 from protocol.profiles import Profile
 from protocol.randomness import DrbgRandom, Random
 from protocol.ratchet import kdf_ck
+from protocol.secrecy import named_fields
 from protocol.session import Address, SessionManager
 from protocol.session.records import (
     DEVICE,
@@ -163,7 +164,7 @@ class Secrets:
             self.public.add(value)
         elif isinstance(value, bytes):
             self.add(name, value)
-        elif (fields := _named_fields(value)) is not None:
+        elif (fields := named_fields(value)) is not None:
             for field_name, item in fields:
                 self.add_state(item, field_name)
         elif isinstance(value, Mapping):
@@ -201,19 +202,10 @@ class Secrets:
         }
 
 
-def _named_fields(value: object) -> list[tuple[str, object]] | None:
-    """The (name, value) pairs of a dataclass or named tuple (``RatchetState``); else None."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return [(field.name, getattr(value, field.name)) for field in dataclasses.fields(value)]
-    if isinstance(value, tuple) and hasattr(value, "_fields"):
-        return list(zip(value._fields, value, strict=True))
-    return None
-
-
 def _all_bytes(value: object) -> Iterator[bytes]:
     if isinstance(value, bytes):
         yield value
-    elif (fields := _named_fields(value)) is not None:
+    elif (fields := named_fields(value)) is not None:
         for _, item in fields:
             yield from _all_bytes(item)
 
