@@ -351,17 +351,18 @@ PREKEY_SIGNAL_MESSAGE: Final[Schema] = {
 }
 
 
-def _signal_framed(data: object, limit: int) -> bytes:
+def _signal_framed(data: object, limit: int, version: int = SIGNAL_SESSION_VERSION) -> bytes:
     """Check the version byte as libsignal does: its high nibble is the session version.
 
     Note that the low nibble (the writer's own current version: 3, or 4 from
     libsignal 0.2x) is not checked, as libsignal does not check it
     (protocol.rs ``SignalMessage::try_from``); the byte is MACed as received.
+    The same check serves v3 (high nibble 3) and v4 (high nibble 4).
     """
     if not isinstance(data, bytes) or not data:
         raise MalformedMessage("message is empty")
-    if data[0] >> 4 != SIGNAL_SESSION_VERSION:
-        raise UnsupportedVersion(f"message version byte {data[0]:#04x} is not supported")
+    if data[0] >> 4 != version:
+        raise UnsupportedVersion(f"message version byte {data[0]:#04x} is not a v{version} byte")
     if len(data) > limit:
         raise MalformedMessage("message exceeds the size limit")
     return data
@@ -455,21 +456,6 @@ SIGNAL_V4_MESSAGE: Final[Schema] = {**SIGNAL_MESSAGE, 5: "bytes", 6: "bytes"}
 PREKEY_SIGNAL_V4_MESSAGE: Final[Schema] = {**PREKEY_SIGNAL_MESSAGE, 7: "varint", 8: "bytes"}
 
 
-def _signal_v4_framed(data: object, limit: int) -> bytes:
-    """Check a v4 version byte: high nibble 4, as libsignal reads it (protocol.rs).
-
-    Note that libsignal accepts a low nibble other than 4 (it checks only the
-    high one) and so do we; the byte is MACed as received.
-    """
-    if not isinstance(data, bytes) or not data:
-        raise MalformedMessage("message is empty")
-    if data[0] >> 4 != SIGNAL_V4_SESSION_VERSION:
-        raise UnsupportedVersion(f"message version byte {data[0]:#04x} is not a v4 byte")
-    if len(data) > limit:
-        raise MalformedMessage("message exceeds the size limit")
-    return data
-
-
 def encode_signal_v4_message(header: Header, ciphertext: bytes) -> bytes:
     """0x44 ‖ SignalMessage{1-5} without the MAC; field 5 (pq_ratchet) always written.
 
@@ -494,7 +480,7 @@ def decode_signal_v4_message(profile: Profile, data: bytes) -> RatchetMessage:
     Field 5 is required (SPQR is mandatory, libsignal ``min_version: V1``);
     field 6, when present, must be 36 bytes and is covered by the MAC.
     """
-    data = _signal_v4_framed(data, profile.max_message_size)
+    data = _signal_framed(data, profile.max_message_size, SIGNAL_V4_SESSION_VERSION)
     if len(data) < 1 + SIGNAL_MAC_LEN:
         raise MalformedMessage("message shorter than its MAC")
     body, mac = data[:-SIGNAL_MAC_LEN], data[-SIGNAL_MAC_LEN:]
@@ -535,7 +521,9 @@ def decode_signal_v4_prekey(profile: Profile, data: bytes) -> PrekeyMessage:
 
     Fields 7 and 8 (the Kyber prekey id and 0x08 ‖ ciphertext) are required.
     """
-    data = _signal_v4_framed(data, profile.max_message_size + PREKEY_OVERHEAD)
+    data = _signal_framed(
+        data, profile.max_message_size + PREKEY_OVERHEAD, SIGNAL_V4_SESSION_VERSION
+    )
     fields = read_fields(data[1:], PREKEY_SIGNAL_V4_MESSAGE)
     require_fields(fields, (2, 3, 4, 5, 6, 7, 8))
     kyber = bytes_field(fields, 8)

@@ -19,17 +19,8 @@ from protocol.media.callkeys import CallReceiver, CallSender
 from protocol.media.messages import decode_media_key
 from protocol.randomness import DrbgRandom
 from protocol.secrecy import holds_secrets, secret_fields
+from tests.media.callkeys_harness import CALL_ID, Clock
 from tests.package_classes import package_classes
-
-CALL_ID = bytes(range(16))
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _repr_hides_secrets(cls: type) -> bool:
